@@ -1,0 +1,57 @@
+"""PicoGPT: a tiny post-norm character-level GPT in Keras 3, shaped for the CIMv3 accelerator."""
+
+import math
+
+import keras
+from keras import ops
+
+from .config import PicoGPTConfig
+from .layers import Block, normal_init
+
+
+@keras.saving.register_keras_serializable(package="pico_gpt")
+class PicoGPT(keras.Model):
+    """Token + learned position embeddings -> n_layer post-norm blocks -> logits tied to wte."""
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = PicoGPTConfig.from_dict(config)
+        self.config = config or PicoGPTConfig()
+        c = self.config
+        resid_std = 0.02 / math.sqrt(2 * c.n_layer)  # GPT-2: scale residual projections by depth
+        self.wte = keras.layers.Embedding(c.vocab_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wte")
+        self.wpe = keras.layers.Embedding(c.block_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wpe")
+        self.drop = keras.layers.Dropout(c.dropout, name="drop")
+        self.blocks = [
+            Block(c.n_embd, c.n_head, c.block_size, c.dropout, c.activation, resid_std, name=f"h_{i}")
+            for i in range(c.n_layer)
+        ]
+        self.build((None, c.block_size))
+
+    def build(self, input_shape):
+        self.wte.build(input_shape)
+        self.wpe.build(input_shape)
+        for block in self.blocks:
+            block.build(tuple(input_shape) + (self.config.n_embd,))
+        self.built = True
+
+    def call(self, idx, training=False):
+        T = ops.shape(idx)[1]
+        x = self.wte(idx) + self.wpe(ops.arange(T))  # (B, T, C)
+        x = self.drop(x, training=training)
+        for block in self.blocks:
+            x = block(x, training=training)
+        wte = ops.cast(self.wte.embeddings, x.dtype)
+        return ops.matmul(x, ops.transpose(wte))  # (B, T, vocab_size), tied to the input embedding
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def count_params(model):
+    return sum(int(math.prod(w.shape)) for w in model.trainable_weights)
