@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from .config import PicoGPTConfig
-from .layers import Block, normal_init
+from .layers import Block, Dropout, normal_init
 
 
 @keras.saving.register_keras_serializable(package="pico_gpt")
@@ -22,7 +22,7 @@ class PicoGPT(keras.Model):
         resid_std = 0.02 / math.sqrt(2 * c.n_layer)  # GPT-2: scale residual projections by depth
         self.wte = keras.layers.Embedding(c.vocab_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wte")
         self.wpe = keras.layers.Embedding(c.block_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wpe")
-        self.drop = keras.layers.Dropout(c.dropout, name="drop")
+        self.drop = Dropout(c.dropout, name="drop")
         self.blocks = [
             Block(c.n_embd, c.n_head, c.block_size, c.dropout, c.activation, resid_std, name=f"h_{i}")
             for i in range(c.n_layer)
