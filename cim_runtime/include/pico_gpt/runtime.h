@@ -1,0 +1,211 @@
+/* PicoGPT runtime: runs the INT8 TFLite models that tf_convert_to_tflite.py
+ * emits, bit-exactly like the TensorFlow Lite Micro interpreter.
+ *
+ * C11, no dependencies, no heap. All memory comes from one caller-owned,
+ * 16-byte aligned arena that picogpt_init() plans once; step() and
+ * generate() allocate nothing and do no I/O.
+ *
+ * Usage (see apps/picogpt_generate.c):
+ *
+ *   static alignas(16) uint8_t arena[PICOGPT_TENSOR_ARENA_SIZE];
+ *   picogpt_runtime rt;
+ *   if (picogpt_init(&rt, model, model_size, arena, sizeof arena) != PICOGPT_OK)
+ *     puts(picogpt_last_error(&rt));
+ *   const int8_t *logits;  // (vocab_size,) quantized, see rt.logits_scale/zp
+ *   picogpt_step(&rt, token, &logits);
+ */
+#ifndef PICO_GPT_RUNTIME_H
+#define PICO_GPT_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pico_gpt/cim_hal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Default arena size for the shipped model configuration (n_embd 128,
+ * 3 layers, block_size 128) with headroom; picogpt_init() reports the exact
+ * number of bytes a model needs when the arena is too small. */
+#ifndef PICOGPT_TENSOR_ARENA_SIZE
+#define PICOGPT_TENSOR_ARENA_SIZE (192u * 1024u)
+#endif
+
+/* Every function that can fail returns one of these. picogpt_status_name()
+ * gives the enum name, picogpt_last_error() a message with the details. */
+typedef enum picogpt_status {
+  PICOGPT_OK = 0,
+  PICOGPT_ERR_ARGUMENT,         /* NULL pointer, bad size or parameter */
+  PICOGPT_ERR_MODEL_TRUNCATED,  /* an offset or length points past the end */
+  PICOGPT_ERR_MODEL_CORRUPT,    /* structurally invalid flatbuffer/graph */
+  PICOGPT_ERR_MODEL_VERSION,    /* schema version is not 3 */
+  PICOGPT_ERR_UNSUPPORTED_OP,   /* builtin op (or option) not implemented */
+  PICOGPT_ERR_UNSUPPORTED_TYPE, /* tensor type an op cannot handle */
+  PICOGPT_ERR_SHAPE,            /* shapes inconsistent for an op */
+  PICOGPT_ERR_QUANTIZATION,     /* missing/invalid scale or zero point */
+  PICOGPT_ERR_SIGNATURE,        /* model inputs/outputs are not a PicoGPT */
+  PICOGPT_ERR_ARENA_TOO_SMALL,  /* message says how many bytes are needed */
+  PICOGPT_ERR_TOKEN_RANGE,      /* token id outside [0, vocab_size) */
+  PICOGPT_ERR_CONTEXT_FULL,     /* position reached block_size */
+  PICOGPT_ERR_EVAL,             /* a kernel rejected its input at run time */
+  PICOGPT_STATUS_COUNT
+} picogpt_status;
+
+/* Error details: status plus a human-readable message. */
+#define PICOGPT_ERROR_MESSAGE_SIZE 160
+typedef struct picogpt_error {
+  picogpt_status status;
+  char message[PICOGPT_ERROR_MESSAGE_SIZE]; /* NUL-terminated */
+} picogpt_error;
+
+const char *picogpt_status_name(picogpt_status status);
+
+/* ---------------------------------------------------------------------------
+ * Generic interpreter: any model built from the supported ops.
+ * ------------------------------------------------------------------------- */
+
+/* Element types (values are the TFLite schema's TensorType). */
+typedef enum picogpt_type {
+  PICOGPT_FLOAT32 = 0,
+  PICOGPT_INT32 = 2,
+  PICOGPT_BOOL = 6,
+  PICOGPT_INT8 = 9,
+} picogpt_type;
+
+#define PICOGPT_MAX_RANK 6
+
+/* One tensor of the graph. data points into the model (constants), into the
+ * arena (activations, planned) or into the arena's persistent part
+ * (variables). Shapes are static: fixed at init. */
+typedef struct picogpt_tensor {
+  void *data;
+  const char *name;         /* NUL-terminated, from the model ("" if none) */
+  int32_t dims[PICOGPT_MAX_RANK];
+  int32_t rank;
+  int32_t num_elements;
+  uint32_t bytes;
+  uint8_t type;             /* picogpt_type */
+  uint8_t is_constant;      /* data lives in the model bytes */
+  uint8_t is_variable;      /* persistent across invokes (resource/is_variable) */
+  uint8_t has_quantization;
+  float scale;              /* per-tensor scale (first one if per-channel) */
+  int32_t zero_point;
+  int32_t num_channel_scales;   /* > 1: per-channel along quantized_dimension */
+  int32_t quantized_dimension;
+  const uint8_t *channel_scales; /* little-endian float32[num_channel_scales] in the model */
+  int32_t first_use, last_use;   /* op indices, for the planner (-1: none) */
+  uint32_t arena_offset;         /* planned offset of non-constant tensors */
+} picogpt_tensor;
+
+struct picogpt_node; /* defined in src/kernels/kernels.h */
+
+typedef struct picogpt_interpreter {
+  const uint8_t *model;
+  size_t model_size;
+  uint8_t *arena;
+  size_t arena_size;
+  size_t arena_used;        /* planned activations + persistent data */
+  size_t activation_bytes;  /* the planned (reused) part */
+  size_t persistent_bytes;  /* tensor/op tables, per-op data, variables */
+  picogpt_tensor *tensors;  /* [num_tensors], in the arena */
+  int32_t num_tensors;
+  struct picogpt_node *nodes; /* [num_nodes], in execution order */
+  int32_t num_nodes;
+  const int32_t *inputs;    /* [num_inputs] tensor indices */
+  int32_t num_inputs;
+  const int32_t *outputs;   /* [num_outputs] tensor indices */
+  int32_t num_outputs;
+  void *scratch;            /* shared kernel scratch (16-byte aligned), in the arena */
+  size_t scratch_bytes;
+  picogpt_error error;
+} picogpt_interpreter;
+
+/* Parses and validates the model, prepares every op and plans all memory into
+ * arena (16-byte aligned; unaligned bytes at its start are skipped). The
+ * model bytes must outlive the interpreter. */
+picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *model,
+                                        size_t model_size, void *arena,
+                                        size_t arena_size);
+/* Runs every op once. Inputs must be written before each call (the planner
+ * reuses input memory during the call, as TFLite Micro does). */
+picogpt_status picogpt_interpreter_invoke(picogpt_interpreter *it);
+picogpt_tensor *picogpt_interpreter_input(picogpt_interpreter *it, int index);
+picogpt_tensor *picogpt_interpreter_output(picogpt_interpreter *it, int index);
+
+/* ---------------------------------------------------------------------------
+ * PicoGPT: token-level API over the interpreter.
+ * ------------------------------------------------------------------------- */
+
+/* Sampling parameters. temperature <= 0 means greedy (argmax, lowest id on a
+ * tie). top_k <= 0 or >= vocab_size means no top-k cut. */
+typedef struct picogpt_sampling {
+  float temperature;
+  int32_t top_k;
+  uint64_t seed;
+} picogpt_sampling;
+
+/* Called once per generated token; return non-zero to stop early. */
+typedef int (*picogpt_token_callback)(void *user, int32_t token, int32_t position);
+
+/* Work and timing counters of the last generate()/steps since reset. */
+typedef struct picogpt_stats {
+  uint32_t steps;           /* model invocations */
+  cim_hal_counters cim;     /* matrix work given to the CIM HAL */
+} picogpt_stats;
+
+typedef struct picogpt_runtime {
+  picogpt_interpreter interp;
+  int32_t vocab_size;
+  int32_t block_size;
+  int32_t position;         /* tokens consumed since reset */
+  int32_t use_kv_cache;     /* 1: KV-cache model, 0: full-window model */
+  float logits_scale;       /* logits = logits_scale * (q - logits_zero_point) */
+  int32_t logits_zero_point;
+  const int8_t *logits;     /* (vocab_size,) of the last step */
+  struct picogpt_gpt_binding *binding; /* signature mapping, in the arena */
+  picogpt_stats stats;
+  picogpt_error error;
+} picogpt_runtime;
+
+picogpt_status picogpt_init(picogpt_runtime *rt, const void *model, size_t model_size,
+                            void *arena, size_t arena_size);
+/* Forgets the context (position 0, KV cache cleared); counters restart. */
+picogpt_status picogpt_reset(picogpt_runtime *rt);
+/* Feeds one token at the current position; *logits (may be NULL) receives the
+ * quantized next-token logits, valid until the next step. */
+picogpt_status picogpt_step(picogpt_runtime *rt, int32_t token, const int8_t **logits);
+/* Resets, feeds the prompt, then samples max_new_tokens tokens (stopping
+ * early at block_size or when the callback returns non-zero). Every sampled
+ * token is passed to callback (may be NULL) and, if out is not NULL, stored
+ * in out[0..*n_out). */
+picogpt_status picogpt_generate(picogpt_runtime *rt, const int32_t *prompt, int32_t prompt_len,
+                                int32_t max_new_tokens, const picogpt_sampling *sampling,
+                                picogpt_token_callback callback, void *user, int32_t *out,
+                                int32_t *n_out);
+const char *picogpt_last_error(const picogpt_runtime *rt);
+
+/* ---------------------------------------------------------------------------
+ * Sampling (integer-only, identical on host and firmware).
+ * ------------------------------------------------------------------------- */
+
+/* xorshift64* generator: s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+ * return (s * 0x2545F4914F6CDD1D) >> 32. A zero seed is replaced by
+ * 0x9E3779B97F4A7C15 (the state must never be 0). */
+typedef struct picogpt_rng {
+  uint64_t state;
+} picogpt_rng;
+void picogpt_rng_seed(picogpt_rng *rng, uint64_t seed);
+uint32_t picogpt_rng_next(picogpt_rng *rng);
+
+/* Picks a token from quantized logits. scratch must hold vocab_size int32.
+ * See src/sampler.c for the exact fixed-point procedure. */
+int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_scale,
+                       const picogpt_sampling *sampling, picogpt_rng *rng, int32_t *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PICO_GPT_RUNTIME_H */

@@ -1,0 +1,409 @@
+/* Elementwise int8 ops: ADD, SUB, MUL, SQUARED_DIFFERENCE (with broadcasting),
+ * RSQRT, QUANTIZE, DEQUANTIZE.
+ *
+ * Multipliers are derived exactly as TFLite Micro's Prepare does, including
+ * its float-vs-double choices (ADD and MUL in double, SUB partly in float,
+ * SQUARED_DIFFERENCE's output denominator in float). Unary int8 -> int8 ops
+ * have only 256 possible inputs, so prepare tabulates them and eval is a
+ * lookup: bit-identical by construction. */
+#include <string.h>
+
+#include "kernels.h"
+
+#define BC_RANK 6
+
+/* ---- binary ops with broadcasting ------------------------------------------ */
+
+typedef struct binary_data {
+  int32_t opcode;
+  int32_t broadcast;           /* 0: same shapes, flat loop */
+  int32_t count;               /* output elements */
+  int32_t dims[BC_RANK];       /* output shape, extended with leading 1s */
+  int32_t stride1[BC_RANK];    /* element strides of input 1 (0 = broadcast) */
+  int32_t stride2[BC_RANK];
+  int32_t input1_offset, input2_offset, output_offset;
+  int32_t left_shift;
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+} binary_data;
+
+static inline int8_t binary_element(const binary_data *d, int32_t x, int32_t y) {
+  const int32_t a = d->input1_offset + x;
+  const int32_t b = d->input2_offset + y;
+  int32_t raw;
+  switch (d->opcode) {
+    case PG_OP_MUL:
+      raw = d->output_offset +
+            pg_multiply_by_quantized_multiplier(a * b, d->output_multiplier, d->output_shift);
+      break;
+    case PG_OP_SQUARED_DIFFERENCE: {
+      const int32_t sa = pg_multiply_by_quantized_multiplier(a * (1 << d->left_shift),
+                                                             d->input1_multiplier, d->input1_shift);
+      const int32_t sb = pg_multiply_by_quantized_multiplier(b * (1 << d->left_shift),
+                                                             d->input2_multiplier, d->input2_shift);
+      const int32_t diff = sa - sb;
+      raw = pg_multiply_by_quantized_multiplier(diff * diff, d->output_multiplier,
+                                                d->output_shift) +
+            d->output_offset;
+      break;
+    }
+    default: { /* ADD, SUB */
+      const int32_t sa = pg_multiply_by_quantized_multiplier(a * (1 << d->left_shift),
+                                                             d->input1_multiplier, d->input1_shift);
+      const int32_t sb = pg_multiply_by_quantized_multiplier(b * (1 << d->left_shift),
+                                                             d->input2_multiplier, d->input2_shift);
+      const int32_t sum = d->opcode == PG_OP_SUB ? sa - sb : sa + sb;
+      raw = pg_multiply_by_quantized_multiplier(sum, d->output_multiplier, d->output_shift) +
+            d->output_offset;
+      break;
+    }
+  }
+  return (int8_t)pg_clamp(raw, d->act_min, d->act_max);
+}
+
+static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *node) {
+  const binary_data *d = (const binary_data *)node->data;
+  const int8_t *in1 = (const int8_t *)pg_in(it, node, 0)->data;
+  const int8_t *in2 = (const int8_t *)pg_in(it, node, 1)->data;
+  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  if (!d->broadcast) {
+    for (int32_t i = 0; i < d->count; ++i) out[i] = binary_element(d, in1[i], in2[i]);
+    return PICOGPT_OK;
+  }
+  int32_t idx[BC_RANK] = {0};
+  int32_t off1 = 0, off2 = 0;
+  for (int32_t i = 0; i < d->count; ++i) {
+    out[i] = binary_element(d, in1[off1], in2[off2]);
+    /* Odometer increment over the output index, innermost dimension last. */
+    for (int dim = BC_RANK - 1; dim >= 0; --dim) {
+      off1 += d->stride1[dim];
+      off2 += d->stride2[dim];
+      if (++idx[dim] < d->dims[dim]) break;
+      off1 -= d->stride1[dim] * d->dims[dim];
+      off2 -= d->stride2[dim] * d->dims[dim];
+      idx[dim] = 0;
+    }
+  }
+  return PICOGPT_OK;
+}
+
+/* Output shape = broadcast of the input shapes (numpy rules). */
+static picogpt_status setup_broadcast(pg_prepare_ctx *ctx, const picogpt_node *node,
+                                      const picogpt_tensor *a, const picogpt_tensor *b,
+                                      const picogpt_tensor *out, binary_data *d) {
+  if (a->rank > BC_RANK || b->rank > BC_RANK) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "rank above %d", BC_RANK);
+  }
+  int32_t da[BC_RANK], db[BC_RANK];
+  for (int i = 0; i < BC_RANK; ++i) {
+    const int ia = i - (BC_RANK - a->rank), ib = i - (BC_RANK - b->rank);
+    da[i] = ia >= 0 ? a->dims[ia] : 1;
+    db[i] = ib >= 0 ? b->dims[ib] : 1;
+    if (da[i] != db[i] && da[i] != 1 && db[i] != 1) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input shapes do not broadcast");
+    }
+    d->dims[i] = da[i] == 1 ? db[i] : da[i];
+  }
+  const int32_t out_rank = a->rank > b->rank ? a->rank : b->rank;
+  if (out->rank != out_rank) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output rank %d, expected %d",
+                        (int)out->rank, (int)out_rank);
+  }
+  for (int i = 0; i < out_rank; ++i) {
+    if (out->dims[i] != d->dims[i + BC_RANK - out_rank]) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output shape is not the broadcast shape");
+    }
+  }
+  int32_t sa = 1, sb = 1;
+  for (int i = BC_RANK - 1; i >= 0; --i) {
+    d->stride1[i] = da[i] == 1 ? 0 : sa;
+    d->stride2[i] = db[i] == 1 ? 0 : sb;
+    sa *= da[i];
+    sb *= db[i];
+  }
+  d->count = out->num_elements;
+  d->broadcast = !pg_same_shape(a, b) || !pg_same_shape(a, out);
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *in1 = pg_in(it, node, 0);
+  const picogpt_tensor *in2 = pg_in(it, node, 1);
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if ((st = pg_check_int8_quant(ctx, node, in1, "input 1")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, in2, "input 2")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
+  binary_data *d = (binary_data *)pg_alloc_persistent(ctx, sizeof(binary_data));
+  if (d == NULL) return it->error.status;
+  d->opcode = node->opcode;
+  if ((st = setup_broadcast(ctx, node, in1, in2, out, d)) != PICOGPT_OK) return st;
+
+  int8_t activation = 0;
+  const int expected_options = node->opcode == PG_OP_ADD   ? PG_OPT_ADD
+                               : node->opcode == PG_OP_SUB ? PG_OPT_SUB
+                               : node->opcode == PG_OP_MUL ? PG_OPT_MUL
+                                                           : -1;
+  if (expected_options > 0) {
+    if (node->options_type != expected_options && node->options_type != 0) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
+                          (int)node->options_type);
+    }
+    if (pg_fb_i8(&ctx->fb, &node->options, 0, 0, &activation) != 0) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
+    }
+  }
+  d->input1_offset = -in1->zero_point;
+  d->input2_offset = -in2->zero_point;
+  d->output_offset = out->zero_point;
+  const float s1 = in1->scale, s2 = in2->scale, so = out->scale;
+  int bad = 0;
+  int shift1 = 0, shift2 = 0, shift_out = 0;
+  switch (node->opcode) {
+    case PG_OP_ADD: { /* add_common.cc: all in double */
+      d->left_shift = 20;
+      const double twice_max = 2 * (double)(s1 > s2 ? s1 : s2);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
+                                                     &d->input1_multiplier, &shift1);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
+                                                     &d->input2_multiplier, &shift2);
+      bad |= pg_quantize_multiplier_smaller_than_one(
+          twice_max / ((1 << d->left_shift) * (double)so), &d->output_multiplier, &shift_out);
+      break;
+    }
+    case PG_OP_SUB: { /* sub_common.cc: ratios in float, then widened */
+      d->left_shift = 20;
+      const float twice_max = 2 * (s1 > s2 ? s1 : s2);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)(s1 / twice_max),
+                                                     &d->input1_multiplier, &shift1);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)(s2 / twice_max),
+                                                     &d->input2_multiplier, &shift2);
+      bad |= pg_quantize_multiplier_smaller_than_one(
+          (double)(twice_max / ((float)(1 << d->left_shift) * so)), &d->output_multiplier,
+          &shift_out);
+      break;
+    }
+    case PG_OP_MUL: /* mul_common.cc: double */
+      bad |= pg_quantize_multiplier((double)s1 * (double)s2 / (double)so, &d->output_multiplier,
+                                    &shift_out);
+      break;
+    default: { /* SQUARED_DIFFERENCE: left shift 7, output denominator in float */
+      d->left_shift = 7;
+      const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
+                                                     &d->input1_multiplier, &shift1);
+      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
+                                                     &d->input2_multiplier, &shift2);
+      bad |= pg_quantize_multiplier(
+          (twice_max * twice_max) / (double)((float)(1 << (d->left_shift * 2)) * so),
+          &d->output_multiplier, &shift_out);
+      break;
+    }
+  }
+  if (bad || shift_out < -31 || shift_out > 30) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
+                        "scales give a multiplier TFLite cannot represent");
+  }
+  d->input1_shift = shift1;
+  d->input2_shift = shift2;
+  d->output_shift = shift_out;
+  if (node->opcode == PG_OP_SQUARED_DIFFERENCE) {
+    d->act_min = -128;
+    d->act_max = 127;
+  } else {
+    st = pg_activation_range_int8(ctx, node, activation, out, &d->act_min, &d->act_max);
+    if (st != PICOGPT_OK) return st;
+  }
+  node->data = d;
+  node->eval = eval_binary;
+  return PICOGPT_OK;
+}
+
+/* ---- unary int8 -> int8 by table ------------------------------------------------ */
+
+typedef struct unary_lut_data {
+  int8_t table[256];     /* output for input value (int8)i, indexed by (uint8_t)i */
+  int32_t count;
+  int32_t min_valid;     /* inputs below this are rejected at eval (RSQRT) */
+} unary_lut_data;
+
+static picogpt_status eval_unary_lut(picogpt_interpreter *it, const picogpt_node *node) {
+  const unary_lut_data *d = (const unary_lut_data *)node->data;
+  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
+  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  for (int32_t i = 0; i < d->count; ++i) {
+    if (in[i] < d->min_valid) {
+      return pg_fail(it, PICOGPT_ERR_EVAL, "%s (op %d): input %d is below the zero point %d "
+                     "(RSQRT of a negative value)",
+                     pg_op_name(node->opcode), (int)node->index, (int)in[i], (int)d->min_valid);
+    }
+    out[i] = d->table[(uint8_t)in[i]];
+  }
+  return PICOGPT_OK;
+}
+
+static picogpt_status prepare_unary_common(pg_prepare_ctx *ctx, picogpt_node *node,
+                                           unary_lut_data **out_data) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *in = pg_in(it, node, 0);
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
+  if (in->num_elements != out->num_elements) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output sizes differ");
+  }
+  unary_lut_data *d = (unary_lut_data *)pg_alloc_persistent(ctx, sizeof(unary_lut_data));
+  if (d == NULL) return it->error.status;
+  d->count = in->num_elements;
+  d->min_valid = -128;
+  *out_data = d;
+  node->data = d;
+  node->eval = eval_unary_lut;
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, picogpt_node *node) {
+  unary_lut_data *d;
+  picogpt_status st = prepare_unary_common(ctx, node, &d);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *in = pg_in(ctx->it, node, 0);
+  const picogpt_tensor *out = pg_out(ctx->it, node, 0);
+  if (!pg_same_shape(in, out)) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output shapes differ");
+  }
+  /* elementwise.cc SetRsqrtOutputMultiplier: sqrt and product in float. */
+  int32_t multiplier;
+  int shift;
+  const float denominator = pg_sqrtf(in->scale) * out->scale;
+  if (pg_quantize_multiplier(1. / (double)denominator, &multiplier, &shift) != 0 ||
+      shift - 20 < -31 || shift - 20 > 30) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier out of range");
+  }
+  const int32_t kShift = 20;
+  for (int v = -128; v <= 127; ++v) {
+    const int32_t value = v - in->zero_point;
+    int32_t result;
+    if (value < 0) {
+      result = 0; /* rejected at eval */
+    } else if (value == 0) {
+      result = 127; /* TFLM: values at the zero point give the maximum output */
+    } else {
+      int32_t inv_sqrt_multiplier;
+      int inv_sqrt_shift;
+      pg_get_inv_sqrt_quantized_multiplier_exp(value, -1, &inv_sqrt_multiplier, &inv_sqrt_shift);
+      const int32_t data =
+          pg_multiply_by_quantized_multiplier(1, inv_sqrt_multiplier, inv_sqrt_shift + kShift);
+      result = pg_multiply_by_quantized_multiplier(data, multiplier, shift - kShift) +
+               out->zero_point;
+      result = pg_clamp(result, -128, 127);
+    }
+    d->table[(uint8_t)(int8_t)v] = (int8_t)result;
+  }
+  d->min_valid = in->zero_point;
+  return PICOGPT_OK;
+}
+
+/* ---- QUANTIZE / DEQUANTIZE ------------------------------------------------------- */
+
+typedef struct float_quant_data {
+  int32_t count;
+  int32_t zero_point;
+  float scale;        /* QUANTIZE: float(double(scale)) divisor */
+  double dscale;      /* DEQUANTIZE: multiplier in double */
+} float_quant_data;
+
+static picogpt_status eval_quantize_float(picogpt_interpreter *it, const picogpt_node *node) {
+  const float_quant_data *d = (const float_quant_data *)node->data;
+  const float *in = (const float *)pg_in(it, node, 0)->data;
+  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  for (int32_t i = 0; i < d->count; ++i) {
+    /* AffineQuantize: round(val / scale) in float, + zero point, clamp. */
+    const float q = pg_roundf(in[i] / d->scale);
+    int32_t v;
+    if (q != q) {
+      v = d->zero_point; /* NaN: TFLM's cast is undefined; pick the zero point */
+    } else if (q > 1.0e6f) {
+      v = 127;
+    } else if (q < -1.0e6f) {
+      v = -128;
+    } else {
+      v = (int32_t)q + d->zero_point;
+    }
+    out[i] = (int8_t)pg_clamp(v, -128, 127);
+  }
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *in = pg_in(it, node, 0);
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if (in->type == PICOGPT_FLOAT32) {
+    if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
+    if (in->num_elements != out->num_elements) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output sizes differ");
+    }
+    float_quant_data *d = (float_quant_data *)pg_alloc_persistent(ctx, sizeof(float_quant_data));
+    if (d == NULL) return it->error.status;
+    d->count = in->num_elements;
+    d->zero_point = out->zero_point;
+    d->scale = (float)(double)out->scale;
+    node->data = d;
+    node->eval = eval_quantize_float;
+    return PICOGPT_OK;
+  }
+  /* int8 -> int8 requantization (reference_ops::Requantize). */
+  unary_lut_data *d;
+  st = prepare_unary_common(ctx, node, &d);
+  if (st != PICOGPT_OK) return st;
+  int32_t multiplier;
+  int shift;
+  if (pg_quantize_multiplier((double)in->scale / (double)out->scale, &multiplier, &shift) != 0 ||
+      shift < -31 || shift > 30) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier out of range");
+  }
+  for (int v = -128; v <= 127; ++v) {
+    const int32_t r =
+        pg_multiply_by_quantized_multiplier(v - in->zero_point, multiplier, shift) +
+        out->zero_point;
+    d->table[(uint8_t)(int8_t)v] = (int8_t)pg_clamp(r, -128, 127);
+  }
+  return PICOGPT_OK;
+}
+
+static picogpt_status eval_dequantize(picogpt_interpreter *it, const picogpt_node *node) {
+  const float_quant_data *d = (const float_quant_data *)node->data;
+  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
+  float *out = (float *)pg_out(it, node, 0)->data;
+  for (int32_t i = 0; i < d->count; ++i) out[i] = (float)(d->dscale * (in[i] - d->zero_point));
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *in = pg_in(it, node, 0);
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
+  if (out->type != PICOGPT_FLOAT32 || out->num_elements != in->num_elements) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE,
+                        "output must be FLOAT32 of the input's size");
+  }
+  float_quant_data *d = (float_quant_data *)pg_alloc_persistent(ctx, sizeof(float_quant_data));
+  if (d == NULL) return it->error.status;
+  d->count = in->num_elements;
+  d->zero_point = in->zero_point;
+  d->dscale = (double)in->scale;
+  node->data = d;
+  node->eval = eval_dequantize;
+  return PICOGPT_OK;
+}

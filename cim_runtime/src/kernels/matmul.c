@@ -1,0 +1,328 @@
+/* FULLY_CONNECTED and BATCH_MATMUL (int8): every product goes through the CIM
+ * HAL, which returns raw sums; zero points are folded in here:
+ *   sum_k (w - zw)(x - zx) = sum w x - zx sum w - zw sum x + K zw zx
+ * The integer result equals TFLite Micro's reference kernels' accumulator
+ * exactly (two's complement arithmetic), then requantizes the same way. */
+#include <string.h>
+
+#include "kernels.h"
+#include "pico_gpt/cim_hal.h"
+
+/* Accumulation depth limit: keeps the HAL's int32 sums exact. */
+#define PG_MAX_ACCUM_DEPTH 65536
+
+/* ---- FULLY_CONNECTED ------------------------------------------------------------ */
+
+typedef struct fc_data {
+  int32_t batches;       /* rows of the input */
+  int32_t accum_depth;   /* K: input features */
+  int32_t output_depth;  /* N: output features */
+  int32_t input_offset;  /* -input zero point */
+  int32_t output_offset; /* output zero point */
+  int32_t act_min, act_max;
+  const int8_t *filter;      /* (N, K) row-major, constant */
+  const int32_t *bias;       /* (N,) or NULL */
+  int32_t *filter_row_sums;  /* (N,): sum_k filter[n, k] */
+  int32_t *multipliers;      /* (N,) per output channel (all equal if per-tensor) */
+  int32_t *shifts;           /* (N,) */
+} fc_data;
+
+static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogpt_node *node) {
+  const fc_data *d = (const fc_data *)node->data;
+  const int8_t *input = (const int8_t *)pg_in(it, node, 0)->data;
+  int8_t *output = (int8_t *)pg_out(it, node, 0)->data;
+  int32_t *acc = (int32_t *)it->scratch; /* (N,) */
+  for (int32_t b = 0; b < d->batches; ++b) {
+    const int8_t *x = input + (intptr_t)b * d->accum_depth;
+    cim_hal_matvec(d->filter, d->output_depth, d->accum_depth, d->accum_depth, CIM_HAL_ROW_MAJOR,
+                   x, acc);
+    int8_t *y = output + (intptr_t)b * d->output_depth;
+    for (int32_t n = 0; n < d->output_depth; ++n) {
+      int32_t total = pg_wrap_add(acc[n], (int32_t)((uint32_t)d->input_offset *
+                                                    (uint32_t)d->filter_row_sums[n]));
+      if (d->bias) total = pg_wrap_add(total, d->bias[n]);
+      int32_t v = pg_multiply_by_quantized_multiplier(total, d->multipliers[n], d->shifts[n]);
+      v += d->output_offset;
+      y[n] = (int8_t)pg_clamp(v, d->act_min, d->act_max);
+    }
+  }
+  return PICOGPT_OK;
+}
+
+static float channel_scale(const picogpt_tensor *t, int32_t i) {
+  uint32_t bits = pg_fb_read_u32(t->channel_scales + 4u * (uint32_t)i);
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 2, 3, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *input = pg_in(it, node, 0);
+  const picogpt_tensor *filter = pg_in(it, node, 1);
+  const picogpt_tensor *bias = pg_in(it, node, 2);
+  const picogpt_tensor *output = pg_out(it, node, 0);
+  if ((st = pg_check_int8_quant(ctx, node, input, "input")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, filter, "filter")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, output, "output")) != PICOGPT_OK) return st;
+
+  int8_t activation = 0;
+  uint8_t weights_format = 0;
+  if (node->options_type != PG_OPT_FULLY_CONNECTED && node->options_type != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
+                        (int)node->options_type);
+  }
+  if (pg_fb_i8(&ctx->fb, &node->options, 0, 0, &activation) != 0 ||
+      pg_fb_u8(&ctx->fb, &node->options, 1, 0, &weights_format) != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
+  }
+  if (weights_format != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_OP, "shuffled weights not supported");
+  }
+  if (filter->rank != 2 || !filter->is_constant) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "filter must be a constant 2-D tensor");
+  }
+  if (filter->zero_point != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "filter zero point must be 0");
+  }
+  const int32_t output_depth = filter->dims[0];
+  const int32_t accum_depth = filter->dims[1];
+  if (output_depth < 1 || accum_depth < 1 || accum_depth > PG_MAX_ACCUM_DEPTH ||
+      output->rank < 1 || output->dims[output->rank - 1] != output_depth ||
+      input->num_elements % accum_depth != 0 ||
+      output->num_elements != (input->num_elements / accum_depth) * output_depth) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE,
+                        "shapes do not match filter (%d x %d): input %d elements, output %d",
+                        (int)output_depth, (int)accum_depth, (int)input->num_elements,
+                        (int)output->num_elements);
+  }
+  if (bias != NULL) {
+    if (bias->type != PICOGPT_INT32 || !bias->is_constant || bias->num_elements != output_depth) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "bias must be constant INT32 (%d)",
+                          (int)output_depth);
+    }
+  }
+
+  fc_data *d = (fc_data *)pg_alloc_persistent(ctx, sizeof(fc_data));
+  if (d == NULL) return it->error.status;
+  d->batches = input->num_elements / accum_depth;
+  d->accum_depth = accum_depth;
+  d->output_depth = output_depth;
+  d->input_offset = -input->zero_point;
+  d->output_offset = output->zero_point;
+  d->filter = (const int8_t *)filter->data;
+  d->bias = bias ? (const int32_t *)bias->data : NULL;
+  d->filter_row_sums = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+  d->multipliers = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+  d->shifts = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+  if (!d->filter_row_sums || !d->multipliers || !d->shifts) return it->error.status;
+  for (int32_t n = 0; n < output_depth; ++n) {
+    int32_t sum = 0;
+    for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
+    d->filter_row_sums[n] = sum;
+  }
+  if (filter->num_channel_scales > 1) {
+    /* Per-channel: effective scale per output channel, all in double. */
+    if (filter->quantized_dimension != 0 || filter->num_channel_scales != output_depth) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
+                          "per-channel scales must be along the output dimension");
+    }
+    for (int32_t n = 0; n < output_depth; ++n) {
+      const double real = (double)input->scale * (double)channel_scale(filter, n) /
+                          (double)output->scale;
+      int shift;
+      if (pg_quantize_multiplier(real, &d->multipliers[n], &shift) != 0 || shift < -31 ||
+          shift > 30) {
+        return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "channel %d multiplier invalid",
+                            (int)n);
+      }
+      d->shifts[n] = shift;
+    }
+  } else {
+    /* GetQuantizedConvolutionMultipler with a bias argument: double product. */
+    const double real = (double)input->scale * (double)filter->scale / (double)output->scale;
+    int32_t multiplier;
+    int shift;
+    if (pg_quantize_multiplier(real, &multiplier, &shift) != 0 || shift < -31 || shift > 30) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
+    }
+    for (int32_t n = 0; n < output_depth; ++n) {
+      d->multipliers[n] = multiplier;
+      d->shifts[n] = shift;
+    }
+  }
+  st = pg_activation_range_int8(ctx, node, activation, output, &d->act_min, &d->act_max);
+  if (st != PICOGPT_OK) return st;
+  pg_request_scratch(ctx, 4u * (size_t)output_depth);
+  node->data = d;
+  node->eval = eval_fully_connected;
+  return PICOGPT_OK;
+}
+
+/* ---- BATCH_MATMUL ----------------------------------------------------------------- */
+
+#define BMM_RANK 5
+
+typedef struct bmm_data {
+  int32_t rows;   /* M: output rows (lhs rows) */
+  int32_t cols;   /* N: output columns (rhs columns) */
+  int32_t depth;  /* K */
+  int32_t adj_x, adj_y;
+  int32_t batch_dims[BMM_RANK - 2];  /* output batch extents, padded with 1 */
+  int32_t lhs_batch_stride[BMM_RANK - 2]; /* elements per batch step, 0 = broadcast */
+  int32_t rhs_batch_stride[BMM_RANK - 2];
+  int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
+  int32_t multiplier, shift;
+} bmm_data;
+
+static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_node *node) {
+  const bmm_data *d = (const bmm_data *)node->data;
+  const int8_t *lhs = (const int8_t *)pg_in(it, node, 0)->data;
+  const int8_t *rhs = (const int8_t *)pg_in(it, node, 1)->data;
+  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int32_t M = d->rows, N = d->cols, K = d->depth;
+  int32_t *acc = (int32_t *)it->scratch;  /* (N,) */
+  int32_t *rhs_sums = acc + N;            /* (N,): sum_k rhs[k, n] */
+  int8_t *xrow = (int8_t *)(rhs_sums + N); /* (K,): one lhs row when adj_x */
+  const int32_t lhs_mat = M * K, rhs_mat = K * N;
+  for (int32_t b0 = 0; b0 < d->batch_dims[0]; ++b0) {
+    for (int32_t b1 = 0; b1 < d->batch_dims[1]; ++b1) {
+      for (int32_t b2 = 0; b2 < d->batch_dims[2]; ++b2) {
+        const int8_t *L = lhs + (intptr_t)b0 * d->lhs_batch_stride[0] +
+                          (intptr_t)b1 * d->lhs_batch_stride[1] +
+                          (intptr_t)b2 * d->lhs_batch_stride[2];
+        const int8_t *R = rhs + (intptr_t)b0 * d->rhs_batch_stride[0] +
+                          (intptr_t)b1 * d->rhs_batch_stride[1] +
+                          (intptr_t)b2 * d->rhs_batch_stride[2];
+        (void)lhs_mat;
+        (void)rhs_mat;
+        /* Column sums of the (K, N) right operand. */
+        for (int32_t n = 0; n < N; ++n) {
+          int32_t s = 0;
+          if (d->adj_y) {
+            for (int32_t k = 0; k < K; ++k) s += R[(intptr_t)n * K + k];
+          } else {
+            for (int32_t k = 0; k < K; ++k) s += R[(intptr_t)k * N + n];
+          }
+          rhs_sums[n] = s;
+        }
+        for (int32_t m = 0; m < M; ++m) {
+          const int8_t *x;
+          if (d->adj_x) { /* lhs stored (K, M) */
+            for (int32_t k = 0; k < K; ++k) xrow[k] = L[(intptr_t)k * M + m];
+            x = xrow;
+          } else {
+            x = L + (intptr_t)m * K;
+          }
+          int32_t lhs_sum = 0;
+          for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
+          if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
+            cim_hal_matvec(R, N, K, K, CIM_HAL_ROW_MAJOR, x, acc);
+          } else { /* rhs stored (K, N) */
+            cim_hal_matvec(R, N, K, N, CIM_HAL_COL_MAJOR, x, acc);
+          }
+          /* sum (x + lo)(r + ro) = sum x r + ro sum x + lo sum r + K lo ro */
+          const int32_t row_term = pg_wrap_add(
+              (int32_t)((uint32_t)d->rhs_offset * (uint32_t)lhs_sum),
+              (int32_t)((uint32_t)K * (uint32_t)d->lhs_offset * (uint32_t)d->rhs_offset));
+          int8_t *y = out + ((((intptr_t)b0 * d->batch_dims[1] + b1) * d->batch_dims[2] + b2) *
+                                 M + m) * N;
+          for (int32_t n = 0; n < N; ++n) {
+            int32_t total = pg_wrap_add(acc[n], row_term);
+            total = pg_wrap_add(total, (int32_t)((uint32_t)d->lhs_offset * (uint32_t)rhs_sums[n]));
+            int32_t v = pg_multiply_by_quantized_multiplier(total, d->multiplier, d->shift);
+            v += d->output_offset;
+            y[n] = (int8_t)pg_clamp(v, -128, 127);
+          }
+        }
+      }
+    }
+  }
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *lhs = pg_in(it, node, 0);
+  const picogpt_tensor *rhs = pg_in(it, node, 1);
+  const picogpt_tensor *output = pg_out(it, node, 0);
+  if ((st = pg_check_int8_quant(ctx, node, lhs, "lhs")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, rhs, "rhs")) != PICOGPT_OK) return st;
+  if ((st = pg_check_int8_quant(ctx, node, output, "output")) != PICOGPT_OK) return st;
+  if (lhs->num_channel_scales > 1 || rhs->num_channel_scales > 1) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "per-channel operands not supported");
+  }
+  uint8_t adj_x = 0, adj_y = 0;
+  if (node->options_type != PG_OPT_BATCH_MATMUL && node->options_type != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
+                        (int)node->options_type);
+  }
+  if (pg_fb_u8(&ctx->fb, &node->options, 0, 0, &adj_x) != 0 ||
+      pg_fb_u8(&ctx->fb, &node->options, 1, 0, &adj_y) != 0) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
+  }
+  if (lhs->rank < 2 || lhs->rank > BMM_RANK || rhs->rank < 2 || rhs->rank > BMM_RANK) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "operands must have rank 2..5");
+  }
+  const int32_t rank = lhs->rank > rhs->rank ? lhs->rank : rhs->rank;
+  int32_t ld[BMM_RANK], rd[BMM_RANK]; /* extended to BMM_RANK with leading 1s */
+  for (int i = 0; i < BMM_RANK; ++i) {
+    const int li = i - (BMM_RANK - lhs->rank), ri = i - (BMM_RANK - rhs->rank);
+    ld[i] = li >= 0 ? lhs->dims[li] : 1;
+    rd[i] = ri >= 0 ? rhs->dims[ri] : 1;
+  }
+  bmm_data *d = (bmm_data *)pg_alloc_persistent(ctx, sizeof(bmm_data));
+  if (d == NULL) return it->error.status;
+  d->adj_x = adj_x ? 1 : 0;
+  d->adj_y = adj_y ? 1 : 0;
+  d->rows = adj_x ? ld[4] : ld[3];
+  d->depth = adj_x ? ld[3] : ld[4];
+  d->cols = adj_y ? rd[3] : rd[4];
+  const int32_t rhs_depth = adj_y ? rd[4] : rd[3];
+  if (rhs_depth != d->depth || d->depth < 1 || d->depth > PG_MAX_ACCUM_DEPTH || d->rows < 1 ||
+      d->cols < 1) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "inner dimensions differ (%d vs %d)",
+                        (int)d->depth, (int)rhs_depth);
+  }
+  int64_t lhs_stride = (int64_t)ld[3] * ld[4], rhs_stride = (int64_t)rd[3] * rd[4];
+  for (int i = 2; i >= 0; --i) {
+    if (ld[i] != rd[i] && ld[i] != 1 && rd[i] != 1) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "batch dimensions do not broadcast");
+    }
+    d->batch_dims[i] = ld[i] > rd[i] ? ld[i] : rd[i];
+    d->lhs_batch_stride[i] = ld[i] == 1 ? 0 : (int32_t)lhs_stride;
+    d->rhs_batch_stride[i] = rd[i] == 1 ? 0 : (int32_t)rhs_stride;
+    lhs_stride *= ld[i];
+    rhs_stride *= rd[i];
+  }
+  /* Output shape: broadcast batch dims (of the output rank) then (M, N). */
+  if (output->rank != rank || output->dims[rank - 2] != d->rows ||
+      output->dims[rank - 1] != d->cols) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output shape does not match (%d x %d)",
+                        (int)d->rows, (int)d->cols);
+  }
+  for (int i = 0; i < rank - 2; ++i) {
+    if (output->dims[i] != d->batch_dims[i + (BMM_RANK - rank)]) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output batch dimension %d mismatch", i);
+    }
+  }
+  d->lhs_offset = -lhs->zero_point;
+  d->rhs_offset = -rhs->zero_point;
+  d->output_offset = output->zero_point;
+  /* TFLM: GetQuantizedConvolutionMultipler without bias: product in float. */
+  const float product = lhs->scale * rhs->scale;
+  const double real = (double)product / (double)output->scale;
+  int shift;
+  if (pg_quantize_multiplier(real, &d->multiplier, &shift) != 0 || shift < -31 || shift > 30) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
+  }
+  d->shift = shift;
+  pg_request_scratch(ctx, 8u * (size_t)d->cols + (size_t)d->depth);
+  node->data = d;
+  node->eval = eval_batch_matmul;
+  return PICOGPT_OK;
+}

@@ -1,0 +1,85 @@
+/* Token sampling with integer arithmetic only, so host and firmware pick the
+ * same tokens for the same seed.
+ *
+ * Procedure (documented in README "Sampling"):
+ *  1. temperature <= 0: argmax, lowest token id on ties.
+ *  2. top-k: keep the k largest logits; among equal logits at the cut the
+ *     lowest ids win (a 256-bucket histogram over the int8 values).
+ *  3. weight_i = exp((q_i - q_max) * logits_scale / temperature) in Q0.31,
+ *     computed with the softmax kernel's fixed-point exp (beta = 1/temperature);
+ *     the multiplier derivation is the only floating-point step, and it uses
+ *     basic IEEE operations that are identical on every conforming target.
+ *  4. r = next64() mod sum(weights); the token is the first whose running
+ *     weight sum exceeds r.
+ * The generator is xorshift64* (see runtime.h). */
+#include "pico_gpt/runtime.h"
+#include "quant.h"
+
+void picogpt_rng_seed(picogpt_rng *rng, uint64_t seed) {
+  rng->state = seed != 0 ? seed : UINT64_C(0x9E3779B97F4A7C15);
+}
+
+uint32_t picogpt_rng_next(picogpt_rng *rng) {
+  uint64_t s = rng->state;
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  rng->state = s;
+  return (uint32_t)((s * UINT64_C(0x2545F4914F6CDD1D)) >> 32);
+}
+
+static int32_t argmax(const int8_t *logits, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
+int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_scale,
+                       const picogpt_sampling *sampling, picogpt_rng *rng, int32_t *scratch) {
+  if (vocab_size <= 0) return -1;
+  if (sampling == NULL || !(sampling->temperature > 0.0f) || vocab_size == 1) {
+    return argmax(logits, vocab_size);
+  }
+  /* Top-k cut: threshold value t and how many entries equal to t to keep. */
+  int32_t k = sampling->top_k;
+  if (k <= 0 || k > vocab_size) k = vocab_size;
+  int32_t histogram[256] = {0};
+  for (int32_t i = 0; i < vocab_size; ++i) histogram[logits[i] + 128]++;
+  int32_t threshold = 127, above = 0;
+  while (above + histogram[threshold + 128] < k) {
+    above += histogram[threshold + 128];
+    --threshold;
+  }
+  int32_t keep_at_threshold = k - above;
+  const int8_t max_logit = logits[argmax(logits, vocab_size)];
+
+  int32_t multiplier = 0, diff_min = 0;
+  int left_shift = 0;
+  const int uniform = pg_softmax_prepare(1.0 / (double)sampling->temperature, (double)logits_scale,
+                                         &multiplier, &left_shift, &diff_min) != 0;
+  uint64_t total = 0;
+  for (int32_t i = 0; i < vocab_size; ++i) {
+    int32_t w = 0;
+    int keep = logits[i] > threshold;
+    if (logits[i] == threshold && keep_at_threshold > 0) {
+      keep = 1;
+      --keep_at_threshold;
+    }
+    if (keep) {
+      w = uniform ? 1 : pg_softmax_exp(logits[i] - max_logit, multiplier, left_shift, diff_min);
+    }
+    scratch[i] = w;
+    total += (uint64_t)w;
+  }
+  if (total == 0) return argmax(logits, vocab_size);
+  const uint64_t r64 = ((uint64_t)picogpt_rng_next(rng) << 32) | picogpt_rng_next(rng);
+  const uint64_t r = r64 % total;
+  uint64_t cumulative = 0;
+  for (int32_t i = 0; i < vocab_size; ++i) {
+    cumulative += (uint64_t)scratch[i];
+    if (cumulative > r) return i;
+  }
+  return argmax(logits, vocab_size);
+}
