@@ -1,0 +1,247 @@
+"""
+Export a trained PicoGPT to TFLite for TFLite Micro (default: full-INT8 KV-cache step model).
+
+    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char
+    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char --no_kv_cache
+    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char --quantization float
+
+Reads DIR/model.keras and DIR/model_config.pkl (tf_train.py's output) and the dataset named in
+it (meta.pkl, train.bin for calibration, val.bin for the report). Writes:
+  DIR/model.tflite (or --output)            the model; name gets _full/_hybrid/_float otherwise
+  DIR/model_report.json                     deployment report (also printed as a table)
+  cim_runtime/include/pico_gpt/model_data.h and cim_runtime/src/pico_gpt/model_data.cc
+                                            C arrays for the firmware (int8 models only)
+Every model is loaded and invoked by LiteRT and by TFLite Micro's interpreter before anything
+is written; all files are written atomically (all or nothing). See docs/export.md.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, REPO)
+
+from tf_model.export import QUANTIZATIONS, ExportError
+
+DEFAULT_C_HEADER = os.path.join(REPO, "cim_runtime", "include", "pico_gpt", "model_data.h")
+DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_data.cc")
+ARENA_HEADROOM_BYTES = 1024  # on top of the measured need, then rounded up to 1 KiB
+
+
+def default_output(model_dir, kind, quantization):
+    name = "model" + ("_full" if kind == "full" else "")
+    name += "" if quantization == "int8" else f"_{quantization}"
+    return os.path.join(model_dir, name + ".tflite")
+
+
+def report_path(output):
+    stem = output.removesuffix(".tflite")
+    return stem + "_report.json"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model_dir", required=True, help="tf_train.py --out_dir")
+    parser.add_argument(
+        "--data_dir",
+        help="dataset dir (meta.pkl, train.bin, val.bin); "
+        "default: the one recorded in model_config.pkl",
+    )
+    parser.add_argument("--output", help="output .tflite path (default: in --model_dir)")
+    parser.add_argument(
+        "--no_kv_cache",
+        action="store_true",
+        help="export the full-sequence model ([1, block_size] tokens -> logits)",
+    )
+    parser.add_argument(
+        "--quantization",
+        choices=QUANTIZATIONS,
+        default="int8",
+        help="int8: full integer, the only choice for TFLite Micro (default); "
+        "hybrid: int8 weights, float activations, LiteRT on CPU only; "
+        "float: for debugging",
+    )
+    parser.add_argument(
+        "--num_calibration_samples",
+        type=int,
+        default=8,
+        help="training windows of block_size tokens run through the float model "
+        "for int8 calibration; each covers every position 0..block_size-1",
+    )
+    parser.add_argument(
+        "--num_eval_windows",
+        type=int,
+        default=8,
+        help="held-out windows (val.bin) for the report's loss/agreement",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="calibration window sampling")
+    parser.add_argument("--c_header", default=DEFAULT_C_HEADER)
+    parser.add_argument("--c_source", default=DEFAULT_C_SOURCE)
+    parser.add_argument("--no_c_arrays", action="store_true", help="do not write the C files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.num_calibration_samples < 1:
+        parser.error(f"--num_calibration_samples must be >= 1, got {args.num_calibration_samples}")
+    if args.num_eval_windows < 1:
+        parser.error(f"--num_eval_windows must be >= 1, got {args.num_eval_windows}")
+    return args
+
+
+def format_table(report):
+    def kib(n):
+        return "n/a" if n is None else f"{n:,} B ({n / 1024:.1f} KiB)"
+
+    ev = report["evaluation"]
+    rows = [
+        ("model", f"{report['kind']} / {report['quantization']}  ({report['file']})"),
+        ("val loss Keras float", f"{ev['keras_val_loss']:.4f} nats/char"),
+        (
+            "val loss exported",
+            (
+                f"{ev['export_val_loss']:.4f} nats/char "
+                f"(delta {ev['export_val_loss'] - ev['keras_val_loss']:+.4f})"
+            ),
+        ),
+        (
+            "top-1 agreement w/ float",
+            f"{100 * ev['top1_agreement']:.2f}% of {ev['eval_tokens']} tokens",
+        ),
+        ("max |logit diff| w/ float", f"{ev['max_abs_logit_diff']:.4g}"),
+        ("file size", kib(report["file_bytes"])),
+        (
+            "float32 weights",
+            (
+                f"{kib(report['float32_weight_bytes'])}, "
+                f"export is {report['file_bytes'] / report['float32_weight_bytes']:.1%}"
+            ),
+        ),
+        ("TFLite Micro", report["tflm"]["status"]),
+        ("TFLM tensor arena", kib(report["tflm"]["arena_bytes"])),
+        ("KV cache", kib(report["kv_cache_bytes"])),
+        ("MACs per token", f"{report['macs_per_token']:,}"),
+        ("ops", ", ".join(f"{k} x{v}" for k, v in report["ops"].items())),
+    ]
+    if "tflm_top1_agreement_with_litert" in ev:
+        rows.insert(
+            5,
+            (
+                "TFLM vs LiteRT top-1",
+                (
+                    f"{100 * ev['tflm_top1_agreement_with_litert']:.2f}% "
+                    f"(max |logit diff| {ev['tflm_max_abs_logit_diff_vs_litert']:.3g})"
+                ),
+            ),
+        )
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    kind = "full" if args.no_kv_cache else "step"
+    output = args.output or default_output(args.model_dir, kind, args.quantization)
+    write_c = args.quantization == "int8" and not args.no_c_arrays
+
+    from tf_model.export import check_writable
+
+    if os.path.isdir(args.model_dir):  # a missing model_dir is reported by load_checkpoint
+        check_writable(output)
+        check_writable(report_path(output))
+    if write_c:
+        for path, default in ((args.c_header, DEFAULT_C_HEADER), (args.c_source, DEFAULT_C_SOURCE)):
+            if path == default:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            check_writable(path)
+
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+    from tqdm import tqdm
+
+    from tf_model.export import (
+        build_tflite,
+        check_tflm,
+        evaluate,
+        load_checkpoint,
+        write_files_atomic,
+    )
+    from tf_model.export_carray import c_arrays
+    from tf_model.export_flatbuffer import describe
+    from tf_model.model import count_params
+
+    def progress(total, desc):
+        return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)
+
+    checkpoint = load_checkpoint(args.model_dir, args.data_dir)
+    data, metadata = build_tflite(
+        checkpoint, kind, args.quantization, args.num_calibration_samples, args.seed, progress
+    )
+    signature = describe(data)
+    arena, tflm_status = check_tflm(data, args.quantization, kind)
+    evaluation = evaluate(checkpoint, data, kind, args.num_eval_windows, progress_factory=progress)
+    if args.quantization == "float" and evaluation["max_abs_logit_diff"] > 1e-4:
+        raise ExportError(
+            f"the float export differs from the Keras model by {evaluation['max_abs_logit_diff']:.3g} "
+            "(> 1e-4) in its logits: this is an exporter bug, please report it with the checkpoint"
+        )
+    dtype_bytes = {"int8": 1, "float32": 4}
+    kv_bytes = sum(
+        math.prod(t["shape"]) * dtype_bytes[t["dtype"]]
+        for t in signature["inputs"]
+        if "_cache_" in t["name"]
+    )
+    recommended_arena = None
+    if arena is not None:
+        recommended_arena = -(-(arena + ARENA_HEADROOM_BYTES) // 1024) * 1024
+    report = {
+        "kind": kind,
+        "quantization": args.quantization,
+        "file": os.path.basename(output),
+        "file_bytes": len(data),
+        "float32_weight_bytes": 4 * count_params(checkpoint.model),
+        "config": checkpoint.config.to_dict(),
+        "iter_num": checkpoint.info.get("iter_num"),
+        "evaluation": evaluation,
+        "tflm": {
+            "status": tflm_status,
+            "arena_bytes": arena,
+            "recommended_arena_bytes": recommended_arena,
+        },
+        "kv_cache_bytes": kv_bytes,
+        "macs_per_token": signature["macs_per_invoke"],
+        "ops": signature["ops"],
+        "num_ops": signature["num_ops"],
+        "signature": {"inputs": signature["inputs"], "outputs": signature["outputs"]},
+        "mask_values": metadata["mask_values"],
+        "num_calibration_windows": metadata["num_calibration_windows"],
+    }
+    files = {output: data, report_path(output): (json.dumps(report, indent=2) + "\n").encode()}
+    if write_c:
+        header, source = c_arrays(
+            data,
+            {**metadata, "signature": report["signature"]},
+            args.c_header,
+            recommended_arena,
+            kv_bytes,
+        )
+        files[args.c_header] = header.encode()
+        files[args.c_source] = source.encode()
+    write_files_atomic(files)
+
+    print(format_table(report))
+    print("wrote " + ", ".join(files))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
