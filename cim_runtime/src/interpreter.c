@@ -551,54 +551,47 @@ static picogpt_status compute_lifetimes(picogpt_interpreter *it) {
 
 /* Greedy by size (largest first), each buffer at the lowest 16-byte aligned
  * offset that does not overlap a placed buffer with an intersecting
- * lifetime; the same idea as TFLite Micro's GreedyMemoryPlanner. Returns the
- * high-water mark. order/placed are scratch arrays of num_tensors entries. */
-static size_t plan_activations(picogpt_interpreter *it, int32_t *order, int32_t *placed) {
-  int32_t count = 0;
-  for (int32_t i = 0; i < it->num_tensors; ++i) {
-    const picogpt_tensor *t = &it->tensors[i];
-    if (t->is_constant || t->is_variable || t->first_use < 0 || t->bytes == 0) continue;
-    order[count++] = i;
-  }
-  /* Insertion sort by (bytes desc, first_use asc, index asc): deterministic. */
-  for (int32_t a = 1; a < count; ++a) {
-    const int32_t key = order[a];
-    const picogpt_tensor *k = &it->tensors[key];
-    int32_t b = a - 1;
-    while (b >= 0) {
-      const picogpt_tensor *o = &it->tensors[order[b]];
-      const int before = o->bytes < k->bytes ||
-                         (o->bytes == k->bytes && o->first_use > k->first_use);
-      if (!before) break;
-      order[b + 1] = order[b];
-      --b;
-    }
-    order[b + 1] = key;
-  }
+ * lifetime; the same idea as TFLite Micro's GreedyMemoryPlanner. Needs no
+ * scratch memory (arena_offset == UINT32_MAX marks "not placed yet"), so an
+ * arena of exactly the reported size always works. Returns the high-water
+ * mark. O(n^2) to O(n^3) in the number of tensors; runs once at init. */
+static int planned(const picogpt_tensor *t) {
+  return !t->is_constant && !t->is_variable && t->first_use >= 0 && t->bytes > 0;
+}
+
+static size_t plan_activations(picogpt_interpreter *it) {
+  for (int32_t i = 0; i < it->num_tensors; ++i) it->tensors[i].arena_offset = UINT32_MAX;
   size_t high_water = 0;
-  int32_t num_placed = 0; /* placed[] kept sorted by offset */
-  for (int32_t a = 0; a < count; ++a) {
-    picogpt_tensor *t = &it->tensors[order[a]];
+  for (;;) {
+    /* Next: largest unplaced, then earliest first use, then lowest index. */
+    picogpt_tensor *t = NULL;
+    for (int32_t i = 0; i < it->num_tensors; ++i) {
+      picogpt_tensor *c = &it->tensors[i];
+      if (!planned(c) || c->arena_offset != UINT32_MAX) continue;
+      if (t == NULL || c->bytes > t->bytes ||
+          (c->bytes == t->bytes && c->first_use < t->first_use)) {
+        t = c;
+      }
+    }
+    if (t == NULL) break;
     const size_t size = align_up(t->bytes);
     size_t candidate = 0;
-    for (int32_t p = 0; p < num_placed; ++p) {
-      const picogpt_tensor *o = &it->tensors[placed[p]];
-      const int overlap_in_time = !(o->last_use < t->first_use || t->last_use < o->first_use);
-      if (!overlap_in_time) continue;
-      const size_t o_start = o->arena_offset;
-      const size_t o_end = o_start + align_up(o->bytes);
-      if (candidate + size <= o_start) break; /* fits in the gap before o */
-      if (o_end > candidate) candidate = o_end;
+    int moved = 1;
+    while (moved) {
+      moved = 0;
+      for (int32_t i = 0; i < it->num_tensors; ++i) {
+        const picogpt_tensor *o = &it->tensors[i];
+        if (o == t || !planned(o) || o->arena_offset == UINT32_MAX) continue;
+        if (o->last_use < t->first_use || t->last_use < o->first_use) continue;
+        const size_t o_start = o->arena_offset, o_end = o_start + align_up(o->bytes);
+        if (candidate < o_end && o_start < candidate + size) {
+          candidate = o_end;
+          moved = 1;
+        }
+      }
     }
     t->arena_offset = (uint32_t)candidate;
     if (candidate + size > high_water) high_water = candidate + size;
-    int32_t pos = num_placed;
-    while (pos > 0 && it->tensors[placed[pos - 1]].arena_offset > candidate) {
-      placed[pos] = placed[pos - 1];
-      --pos;
-    }
-    placed[pos] = order[a];
-    ++num_placed;
   }
   return high_water;
 }
@@ -668,17 +661,8 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
     }
   }
 
-  /* Plan activations with scratch arrays taken from the free middle. */
-  const size_t scratch_bytes = align_up((size_t)it->num_tensors * 4u) * 2u;
   const size_t persistent = (size_t)(base + usable - ctx.tail);
-  if ((size_t)(ctx.tail - base) < scratch_bytes) {
-    return pg_fail(it, PICOGPT_ERR_ARENA_TOO_SMALL,
-                   "arena too small: the model needs at least %z bytes (arena has %z)",
-                   skip + persistent + scratch_bytes, arena_size);
-  }
-  int32_t *order = (int32_t *)(void *)base;
-  int32_t *placed = (int32_t *)(void *)(base + scratch_bytes / 2u);
-  const size_t activations = plan_activations(it, order, placed);
+  const size_t activations = plan_activations(it);
   it->activation_bytes = activations;
   it->persistent_bytes = persistent;
   it->arena_used = skip + activations + persistent;
@@ -738,6 +722,10 @@ static const pg_kernel kKernels[] = {
     {PG_OP_STRIDED_SLICE, "STRIDED_SLICE", pg_prepare_strided_slice},
     {PG_OP_CONCATENATION, "CONCATENATION", pg_prepare_concatenation},
     {PG_OP_GATHER, "GATHER", pg_prepare_gather},
+    {PG_OP_SELECT_V2, "SELECT_V2", pg_prepare_select},
+    {PG_OP_SELECT, "SELECT", pg_prepare_select},
+    {PG_OP_LESS, "LESS", pg_prepare_compare},
+    {PG_OP_LESS_EQUAL, "LESS_EQUAL", pg_prepare_compare},
 };
 
 const pg_kernel *pg_find_kernel(int32_t opcode) {
@@ -753,13 +741,8 @@ const char *pg_op_name(int32_t opcode) {
   switch (opcode) {
     case 32: return "CUSTOM";
     case 3: return "CONV_2D";
-    case 53: return "CAST";
-    case 58: return "LESS";
-    case 63: return "LESS_EQUAL";
-    case 64: return "SELECT";
     case 65: return "SLICE";
     case 71: return "EQUAL";
-    case 123: return "SELECT_V2";
     case 142: return "VAR_HANDLE";
     case 143: return "READ_VARIABLE";
     case 144: return "ASSIGN_VARIABLE";

@@ -156,5 +156,7 @@ picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, picogpt_node *node);
 picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node);
 picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, picogpt_node *node);
 picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, picogpt_node *node);
+picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, picogpt_node *node); /* SELECT, SELECT_V2 */
+picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, picogpt_node *node); /* LESS, LESS_EQUAL */
 
 #endif /* PG_KERNELS_H */

@@ -1,0 +1,189 @@
+/* SELECT_V2 (cond ? x : y with broadcasting, used for the causal mask) and
+ * LESS (int32/int8 comparison with broadcasting, producing the mask). */
+#include <string.h>
+
+#include "kernels.h"
+
+#define SC_RANK 6
+
+typedef struct nary_broadcast {
+  int32_t count;                 /* output elements */
+  int32_t dims[SC_RANK];         /* output shape, extended */
+  int32_t stride[3][SC_RANK];    /* per input element strides (0 = broadcast) */
+} nary_broadcast;
+
+static picogpt_status setup_nary(pg_prepare_ctx *ctx, const picogpt_node *node,
+                                 const picogpt_tensor *const *ins, int n,
+                                 const picogpt_tensor *out, nary_broadcast *b) {
+  int32_t d[3][SC_RANK];
+  int out_rank = 0;
+  for (int k = 0; k < n; ++k) {
+    if (ins[k]->rank > SC_RANK) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "rank above %d", SC_RANK);
+    }
+    if (ins[k]->rank > out_rank) out_rank = ins[k]->rank;
+  }
+  for (int i = 0; i < SC_RANK; ++i) {
+    b->dims[i] = 1;
+    for (int k = 0; k < n; ++k) {
+      const int src = i - (SC_RANK - ins[k]->rank);
+      d[k][i] = src >= 0 ? ins[k]->dims[src] : 1;
+      if (d[k][i] != 1) {
+        if (b->dims[i] != 1 && b->dims[i] != d[k][i]) {
+          return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input shapes do not broadcast");
+        }
+        b->dims[i] = d[k][i];
+      }
+    }
+  }
+  if (out->rank != out_rank) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output rank %d, expected %d",
+                        (int)out->rank, out_rank);
+  }
+  for (int i = 0; i < out_rank; ++i) {
+    if (out->dims[i] != b->dims[i + SC_RANK - out_rank]) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output shape is not the broadcast shape");
+    }
+  }
+  for (int k = 0; k < n; ++k) {
+    int32_t s = 1;
+    for (int i = SC_RANK - 1; i >= 0; --i) {
+      b->stride[k][i] = d[k][i] == 1 ? 0 : s;
+      s *= d[k][i];
+    }
+  }
+  b->count = out->num_elements;
+  return PICOGPT_OK;
+}
+
+/* Advances the odometer; offsets of n inputs follow. */
+static inline void nary_next(const nary_broadcast *b, int n, int32_t *idx, int32_t *off) {
+  for (int dim = SC_RANK - 1; dim >= 0; --dim) {
+    for (int k = 0; k < n; ++k) off[k] += b->stride[k][dim];
+    if (++idx[dim] < b->dims[dim]) return;
+    for (int k = 0; k < n; ++k) off[k] -= b->stride[k][dim] * b->dims[dim];
+    idx[dim] = 0;
+  }
+}
+
+/* ---- SELECT_V2 ------------------------------------------------------------------ */
+
+typedef struct select_data {
+  nary_broadcast b;
+  uint32_t elem_size;
+} select_data;
+
+static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *node) {
+  const select_data *d = (const select_data *)node->data;
+  const uint8_t *cond = (const uint8_t *)pg_in(it, node, 0)->data;
+  const uint8_t *x = (const uint8_t *)pg_in(it, node, 1)->data;
+  const uint8_t *y = (const uint8_t *)pg_in(it, node, 2)->data;
+  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  int32_t idx[SC_RANK] = {0}, off[3] = {0, 0, 0};
+  const uint32_t es = d->elem_size;
+  for (int32_t i = 0; i < d->b.count; ++i) {
+    const uint8_t *src = cond[off[0]] ? x + (size_t)off[1] * es : y + (size_t)off[2] * es;
+    if (es == 1) {
+      out[i] = *src;
+    } else {
+      memcpy(out + (size_t)i * es, src, es);
+    }
+    nary_next(&d->b, 3, idx, off);
+  }
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 3, 3, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *ins[3] = {pg_in(it, node, 0), pg_in(it, node, 1), pg_in(it, node, 2)};
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if (ins[0]->type != PICOGPT_BOOL) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "condition must be BOOL");
+  }
+  for (int k = 1; k < 3; ++k) {
+    if (ins[k]->type != out->type) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "x/y/output types differ");
+    }
+    if (out->type == PICOGPT_INT8 &&
+        (ins[k]->scale != out->scale || ins[k]->zero_point != out->zero_point)) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
+                          "x, y and output must share scale and zero point");
+    }
+  }
+  select_data *d = (select_data *)pg_alloc_persistent(ctx, sizeof(select_data));
+  if (d == NULL) return it->error.status;
+  if (node->opcode == PG_OP_SELECT) {
+    /* SELECT (v1) needs equal shapes, or a rank-1 condition over dim 0. */
+    if (!pg_same_shape(ins[1], ins[2]) || !pg_same_shape(ins[1], out) ||
+        !pg_same_shape(ins[0], out)) {
+      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "SELECT needs equal shapes");
+    }
+  }
+  if ((st = setup_nary(ctx, node, ins, 3, out, &d->b)) != PICOGPT_OK) return st;
+  d->elem_size = pg_type_size(out->type);
+  node->data = d;
+  node->eval = eval_select;
+  return PICOGPT_OK;
+}
+
+/* ---- LESS / LESS_EQUAL ----------------------------------------------------------------- */
+
+typedef struct compare_data {
+  nary_broadcast b;
+  int32_t type;
+  int32_t or_equal;
+} compare_data;
+
+static picogpt_status eval_compare(picogpt_interpreter *it, const picogpt_node *node) {
+  const compare_data *d = (const compare_data *)node->data;
+  const void *a = pg_in(it, node, 0)->data;
+  const void *c = pg_in(it, node, 1)->data;
+  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  int32_t idx[SC_RANK] = {0}, off[2] = {0, 0};
+  for (int32_t i = 0; i < d->b.count; ++i) {
+    int less, equal;
+    if (d->type == PICOGPT_INT32) {
+      const int32_t x = ((const int32_t *)a)[off[0]], y = ((const int32_t *)c)[off[1]];
+      less = x < y;
+      equal = x == y;
+    } else if (d->type == PICOGPT_INT8) {
+      const int8_t x = ((const int8_t *)a)[off[0]], y = ((const int8_t *)c)[off[1]];
+      less = x < y;
+      equal = x == y;
+    } else {
+      const float x = ((const float *)a)[off[0]], y = ((const float *)c)[off[1]];
+      less = x < y;
+      equal = x == y;
+    }
+    out[i] = (uint8_t)(less || (d->or_equal && equal));
+    nary_next(&d->b, 2, idx, off);
+  }
+  return PICOGPT_OK;
+}
+
+picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, picogpt_node *node) {
+  picogpt_interpreter *it = ctx->it;
+  picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
+  if (st != PICOGPT_OK) return st;
+  const picogpt_tensor *ins[2] = {pg_in(it, node, 0), pg_in(it, node, 1)};
+  const picogpt_tensor *out = pg_out(it, node, 0);
+  if (out->type != PICOGPT_BOOL || ins[0]->type != ins[1]->type || ins[0]->type == PICOGPT_BOOL) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE,
+                        "inputs must share a numeric type and the output must be BOOL");
+  }
+  if (ins[0]->type == PICOGPT_INT8 &&
+      (ins[0]->scale != ins[1]->scale || ins[0]->zero_point != ins[1]->zero_point)) {
+    return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
+                        "int8 comparison needs equal quantization");
+  }
+  compare_data *d = (compare_data *)pg_alloc_persistent(ctx, sizeof(compare_data));
+  if (d == NULL) return it->error.status;
+  if ((st = setup_nary(ctx, node, ins, 2, out, &d->b)) != PICOGPT_OK) return st;
+  d->type = ins[0]->type;
+  d->or_equal = node->opcode == PG_OP_LESS_EQUAL;
+  node->data = d;
+  node->eval = eval_compare;
+  return PICOGPT_OK;
+}

@@ -1,0 +1,23 @@
+/* Helpers shared by the host test programs. */
+#ifndef PG_TEST_UTIL_H
+#define PG_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pico_gpt/runtime.h"
+
+/* Whole file into a malloc'd buffer (NULL on failure). */
+uint8_t *read_file(const char *path, size_t *size);
+/* 16-byte aligned malloc'd copy (free() it). */
+uint8_t *aligned_copy(const uint8_t *data, size_t size);
+/* Compares an output tensor with expected bytes; prints the first
+ * mismatches. Returns 0 if identical. */
+int compare_tensor_bytes(const char *name, int invocation, int output, const picogpt_tensor *t,
+                         const uint8_t *expect);
+/* Init with arena_used - 16 must fail with ARENA_TOO_SMALL naming arena_used;
+ * init with arena_used must succeed. Returns 0 if both hold. */
+int check_exact_arena(const char *name, const uint8_t *model, size_t model_size, size_t arena_used,
+                      uint8_t *arena);
+
+#endif
