@@ -161,16 +161,14 @@ def main(argv=None):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             check_writable(path)
 
+    from tf_model.export import load_checkpoint
+
+    checkpoint = load_checkpoint(args.model_dir, args.data_dir)  # checks files before TF loads
+
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
     from tqdm import tqdm
 
-    from tf_model.export import (
-        build_tflite,
-        check_tflm,
-        evaluate,
-        load_checkpoint,
-        write_files_atomic,
-    )
+    from tf_model.export import build_tflite, check_tflm, evaluate, write_files_atomic
     from tf_model.export_carray import c_arrays
     from tf_model.export_flatbuffer import describe
     from tf_model.model import count_params
@@ -178,7 +176,6 @@ def main(argv=None):
     def progress(total, desc):
         return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)
 
-    checkpoint = load_checkpoint(args.model_dir, args.data_dir)
     data, metadata = build_tflite(
         checkpoint, kind, args.quantization, args.num_calibration_samples, args.seed, progress
     )

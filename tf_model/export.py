@@ -342,9 +342,10 @@ def check_tflm(data, quantization, kind):
         if quantization == "hybrid":
             return None, f"does not run on TFLite Micro (by design, hybrid is for LiteRT): {e}"
         raise ExportError(
-            f"{e}\nThe {quantization} {kind} model cannot run on TFLite Micro. Use the default "
-            "--quantization int8 and a config within the CIMv3 limits (relu MLP); ops TFLite Micro "
-            "lacks are listed in docs/model_signature.md."
+            f"{e}\nThe {quantization} {kind} model cannot run on TFLite Micro (see the op or type "
+            "named above). Models within the CIMv3 limits (enforce_cim_limits=True: relu MLP) "
+            "exported with the default --quantization int8 use only ops it supports; "
+            "docs/model_signature.md lists them. Nothing was written."
         ) from None
 
 

@@ -29,7 +29,11 @@ MASK_MARGIN = 10.0
 def keras_weights(model):
     """The Keras model's weights as float32 numpy arrays, checked against its config."""
     c = model.config
-    found = {w.path: np.asarray(w.numpy(), dtype=np.float32) for w in model.weights}
+    # paths start with the model's name, which Keras uniquifies (pico_gpt, pico_gpt_1, ...)
+    found = {
+        "pico_gpt/" + w.path.split("/", 1)[1]: np.asarray(w.numpy(), dtype=np.float32)
+        for w in model.weights
+    }
     expected = {
         "pico_gpt/wte/embeddings": (c.vocab_size, c.n_embd),
         "pico_gpt/wpe/embeddings": (c.block_size, c.n_embd),
