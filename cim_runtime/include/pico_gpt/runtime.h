@@ -149,22 +149,41 @@ typedef struct picogpt_sampling {
 /* Called once per generated token; return non-zero to stop early. */
 typedef int (*picogpt_token_callback)(void *user, int32_t token, int32_t position);
 
-/* Work and timing counters of the last generate()/steps since reset. */
+/* Work counters since the last reset. */
 typedef struct picogpt_stats {
   uint32_t steps;           /* model invocations */
-  cim_hal_counters cim;     /* matrix work given to the CIM HAL */
+  cim_hal_counters cim;     /* matrix work given to the CIM HAL during those steps */
 } picogpt_stats;
+
+/* Limits of the fixed buffers inside picogpt_runtime (the CIMv3 target uses
+ * block_size <= 128 and a 65-token vocabulary). */
+#define PICOGPT_MAX_LAYERS 16
+#define PICOGPT_MAX_CONTEXT 512
+#define PICOGPT_MAX_VOCAB 1024
 
 typedef struct picogpt_runtime {
   picogpt_interpreter interp;
+  int32_t use_kv_cache;     /* 1: KV-cache step model, 0: full-window (--no_kv_cache) model */
   int32_t vocab_size;
   int32_t block_size;
-  int32_t position;         /* tokens consumed since reset */
-  int32_t use_kv_cache;     /* 1: KV-cache model, 0: full-window model */
+  int32_t n_layer;
+  int32_t n_head;
+  int32_t head_size;
+  int32_t position;         /* tokens in the context (next position to fill) */
   float logits_scale;       /* logits = logits_scale * (q - logits_zero_point) */
   int32_t logits_zero_point;
-  const int8_t *logits;     /* (vocab_size,) of the last step */
-  struct picogpt_gpt_binding *binding; /* signature mapping, in the arena */
+  const int8_t *logits;     /* (vocab_size,) of the last step, or NULL */
+  /* Model tensors bound by signature (docs/model_signature.md). */
+  picogpt_tensor *token_in;  /* step: int32 [1] */
+  picogpt_tensor *pos_in;    /* step: int32 [1] */
+  picogpt_tensor *tokens_in; /* full: int32 [1, block_size], doubles as the context */
+  picogpt_tensor *logits_out;
+  picogpt_tensor *k_cache[PICOGPT_MAX_LAYERS]; /* int8 [n_head, block_size, head_size], persistent */
+  picogpt_tensor *v_cache[PICOGPT_MAX_LAYERS]; /* int8 [n_head, head_size, block_size], persistent */
+  picogpt_tensor *k_new[PICOGPT_MAX_LAYERS];   /* int8 [n_head, 1, head_size] */
+  picogpt_tensor *v_new[PICOGPT_MAX_LAYERS];   /* int8 [n_head, head_size, 1] */
+  int32_t context[PICOGPT_MAX_CONTEXT];        /* tokens at positions 0..position-1 */
+  int32_t sample_scratch[PICOGPT_MAX_VOCAB];   /* sampler weights */
   picogpt_stats stats;
   picogpt_error error;
 } picogpt_runtime;
@@ -176,10 +195,12 @@ picogpt_status picogpt_reset(picogpt_runtime *rt);
 /* Feeds one token at the current position; *logits (may be NULL) receives the
  * quantized next-token logits, valid until the next step. */
 picogpt_status picogpt_step(picogpt_runtime *rt, int32_t token, const int8_t **logits);
-/* Resets, feeds the prompt, then samples max_new_tokens tokens (stopping
- * early at block_size or when the callback returns non-zero). Every sampled
- * token is passed to callback (may be NULL) and, if out is not NULL, stored
- * in out[0..*n_out). */
+/* Resets, feeds the prompt (its last block_size tokens), then samples up to
+ * max_new_tokens tokens, stopping early when the callback returns non-zero.
+ * When the context is full it is cropped to its last block_size tokens and
+ * refilled from position 0, as the Python samplers do. Every sampled token is
+ * passed to callback (may be NULL) and, if out is not NULL, stored in
+ * out[0..*n_out) (out must hold max_new_tokens entries). */
 picogpt_status picogpt_generate(picogpt_runtime *rt, const int32_t *prompt, int32_t prompt_len,
                                 int32_t max_new_tokens, const picogpt_sampling *sampling,
                                 picogpt_token_callback callback, void *user, int32_t *out,

@@ -1,0 +1,204 @@
+/* End-to-end: exported PicoGPT models (both kinds) against TFLite Micro's
+ * logits over 128 decoding steps, bit for bit, through the public API.
+ *
+ * Usage: test_e2e DIR   (DIR from gen_e2e_golden.py: model_step.tflite,
+ *                        model_full.tflite, e2e.golden) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pico_gpt/runtime.h"
+#include "test_util.h"
+
+#define ARENA_BYTES (2u * 1024u * 1024u)
+static _Alignas(16) uint8_t g_arena[ARENA_BYTES];
+static _Alignas(16) uint8_t g_arena2[ARENA_BYTES];
+static picogpt_runtime g_rt, g_rt2;
+
+static int g_failed, g_passed;
+
+#define CHECK(cond, ...)                  \
+  do {                                    \
+    if (cond) {                           \
+      ++g_passed;                         \
+    } else {                              \
+      ++g_failed;                         \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                \
+      printf("\n");                       \
+    }                                     \
+  } while (0)
+
+typedef struct golden {
+  uint32_t n, vocab;
+  const int32_t *tokens;
+  const int8_t *step_logits; /* [n][vocab] */
+  const int8_t *full_logits; /* [n][vocab] */
+} golden;
+
+static uint8_t *load_model(const char *dir, const char *name, size_t *size) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  uint8_t *raw = read_file(path, size);
+  if (raw == NULL) return NULL;
+  uint8_t *aligned = aligned_copy(raw, *size);
+  free(raw);
+  return aligned;
+}
+
+static int first_mismatch(const int8_t *a, const int8_t *b, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return (int)i;
+  }
+  return -1;
+}
+
+/* Steps every golden token; logits must equal TFLM's at every position. */
+static void check_decode(picogpt_runtime *rt, const golden *g, const int8_t *expect,
+                         const char *kind) {
+  int bad_steps = 0;
+  for (uint32_t p = 0; p < g->n; ++p) {
+    const int8_t *logits = NULL;
+    const picogpt_status st = picogpt_step(rt, g->tokens[p], &logits);
+    if (st != PICOGPT_OK) {
+      CHECK(0, "%s step %u: %s: %s", kind, p, picogpt_status_name(st), picogpt_last_error(rt));
+      return;
+    }
+    const int m = first_mismatch(logits, expect + (size_t)p * g->vocab, g->vocab);
+    if (m >= 0 && bad_steps++ < 3) {
+      printf("  %s step %u: logit %d is %d, TFLM %d\n", kind, p, m, logits[m],
+             expect[(size_t)p * g->vocab + (uint32_t)m]);
+    }
+  }
+  CHECK(bad_steps == 0, "%s model: %d of %u steps differ from TFLite Micro", kind, bad_steps,
+        g->n);
+  printf("%s model: %u steps compared with TFLite Micro, %d differ; CIM: %llu MACs/step\n", kind,
+         g->n, bad_steps, (unsigned long long)(rt->stats.cim.macs / (rt->stats.steps ? rt->stats.steps : 1)));
+}
+
+static void test_step_model(const uint8_t *model, size_t size, const golden *g) {
+  picogpt_status st = picogpt_init(&g_rt, model, size, g_arena, ARENA_BYTES);
+  CHECK(st == PICOGPT_OK, "init step model: %s", picogpt_last_error(&g_rt));
+  if (st != PICOGPT_OK) return;
+  CHECK(g_rt.use_kv_cache == 1 && g_rt.vocab_size == (int32_t)g->vocab, "step model binding");
+  CHECK(check_exact_arena("step model", model, size, g_rt.interp.arena_used, g_arena2) == 0,
+        "step model arena size exact");
+  check_decode(&g_rt, g, g->step_logits, "step");
+  CHECK(g_rt.stats.cim.macs > 0 && g_rt.stats.steps == g->n, "CIM counters count the work");
+
+  /* Past block_size: an error, not a write outside the cache. */
+  if (g->n == (uint32_t)g_rt.block_size) {
+    st = picogpt_step(&g_rt, 0, NULL);
+    CHECK(st == PICOGPT_ERR_CONTEXT_FULL, "step past block_size gives CONTEXT_FULL, got %s",
+          picogpt_status_name(st));
+  }
+  /* Reset restores position 0: the first steps repeat exactly. */
+  picogpt_reset(&g_rt);
+  for (uint32_t p = 0; p < 4 && p < g->n; ++p) {
+    const int8_t *logits;
+    st = picogpt_step(&g_rt, g->tokens[p], &logits);
+    CHECK(st == PICOGPT_OK && first_mismatch(logits, g->step_logits + p * g->vocab, g->vocab) < 0,
+          "after reset, step %u repeats", p);
+  }
+  /* Token ids out of range. */
+  st = picogpt_step(&g_rt, (int32_t)g->vocab, NULL);
+  CHECK(st == PICOGPT_ERR_TOKEN_RANGE && strstr(picogpt_last_error(&g_rt), "outside") != NULL,
+        "token == vocab_size rejected: %s", picogpt_status_name(st));
+  st = picogpt_step(&g_rt, -1, NULL);
+  CHECK(st == PICOGPT_ERR_TOKEN_RANGE, "negative token rejected");
+
+  /* Greedy generation picks TFLM's argmax (lowest id on ties) after the prompt. */
+  const int32_t prompt_len = 16;
+  int32_t out[4];
+  int32_t n_out = 0;
+  picogpt_sampling greedy = {0.0f, 0, 1};
+  st = picogpt_generate(&g_rt, g->tokens, prompt_len, 1, &greedy, NULL, NULL, out, &n_out);
+  const int8_t *row = g->step_logits + (size_t)(prompt_len - 1) * g->vocab;
+  int32_t best = 0;
+  for (uint32_t i = 1; i < g->vocab; ++i) {
+    if (row[i] > row[best]) best = (int32_t)i;
+  }
+  CHECK(st == PICOGPT_OK && n_out == 1 && out[0] == best, "greedy token %d, TFLM argmax %d",
+        n_out ? out[0] : -1, best);
+
+  /* Sampling is deterministic per seed and the seed matters. */
+  int32_t a[40], b[40], c[40];
+  int32_t na, nb, nc;
+  picogpt_sampling s1 = {0.8f, 10, 1234}, s2 = {0.8f, 10, 99};
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, a, &na);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, b, &nb);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s2, NULL, NULL, c, &nc);
+  CHECK(na == 40 && nb == 40 && memcmp(a, b, sizeof a) == 0, "same seed, same tokens");
+  CHECK(nc == 40 && memcmp(a, c, sizeof a) != 0, "different seed, different tokens");
+
+  /* Generation runs past block_size by cropping and refilling. */
+  int32_t long_out[8];
+  int32_t n_long = 0;
+  st = picogpt_generate(&g_rt, g->tokens, (int32_t)g->n, 3, &greedy, NULL, NULL, long_out,
+                        &n_long);
+  CHECK(st == PICOGPT_OK && n_long == 3, "generation past block_size: %s",
+        picogpt_last_error(&g_rt));
+}
+
+static void test_full_model(const uint8_t *model, size_t size, const golden *g) {
+  picogpt_status st = picogpt_init(&g_rt2, model, size, g_arena, ARENA_BYTES);
+  CHECK(st == PICOGPT_OK, "init full model: %s", picogpt_last_error(&g_rt2));
+  if (st != PICOGPT_OK) return;
+  CHECK(g_rt2.use_kv_cache == 0 && g_rt2.vocab_size == (int32_t)g->vocab, "full model binding");
+  CHECK(check_exact_arena("full model", model, size, g_rt2.interp.arena_used, g_arena2) == 0,
+        "full model arena size exact");
+  /* Every position of a full window in one invoke (what the full model is for)... */
+  int32_t *window = (int32_t *)g_rt2.tokens_in->data;
+  for (uint32_t p = 0; p < g->n; ++p) window[p] = g->tokens[p];
+  st = picogpt_interpreter_invoke(&g_rt2.interp);
+  CHECK(st == PICOGPT_OK, "full window invoke: %s", g_rt2.interp.error.message);
+  int bad_rows = 0;
+  for (uint32_t p = 0; p < g->n; ++p) {
+    const int8_t *row = (const int8_t *)g_rt2.logits_out->data + (size_t)p * g->vocab;
+    bad_rows += first_mismatch(row, g->full_logits + (size_t)p * g->vocab, g->vocab) >= 0;
+  }
+  CHECK(bad_rows == 0, "full model: %d of %u positions differ from TFLite Micro", bad_rows, g->n);
+  printf("full model: %u positions compared with TFLite Micro, %d differ\n", g->n, bad_rows);
+  /* ...and token by token through the API (each step runs the whole window). */
+  picogpt_reset(&g_rt2);
+  golden first = *g;
+  first.n = g->n < 12 ? g->n : 12;
+  check_decode(&g_rt2, &first, g->full_logits, "full (step API)");
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s DIR\n", argv[0]);
+    return 2;
+  }
+  size_t gsize = 0, step_size = 0, full_size = 0;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/e2e.golden", argv[1]);
+  uint8_t *gbytes = read_file(path, &gsize);
+  uint8_t *step = load_model(argv[1], "model_step.tflite", &step_size);
+  uint8_t *full = load_model(argv[1], "model_full.tflite", &full_size);
+  if (gbytes == NULL || step == NULL || full == NULL || gsize < 12 ||
+      memcmp(gbytes, "PGE2", 4) != 0) {
+    printf("FAIL cannot read the e2e golden data in %s\n", argv[1]);
+    return 1;
+  }
+  golden g;
+  memcpy(&g.n, gbytes + 4, 4);
+  memcpy(&g.vocab, gbytes + 8, 4);
+  const size_t expect = 12 + 4u * g.n + 2u * (size_t)g.n * g.vocab;
+  if (gsize != expect || g.n < 1) {
+    printf("FAIL e2e golden has %zu bytes, expected %zu\n", gsize, expect);
+    return 1;
+  }
+  g.tokens = (const int32_t *)(const void *)(gbytes + 12);
+  g.step_logits = (const int8_t *)(gbytes + 12 + 4u * g.n);
+  g.full_logits = g.step_logits + (size_t)g.n * g.vocab;
+
+  test_step_model(step, step_size, &g);
+  test_full_model(full, full_size, &g);
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  free(gbytes);
+  free(step);
+  free(full);
+  return g_failed == 0 ? 0 : 1;
+}
