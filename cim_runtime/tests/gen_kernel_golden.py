@@ -330,6 +330,11 @@ def main():
         rng = np.random.default_rng(sum(map(ord, family)))  # stable per family
         cases = make(rng)
         write_pgtv(os.path.join(args.out, f"{family}.pgtv"), cases)
+        # The models double as the fuzzer's seed corpus.
+        os.makedirs(os.path.join(args.out, "corpus"), exist_ok=True)
+        for name, model, _ in cases:
+            with open(os.path.join(args.out, "corpus", f"{name}.tflite"), "wb") as f:
+                f.write(bytes(model))
         ops = sorted({op for _, m, _ in cases for op in op_names(m)})
         print(f"{family}: {len(cases)} cases, ops {', '.join(ops)}", file=sys.stderr)
 
