@@ -701,6 +701,38 @@ picogpt_tensor *picogpt_interpreter_output(picogpt_interpreter *it, int index) {
   return &it->tensors[it->outputs[index]];
 }
 
+picogpt_status picogpt_model_metadata(const void *model, size_t model_size, const char *name,
+                                      const uint8_t **data, size_t *size) {
+  enum { MODEL_METADATA = 6, METADATA_NAME = 0, METADATA_BUFFER = 1 };
+  if (model == NULL || name == NULL || data == NULL || size == NULL) return PICOGPT_ERR_ARGUMENT;
+  if (model_size < 8 || model_size > 0x7fffffffu) return PICOGPT_ERR_MODEL_TRUNCATED;
+  const pg_fb fb = {(const uint8_t *)model, (uint32_t)model_size};
+  pg_fb_table root, entry, buffer;
+  pg_fb_vector entries, buffers, bytes;
+  if (pg_fb_root(&fb, &root) || pg_fb_vector_field(&fb, &root, MODEL_METADATA, 4, &entries) ||
+      pg_fb_vector_field(&fb, &root, MODEL_BUFFERS, 4, &buffers)) {
+    return PICOGPT_ERR_MODEL_TRUNCATED;
+  }
+  for (uint32_t i = 0; i < entries.count; ++i) {
+    const char *entry_name;
+    uint32_t buffer_index;
+    if (pg_fb_vector_table(&fb, &entries, i, &entry) ||
+        pg_fb_string_field(&fb, &entry, METADATA_NAME, &entry_name) ||
+        pg_fb_u32(&fb, &entry, METADATA_BUFFER, 0, &buffer_index)) {
+      return PICOGPT_ERR_MODEL_TRUNCATED;
+    }
+    if (strcmp(entry_name, name) != 0) continue;
+    if (buffer_index >= buffers.count || pg_fb_vector_table(&fb, &buffers, buffer_index, &buffer) ||
+        pg_fb_vector_field(&fb, &buffer, BUFFER_DATA, 1, &bytes)) {
+      return PICOGPT_ERR_MODEL_CORRUPT;
+    }
+    *data = fb.data + bytes.pos;
+    *size = bytes.count;
+    return PICOGPT_OK;
+  }
+  return PICOGPT_ERR_SIGNATURE;
+}
+
 /* ---- kernel registry ----------------------------------------------------------------------- */
 
 static const pg_kernel kKernels[] = {

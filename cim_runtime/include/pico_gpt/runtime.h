@@ -134,6 +134,12 @@ picogpt_status picogpt_interpreter_invoke(picogpt_interpreter *it);
 picogpt_tensor *picogpt_interpreter_input(picogpt_interpreter *it, int index);
 picogpt_tensor *picogpt_interpreter_output(picogpt_interpreter *it, int index);
 
+/* Finds the model's metadata entry `name` (e.g. "pico_gpt", the exporter's
+ * JSON with the vocabulary) without initializing anything; bounds-checked.
+ * Returns PICOGPT_OK and points *data and *size at the entry in the model bytes. */
+picogpt_status picogpt_model_metadata(const void *model, size_t model_size, const char *name,
+                                      const uint8_t **data, size_t *size);
+
 /* ---------------------------------------------------------------------------
  * PicoGPT: token-level API over the interpreter.
  * ------------------------------------------------------------------------- */

@@ -1,0 +1,77 @@
+/* picogpt_bench: per-token latency of the runtime on one model (driven by
+ * bench/bench_runtime.py).
+ *
+ *   picogpt_bench MODEL.tflite [--steps N]
+ *
+ * Decodes N tokens (token id i % vocab; the context is reset when it reaches
+ * block_size, as a sampler would crop) after a warm-up pass, and prints one
+ * line: "steps N mean_ms X min_ms Y macs_per_step Z arena_bytes B". */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pico_gpt/runtime.h"
+
+static _Alignas(16) uint8_t g_arena[8u * 1024u * 1024u];
+static picogpt_runtime g_rt;
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s MODEL.tflite [--steps N]\n", argv[0]);
+    return 2;
+  }
+  long steps = 256;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--steps")) steps = strtol(argv[i + 1], NULL, 10);
+  }
+  FILE *f = fopen(argv[1], "rb");
+  if (f == NULL) {
+    fprintf(stderr, "error: cannot open %s\n", argv[1]);
+    return 1;
+  }
+  fseek(f, 0, SEEK_END);
+  const long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *model = (uint8_t *)aligned_alloc(16, ((size_t)n + 15) & ~(size_t)15);
+  if (model == NULL || fread(model, 1, (size_t)n, f) != (size_t)n) return 1;
+  fclose(f);
+  picogpt_status st = picogpt_init(&g_rt, model, (size_t)n, g_arena, sizeof g_arena);
+  if (st != PICOGPT_OK) {
+    fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
+    return 1;
+  }
+  double total = 0.0, best = 1e9;
+  uint64_t macs = 0, counted = 0;
+  for (int pass = 0; pass < 2; ++pass) { /* pass 0 warms caches and branch predictors */
+    picogpt_reset(&g_rt);
+    for (long i = 0; i < steps; ++i) {
+      if (g_rt.position == g_rt.block_size) picogpt_reset(&g_rt);
+      const double t0 = now_seconds();
+      st = picogpt_step(&g_rt, (int32_t)(i % g_rt.vocab_size), NULL);
+      const double dt = now_seconds() - t0;
+      if (st != PICOGPT_OK) {
+        fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
+        return 1;
+      }
+      if (pass == 1) {
+        total += dt;
+        if (dt < best) best = dt;
+        ++counted;
+      }
+    }
+    if (pass == 1) macs = g_rt.stats.cim.macs;
+  }
+  printf("steps %llu mean_ms %.4f min_ms %.4f macs_per_step %.0f arena_bytes %zu\n",
+         (unsigned long long)counted, 1e3 * total / (double)counted, 1e3 * best,
+         (double)macs / (double)(g_rt.stats.steps ? g_rt.stats.steps : 1), g_rt.interp.arena_used);
+  free(model);
+  return 0;
+}
