@@ -40,8 +40,20 @@ static inline int32_t pg_clamp(int32_t v, int32_t lo, int32_t hi) {
 }
 
 /* ---- gemmlowp fixed point ---------------------------------------------- */
-int32_t pg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
-int32_t pg_rounding_divide_by_pot(int32_t x, int exponent); /* 0 <= exponent <= 31 */
+/* Inline: these run per element in every kernel. */
+static inline int32_t pg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / (INT64_C(1) << 31));
+}
+/* RoundingDivideByPOT, round half away from zero; 0 <= exponent <= 31. */
+static inline int32_t pg_rounding_divide_by_pot(int32_t x, int exponent) {
+  const int32_t mask = (int32_t)((INT64_C(1) << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
 /* SaturatingRoundingMultiplyByPOT<exponent>: saturating left shift for
  * exponent > 0, RoundingDivideByPOT for exponent < 0. */
 int32_t pg_saturating_rounding_multiply_by_pot(int32_t x, int exponent);
@@ -58,7 +70,14 @@ void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
 
 /* ---- requantization ---------------------------------------------------- */
 /* MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift. */
-int32_t pg_multiply_by_quantized_multiplier(int32_t x, int32_t quantized_multiplier, int shift);
+static inline int32_t pg_multiply_by_quantized_multiplier(int32_t x, int32_t quantized_multiplier,
+                                                          int shift) {
+  const int left_shift = shift > 0 ? shift : 0;
+  const int right_shift = shift > 0 ? 0 : -shift;
+  return pg_rounding_divide_by_pot(
+      pg_saturating_rounding_doubling_high_mul(pg_wrap_shl(x, left_shift), quantized_multiplier),
+      right_shift);
+}
 
 /* ---- multiplier derivation (prepare time only) -------------------------- */
 /* QuantizeMultiplier. Returns 0 on success, -1 for a negative/NaN/inf input

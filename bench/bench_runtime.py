@@ -1,0 +1,98 @@
+"""Per-token latency of the PicoGPT C runtime vs LiteRT vs the TFLite Micro interpreter.
+
+    cmake --preset host-release && cmake --build --preset host-release
+    uv run python bench/bench_runtime.py --model build/host-test/e2e/model_step.tflite
+
+Same INT8 KV-cache step model, same machine, one run each. Every backend decodes the same
+token sequence with the cache protocol of docs/model_signature.md: LiteRT (XNNPACK, one
+thread) and TFLite Micro get token, pos and the full caches set before every invoke (TFLite
+Micro reuses input memory, so an app must do that), then the new K/V rows are written back;
+the C runtime keeps the cache in place (build/host-release/.../picogpt_bench). Prints a table.
+Benchmark, not a test: numbers depend on the machine and its load.
+"""
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+DEFAULT_BENCH = os.path.join(ROOT, "build", "host-release", "cim_runtime", "apps", "picogpt_bench")
+
+
+def time_python_backend(model, backend, steps):
+    """Mean and best per-step latency (ms) of tf_model.tflite_step on one backend."""
+    from tf_model.tflite_step import load_exported
+
+    m = load_exported(model, backend=backend)
+    times = []
+    for rep in range(2):  # rep 0 warms up
+        m.reset()
+        pos = 0
+        for i in range(steps):
+            if pos == m.block_size:
+                m.reset()
+                pos = 0
+            t0 = time.perf_counter()
+            m.step(i % m.vocab_size, pos)
+            dt = time.perf_counter() - t0
+            pos += 1
+            if rep == 1:
+                times.append(dt)
+    return 1e3 * sum(times) / len(times), 1e3 * min(times)
+
+
+def time_c_runtime(model, steps, bench):
+    out = subprocess.run([bench, model, "--steps", str(steps)], capture_output=True, text=True,
+                         check=True).stdout
+    fields = dict(re.findall(r"(\w+) ([\d.]+)", out))
+    return float(fields["mean_ms"]), float(fields["min_ms"]), fields
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="/tmp/picogpt_dev/model.tflite",
+                        help="exported INT8 KV-cache step model")
+    parser.add_argument("--steps", type=int, default=256, help="decoding steps per backend")
+    parser.add_argument("--bench", default=DEFAULT_BENCH, help="picogpt_bench binary")
+    args = parser.parse_args()
+    if not os.path.exists(args.bench):
+        sys.exit(f"{args.bench} missing: cmake --preset host-release && "
+                 "cmake --build --preset host-release")
+
+    c_mean, c_best, fields = time_c_runtime(args.model, args.steps, args.bench)
+    litert_mean, litert_best = time_python_backend(args.model, "litert", args.steps)
+    tflm_mean, tflm_best = time_python_backend(args.model, "tflm", args.steps)
+
+    print(f"model: {args.model} ({os.path.getsize(args.model)} bytes), {args.steps} steps")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, one thread per backend")
+    print(f"C runtime: {float(fields['macs_per_step']) / 1e6:.3f} M CIM MACs per token, "
+          f"arena {int(fields['arena_bytes'])} bytes")
+    print()
+    print(f"| backend | mean ms/token | best ms/token | C runtime speedup (mean) |")
+    print(f"|---|---|---|---|")
+    for name, mean, best in (("cim_runtime (C, -O3)", c_mean, c_best),
+                             ("LiteRT (XNNPACK, 1 thread)", litert_mean, litert_best),
+                             ("TFLite Micro interpreter", tflm_mean, tflm_best)):
+        print(f"| {name} | {mean:.3f} | {best:.3f} | {mean / c_mean:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
