@@ -23,7 +23,10 @@ class DataError(Exception):
 
 
 def prepare_hint(data_dir):
-    return f"python {os.path.join(data_dir, 'prepare.py')} --input PATH/TO/input.txt"
+    script = os.path.join(data_dir, "prepare.py")
+    if os.path.exists(script):
+        return f"python {script} --input PATH/TO/input.txt"
+    return f"python data/shakespeare_char/prepare.py --input PATH/TO/input.txt --out_dir {data_dir}"
 
 
 def load_meta(data_dir):

@@ -275,7 +275,8 @@ def main(argv):
         while True:
             lr = lr_at(iter_num)
             trainer.set_lr(lr)
-            if iter_num % cfg["eval_interval"] == 0 or iter_num == cfg["max_iters"] or cfg["eval_only"]:
+            due = iter_num % cfg["eval_interval"] == 0 or iter_num == cfg["max_iters"] or cfg["eval_only"]
+            if due and not (resume is not None and iter_num == resume["iter_num"]):  # resumed: already evaluated
                 losses = estimate_loss(trainer, data, cfg["eval_iters"], eval_rng)
                 elapsed = time.time() - t_start
                 bar.write(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}")

@@ -1,6 +1,10 @@
 """PicoGPT model library. `PicoGPTConfig` imports without TensorFlow; the Keras model loads on first use."""
 
-from .config import PicoGPTConfig
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+
+from .config import PicoGPTConfig  # noqa: E402
 
 
 def __getattr__(name):

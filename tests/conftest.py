@@ -1,0 +1,47 @@
+"""Shared fixtures: a small synthetic corpus prepared in nanoGPT format, and a helper to run scripts."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# A tiny off-target model that trains in seconds (CIMv3 checks off: n_embd=32 is not a CIM width).
+TINY_MODEL_ARGS = [
+    "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--dropout=0.0",
+    "--enforce_cim_limits=False", "--batch_size=16", "--eval_iters=4",
+]
+
+
+def make_corpus(n_chars=30_000):
+    """Deterministic text with real structure (repeated words and lines) so a model can learn it."""
+    words = ["the", "king", "queen", "shall", "speak", "now", "my", "lord", "good", "night", "and", "to"]
+    lines, i = [], 0
+    while sum(len(line) + 1 for line in lines) < n_chars:
+        name = ("ROMEO", "JULIET", "KING")[i % 3]
+        body = " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(6))
+        lines.append(f"{name}:\n{body.capitalize()}.\n")
+        i += 1
+    return "\n".join(lines)[:n_chars]
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+    from data.shakespeare_char.prepare import prepare
+
+    d = tmp_path_factory.mktemp("corpus")
+    text_path = d / "input.txt"
+    text_path.write_text(make_corpus(), encoding="utf-8")
+    prepare(str(text_path), str(d))
+    return d
+
+
+def run_script(*args, timeout=600, env=None):
+    """Run a project script with the test interpreter; return the CompletedProcess (text)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )

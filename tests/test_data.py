@@ -1,0 +1,99 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from tf_data import CharDataset, DataError
+
+
+def write_nanogpt_dataset(d, tokens, vocab_size=65):
+    """Exactly what nanoGPT's PyTorch prepare.py writes: raw uint16 arrays and a meta dict."""
+    np.array(tokens[: len(tokens) * 9 // 10], dtype=np.uint16).tofile(d / "train.bin")
+    np.array(tokens[len(tokens) * 9 // 10 :], dtype=np.uint16).tofile(d / "val.bin")
+    chars = [chr(32 + i) for i in range(vocab_size)]
+    meta = {"vocab_size": vocab_size, "itos": dict(enumerate(chars)), "stoi": {c: i for i, c in enumerate(chars)}}
+    with open(d / "meta.pkl", "wb") as f:
+        pickle.dump(meta, f)
+
+
+def test_batches_are_shifted_windows_of_the_token_file(tmp_path):
+    tokens = list(range(60)) * 20
+    write_nanogpt_dataset(tmp_path, tokens)
+    data = CharDataset(str(tmp_path), block_size=8, batch_size=4, seed=0)
+    x, y = data.get_batch("train")
+    assert x.shape == y.shape == (4, 8) and x.dtype == np.int32
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+    np.testing.assert_array_equal((x + 1) % 60, y)  # the file counts 0..59 repeatedly
+
+
+def test_same_seed_same_batches_and_rng_state_round_trip(corpus_dir):
+    a = CharDataset(str(corpus_dir), 16, 4, seed=7)
+    b = CharDataset(str(corpus_dir), 16, 4, seed=7)
+    np.testing.assert_array_equal(a.get_batch("train")[0], b.get_batch("train")[0])
+    state = a.get_rng_state()
+    first = a.get_batch("val")[0]
+    a.set_rng_state(state)
+    np.testing.assert_array_equal(a.get_batch("val")[0], first)
+    c = CharDataset(str(corpus_dir), 16, 4, seed=8)
+    assert not np.array_equal(c.get_batch("train")[0], CharDataset(str(corpus_dir), 16, 4, seed=7).get_batch("train")[0])
+
+
+def test_tf_dataset_yields_the_same_stream(corpus_dir):
+    data = CharDataset(str(corpus_dir), 16, 4, seed=3)
+    ds = data.as_tf_dataset("train", seed=11)
+    x_tf, y_tf = next(iter(ds))
+    x_np, y_np = data.get_batch("train", np.random.default_rng(11))
+    np.testing.assert_array_equal(x_tf.numpy(), x_np)
+    np.testing.assert_array_equal(y_tf.numpy(), y_np)
+
+
+def test_vocab_mismatch_is_reported(corpus_dir):
+    with pytest.raises(DataError, match="vocab size mismatch.*set vocab_size="):
+        CharDataset(str(corpus_dir), 16, 4, vocab_size=65)
+
+
+def test_missing_dataset_names_the_prepare_command(tmp_path):
+    with pytest.raises(DataError) as e:
+        CharDataset(str(tmp_path), 16, 4)
+    assert "meta.pkl not found" in str(e.value) and "prepare.py" in str(e.value)
+
+
+def test_dataset_shorter_than_a_block_is_rejected(tmp_path):
+    write_nanogpt_dataset(tmp_path, list(range(40)))
+    with pytest.raises(DataError, match="fewer than block_size\\+1"):
+        CharDataset(str(tmp_path), 16, 4)
+
+
+def test_unknown_split(corpus_dir):
+    with pytest.raises(ValueError, match="split must be one of"):
+        CharDataset(str(corpus_dir), 16, 4).get_batch("test")
+
+
+def test_prepare_matches_nanogpt_format(corpus_dir):
+    text = (corpus_dir / "input.txt").read_text(encoding="utf-8")
+    with open(corpus_dir / "meta.pkl", "rb") as f:
+        meta = pickle.load(f)
+    chars = sorted(set(text))
+    assert meta["vocab_size"] == len(chars) and meta["itos"] == dict(enumerate(chars))
+    train = np.fromfile(corpus_dir / "train.bin", dtype=np.uint16)
+    val = np.fromfile(corpus_dir / "val.bin", dtype=np.uint16)
+    n = len(text)
+    assert len(train) == int(n * 0.9) and len(val) == n - int(n * 0.9)
+    assert "".join(meta["itos"][int(i)] for i in train[:50]) == text[:50]
+
+
+def test_prepare_offline_error_says_how_to_use_a_local_file(tmp_path):
+    from data.shakespeare_char.prepare import PrepareError, prepare
+
+    with pytest.raises(PrepareError) as e:
+        prepare(None, str(tmp_path), url="http://127.0.0.1:9/input.txt")  # nothing listens on port 9
+    assert "could not download" in str(e.value) and "--input" in str(e.value)
+    assert not any(p.name.endswith(".bin") for p in tmp_path.iterdir())
+
+
+def test_prepare_missing_input_file(tmp_path):
+    from data.shakespeare_char.prepare import main
+
+    assert main(["--input", str(tmp_path / "nope.txt"), "--out_dir", str(tmp_path)]) == 1
+    assert os.listdir(tmp_path) == []
