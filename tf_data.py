@@ -32,7 +32,9 @@ def prepare_hint(data_dir):
 def load_meta(data_dir):
     path = os.path.join(data_dir, "meta.pkl")
     if not os.path.exists(path):
-        raise DataError(f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}")
+        raise DataError(
+            f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}"
+        )
     with open(path, "rb") as f:
         meta = pickle.load(f)
     missing = {"vocab_size", "itos", "stoi"} - set(meta)
@@ -57,7 +59,9 @@ class CharDataset:
         for split in SPLITS:
             path = os.path.join(data_dir, f"{split}.bin")
             if not os.path.exists(path):
-                raise DataError(f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}")
+                raise DataError(
+                    f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}"
+                )
             tokens = np.memmap(path, dtype=np.uint16, mode="r")
             if len(tokens) < block_size + 1:
                 raise DataError(

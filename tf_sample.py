@@ -27,7 +27,9 @@ def load_keras_checkpoint(out_dir):
     config_path = os.path.join(out_dir, "model_config.pkl")
     for path in (model_path, config_path):
         if not os.path.exists(path):
-            raise SampleError(f"{path} not found; train a model first (python tf_train.py --config ...) or pass --out_dir")
+            raise SampleError(
+                f"{path} not found; train a model first (python tf_train.py --config ...) or pass --out_dir"
+            )
     with open(config_path, "rb") as f:
         model_config = pickle.load(f)
     from tf_data import load_meta
@@ -57,7 +59,9 @@ class KerasNextLogits:
 
     def __call__(self, context):
         context = context[-self.block_size :]
-        window = np.zeros((1, self.block_size), np.int32)  # padding after the context is causally invisible
+        window = np.zeros(
+            (1, self.block_size), np.int32
+        )  # padding after the context is causally invisible
         window[0, : len(context)] = context
         return self.forward(window).numpy()[0, len(context) - 1].astype(np.float64)
 
@@ -117,10 +121,18 @@ def check_args(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out_dir", default="out-shakespeare-char", help="training output with model.keras")
-    parser.add_argument("--tflite", help="sample from this exported .tflite instead of the Keras model")
-    parser.add_argument("--start", default="\n", help="prompt text, or FILE:path to read it from a file")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out_dir", default="out-shakespeare-char", help="training output with model.keras"
+    )
+    parser.add_argument(
+        "--tflite", help="sample from this exported .tflite instead of the Keras model"
+    )
+    parser.add_argument(
+        "--start", default="\n", help="prompt text, or FILE:path to read it from a file"
+    )
     parser.add_argument("--num_samples", type=int, default=3)
     parser.add_argument("--max_new_tokens", type=int, default=500)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (argmax)")
@@ -132,27 +144,34 @@ def main(argv=None):
         text = read_start(args.start)
         if args.tflite:
             if not os.path.exists(args.tflite):
-                raise SampleError(f"{args.tflite} not found; export one with tf_convert_to_tflite.py")
+                raise SampleError(
+                    f"{args.tflite} not found; export one with tf_convert_to_tflite.py"
+                )
             from tf_model.tflite_step import load_exported
 
             exported = load_exported(args.tflite)
             itos, block_size = exported.itos, exported.block_size
             stoi = {ch: i for i, ch in enumerate(itos)}
-            next_logits = lambda ids: exported.next_logits(ids).astype(np.float64)  # noqa: E731
+            next_logits = lambda ids: exported.next_logits(ids).astype(np.float64)
         else:
             model, itos, stoi = load_keras_checkpoint(args.out_dir)
             next_logits = KerasNextLogits(model)
             block_size = model.config.block_size
         prompt_ids = encode_prompt(text, stoi)
         if len(prompt_ids) > block_size:
-            print(f"note: the prompt has {len(prompt_ids)} characters; keeping the last {block_size} (block_size)", file=sys.stderr)
+            print(
+                f"note: the prompt has {len(prompt_ids)} characters; keeping the last {block_size} (block_size)",
+                file=sys.stderr,
+            )
             prompt_ids = prompt_ids[-block_size:]
     except (SampleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
     for _ in range(args.num_samples):
-        new_ids = generate(next_logits, prompt_ids, args.max_new_tokens, args.temperature, args.top_k, rng)
+        new_ids = generate(
+            next_logits, prompt_ids, args.max_new_tokens, args.temperature, args.top_k, rng
+        )
         print("".join(itos[i] for i in prompt_ids + new_ids))
         print("---------------")
     return 0

@@ -60,8 +60,21 @@ seed = 1337
 xla = "auto"  # XLA-compile the train step: "on", "off", or "auto" (on for GPU; plain tf.function measured faster on CPU)
 mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16' or 'float32'
 # -----------------------------------------------------------------------------
-DEFAULTS = {k: v for k, v in dict(globals()).items() if not k.startswith("_") and isinstance(v, (int, float, bool, str))}
-MODEL_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "activation", "enforce_cim_limits")
+DEFAULTS = {
+    k: v
+    for k, v in dict(globals()).items()
+    if not k.startswith("_") and isinstance(v, (int, float, bool, str))
+}
+MODEL_KEYS = (
+    "block_size",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "dropout",
+    "bias",
+    "activation",
+    "enforce_cim_limits",
+)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -110,7 +123,9 @@ class Trainer:
     def _loss(self, x, y, training):
         tf = self.tf
         logits = tf.cast(self.model(x, training=training), tf.float32)  # (B, T, V)
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
 
     def _train_step(self, x, y):
         tf = self.tf
@@ -136,8 +151,12 @@ class Trainer:
 
     def load_state(self, state):
         weights, opt_vars = state["model_weights"], state["optimizer_variables"]
-        if len(weights) != len(self.model.weights) or len(opt_vars) != len(self.optimizer.variables):
-            raise TrainError("the checkpoint does not match this model/optimizer; was the config changed?")
+        if len(weights) != len(self.model.weights) or len(opt_vars) != len(
+            self.optimizer.variables
+        ):
+            raise TrainError(
+                "the checkpoint does not match this model/optimizer; was the config changed?"
+            )
         for v, value in zip(self.model.weights, weights):
             v.assign(value)
         for v, value in zip(self.optimizer.variables, opt_vars):
@@ -189,7 +208,9 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
 def load_resume_state(out_dir):
     path = os.path.join(out_dir, "ckpt.pkl")
     if not os.path.exists(path):
-        raise TrainError(f"init_from='resume' but {path} does not exist; train from scratch first (init_from='scratch')")
+        raise TrainError(
+            f"init_from='resume' but {path} does not exist; train from scratch first (init_from='scratch')"
+        )
     with open(path, "rb") as f:
         return pickle.load(f)
 
@@ -205,10 +226,14 @@ def main(argv):
     if cfg["xla"] not in ("auto", "on", "off"):
         raise TrainError(f"xla must be 'auto', 'on' or 'off', got {cfg['xla']!r}")
     if cfg["mixed_precision"] not in ("auto", "float16", "float32"):
-        raise TrainError(f"mixed_precision must be 'auto', 'float16' or 'float32', got {cfg['mixed_precision']!r}")
+        raise TrainError(
+            f"mixed_precision must be 'auto', 'float16' or 'float32', got {cfg['mixed_precision']!r}"
+        )
     data_dir = resolve_data_dir(cfg)
 
-    meta_vocab = CharDataset(data_dir, cfg["block_size"], cfg["batch_size"], cfg["seed"]).meta["vocab_size"]
+    meta_vocab = CharDataset(data_dir, cfg["block_size"], cfg["batch_size"], cfg["seed"]).meta[
+        "vocab_size"
+    ]
     resume = load_resume_state(cfg["out_dir"]) if cfg["init_from"] == "resume" else None
     if resume is not None:
         # the model shape comes from the checkpoint; the command line may only change the schedule
@@ -217,18 +242,22 @@ def main(argv):
             cfg[key] = getattr(model_config, key)
     else:
         model_config = PicoGPTConfig(vocab_size=meta_vocab, **{k: cfg[k] for k in MODEL_KEYS})
-    data = CharDataset(data_dir, model_config.block_size, cfg["batch_size"], cfg["seed"], model_config.vocab_size)
+    data = CharDataset(
+        data_dir, model_config.block_size, cfg["batch_size"], cfg["seed"], model_config.vocab_size
+    )
 
+    import keras
     import numpy as np
     import tensorflow as tf
     from tqdm import tqdm
 
-    import keras
     from tf_model import count_params
 
     keras.utils.set_random_seed(cfg["seed"])
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    use_float16 = cfg["mixed_precision"] == "float16" or (cfg["mixed_precision"] == "auto" and has_gpu)
+    use_float16 = cfg["mixed_precision"] == "float16" or (
+        cfg["mixed_precision"] == "auto" and has_gpu
+    )
     use_xla = cfg["xla"] == "on" or (cfg["xla"] == "auto" and has_gpu)
     trainer = Trainer(cfg, model_config, use_float16, use_xla)
     iter_num, best_val_loss = 0, float("inf")
@@ -236,7 +265,9 @@ def main(argv):
         trainer.load_state(resume)
         data.set_rng_state(resume["data_rng_state"])
         iter_num, best_val_loss = resume["iter_num"], resume["best_val_loss"]
-        print(f"resuming from {cfg['out_dir']}/ckpt.pkl at iteration {iter_num} (best val {best_val_loss:.4f})")
+        print(
+            f"resuming from {cfg['out_dir']}/ckpt.pkl at iteration {iter_num} (best val {best_val_loss:.4f})"
+        )
     os.makedirs(cfg["out_dir"], exist_ok=True)
     print(
         f"PicoGPT {count_params(trainer.model):,} parameters | {model_config} | "
@@ -246,16 +277,22 @@ def main(argv):
     eval_rng = np.random.default_rng(cfg["seed"] + 1)
     csv_path = os.path.join(cfg["out_dir"], "metrics.csv")
     new_csv = not os.path.exists(csv_path) or cfg["init_from"] == "scratch"
-    csv_file = open(csv_path, "w" if new_csv else "a", newline="")
+    csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115 (closed in the finally below)
     csv_writer = csv.writer(csv_file)
     if new_csv:
         csv_writer.writerow(["iter", "train_loss", "val_loss", "lr", "elapsed_s"])
-    tb = tf.summary.create_file_writer(os.path.join(cfg["out_dir"], "tb")) if cfg["tensorboard"] else None
+    tb = (
+        tf.summary.create_file_writer(os.path.join(cfg["out_dir"], "tb"))
+        if cfg["tensorboard"]
+        else None
+    )
 
     def lr_at(it):
         if not cfg["decay_lr"]:
             return cfg["learning_rate"]
-        return get_lr(it, cfg["learning_rate"], cfg["warmup_iters"], cfg["lr_decay_iters"], cfg["min_lr"])
+        return get_lr(
+            it, cfg["learning_rate"], cfg["warmup_iters"], cfg["lr_decay_iters"], cfg["min_lr"]
+        )
 
     interrupted = False
 
@@ -269,18 +306,36 @@ def main(argv):
     written, status = [], 0
     t_start = time.time()
     tokens_per_iter = cfg["batch_size"] * model_config.block_size
-    bar = tqdm(total=cfg["max_iters"], initial=iter_num, unit="it", dynamic_ncols=True, disable=None)
+    bar = tqdm(
+        total=cfg["max_iters"], initial=iter_num, unit="it", dynamic_ncols=True, disable=None
+    )
     last_loss, t_iter = float("nan"), time.time()
     try:
         while True:
             lr = lr_at(iter_num)
             trainer.set_lr(lr)
-            due = iter_num % cfg["eval_interval"] == 0 or iter_num == cfg["max_iters"] or cfg["eval_only"]
-            if due and not (resume is not None and iter_num == resume["iter_num"]):  # resumed: already evaluated
+            due = (
+                iter_num % cfg["eval_interval"] == 0
+                or iter_num == cfg["max_iters"]
+                or cfg["eval_only"]
+            )
+            if due and not (
+                resume is not None and iter_num == resume["iter_num"]
+            ):  # resumed: already evaluated
                 losses = estimate_loss(trainer, data, cfg["eval_iters"], eval_rng)
                 elapsed = time.time() - t_start
-                bar.write(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}")
-                csv_writer.writerow([iter_num, f"{losses['train']:.5f}", f"{losses['val']:.5f}", f"{lr:.6g}", f"{elapsed:.1f}"])
+                bar.write(
+                    f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}"
+                )
+                csv_writer.writerow(
+                    [
+                        iter_num,
+                        f"{losses['train']:.5f}",
+                        f"{losses['val']:.5f}",
+                        f"{lr:.6g}",
+                        f"{elapsed:.1f}",
+                    ]
+                )
                 csv_file.flush()
                 if tb is not None:
                     with tb.as_default(step=iter_num):
@@ -289,16 +344,34 @@ def main(argv):
                 improved = losses["val"] < best_val_loss
                 best_val_loss = min(best_val_loss, losses["val"])
                 if iter_num > 0 and not cfg["eval_only"]:
-                    written = save_checkpoint(
-                        cfg, trainer, data_dir, iter_num, best_val_loss, data.get_rng_state(),
-                        save_model=improved or cfg["always_save_checkpoint"],
-                    ) or written
+                    written = (
+                        save_checkpoint(
+                            cfg,
+                            trainer,
+                            data_dir,
+                            iter_num,
+                            best_val_loss,
+                            data.get_rng_state(),
+                            save_model=improved or cfg["always_save_checkpoint"],
+                        )
+                        or written
+                    )
                 t_iter = time.time()
             if cfg["eval_only"] or iter_num >= cfg["max_iters"]:
                 break
             if interrupted:
-                written = save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data.get_rng_state(), save_model=False)
-                bar.write(f"interrupted at iteration {iter_num}: saved resume state; continue with --init_from=resume")
+                written = save_checkpoint(
+                    cfg,
+                    trainer,
+                    data_dir,
+                    iter_num,
+                    best_val_loss,
+                    data.get_rng_state(),
+                    save_model=False,
+                )
+                bar.write(
+                    f"interrupted at iteration {iter_num}: saved resume state; continue with --init_from=resume"
+                )
                 status = 130
                 break
             x, y = data.get_batch("train")
@@ -317,7 +390,9 @@ def main(argv):
                 now = time.time()
                 dt = (now - t_iter) / cfg["log_interval"]
                 t_iter = now
-                bar.set_postfix_str(f"loss {loss:.4f}, lr {lr:.2e}, {dt * 1000:.0f} ms/iter, {tokens_per_iter / dt:,.0f} tok/s")
+                bar.set_postfix_str(
+                    f"loss {loss:.4f}, lr {lr:.2e}, {dt * 1000:.0f} ms/iter, {tokens_per_iter / dt:,.0f} tok/s"
+                )
                 if tb is not None:
                     with tb.as_default(step=iter_num):
                         tf.summary.scalar("train/loss", loss)
@@ -329,7 +404,9 @@ def main(argv):
         if tb is not None:
             tb.close()
     elapsed = time.time() - t_start
-    print(f"done: {iter_num} iterations in {elapsed / 60:.1f} min, best val loss {best_val_loss:.4f}, last train loss {last_loss:.4f}")
+    print(
+        f"done: {iter_num} iterations in {elapsed / 60:.1f} min, best val loss {best_val_loss:.4f}, last train loss {last_loss:.4f}"
+    )
     for path in dict.fromkeys(written + [csv_path]):
         print(f"wrote {path}")
     return status

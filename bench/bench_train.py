@@ -26,7 +26,9 @@ def measure(xla, iters, warmup, batch_size, block_size):
     from tf_model import PicoGPTConfig
 
     cfg = {**tf_train.DEFAULTS, "batch_size": batch_size, "block_size": block_size}
-    trainer = tf_train.Trainer(cfg, PicoGPTConfig(block_size=block_size), use_float16=False, use_xla=xla)
+    trainer = tf_train.Trainer(
+        cfg, PicoGPTConfig(block_size=block_size), use_float16=False, use_xla=xla
+    )
     rng = np.random.default_rng(0)
     x = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
     y = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
@@ -45,7 +47,9 @@ def measure(xla, iters, warmup, batch_size, block_size):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iters", type=int, default=20, help="timed iterations per setting")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations after compiling")
     parser.add_argument("--xla", choices=["on", "off", "both"], default="both")
@@ -57,17 +61,27 @@ def main():
     tokens = args.batch_size * args.block_size
     rows = []
     for xla in settings:
-        compile_s, median_s, best_s = measure(xla, args.iters, args.warmup, args.batch_size, args.block_size)
+        compile_s, median_s, best_s = measure(
+            xla, args.iters, args.warmup, args.batch_size, args.block_size
+        )
         rows.append((xla, compile_s, median_s, best_s))
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}")
-    print(f"batch {args.batch_size} x block {args.block_size} = {tokens} tokens/iter, {args.iters} timed iterations\n")
-    print(f"| XLA | compile s | median ms/iter | best ms/iter | tokens/s | vs target {TARGET_MS:.0f} ms |")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
+    )
+    print(
+        f"batch {args.batch_size} x block {args.block_size} = {tokens} tokens/iter, {args.iters} timed iterations\n"
+    )
+    print(
+        f"| XLA | compile s | median ms/iter | best ms/iter | tokens/s | vs target {TARGET_MS:.0f} ms |"
+    )
     print("|-----|-----------|----------------|--------------|----------|-----------------|")
     for xla, compile_s, median_s, best_s in rows:
         verdict = "meets" if median_s * 1000 <= TARGET_MS else "misses"
-        print(f"| {'on' if xla else 'off':3} | {compile_s:9.1f} | {median_s * 1000:14.1f} | {best_s * 1000:12.1f} | "
-              f"{tokens / median_s:8,.0f} | {verdict:15} |")
+        print(
+            f"| {'on' if xla else 'off':3} | {compile_s:9.1f} | {median_s * 1000:14.1f} | {best_s * 1000:12.1f} | "
+            f"{tokens / median_s:8,.0f} | {verdict:15} |"
+        )
     fastest = min(r[2] for r in rows)
     print(f"\n{fastest * 1000:.0f} ms/iter")
 

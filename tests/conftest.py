@@ -11,14 +11,33 @@ sys.path.insert(0, ROOT)
 
 # A tiny off-target model that trains in seconds (CIMv3 checks off: n_embd=32 is not a CIM width).
 TINY_MODEL_ARGS = [
-    "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--dropout=0.0",
-    "--enforce_cim_limits=False", "--batch_size=16", "--eval_iters=4",
+    "--n_layer=2",
+    "--n_head=2",
+    "--n_embd=32",
+    "--block_size=32",
+    "--dropout=0.0",
+    "--enforce_cim_limits=False",
+    "--batch_size=16",
+    "--eval_iters=4",
 ]
 
 
 def make_corpus(n_chars=30_000):
     """Deterministic text with real structure (repeated words and lines) so a model can learn it."""
-    words = ["the", "king", "queen", "shall", "speak", "now", "my", "lord", "good", "night", "and", "to"]
+    words = [
+        "the",
+        "king",
+        "queen",
+        "shall",
+        "speak",
+        "now",
+        "my",
+        "lord",
+        "good",
+        "night",
+        "and",
+        "to",
+    ]
     lines, i = [], 0
     while sum(len(line) + 1 for line in lines) < n_chars:
         name = ("ROMEO", "JULIET", "KING")[i % 3]
@@ -43,5 +62,11 @@ def run_script(*args, timeout=600, env=None):
     """Run a project script with the test interpreter; return the CompletedProcess (text)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
     )

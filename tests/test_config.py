@@ -32,7 +32,9 @@ def test_head_size_error_suggests_a_valid_head_count():
 
 
 def test_opt_out_allows_off_target_configs():
-    c = PicoGPTConfig(n_embd=96, n_head=3, block_size=256, bias=True, activation="gelu", enforce_cim_limits=False)
+    c = PicoGPTConfig(
+        n_embd=96, n_head=3, block_size=256, bias=True, activation="gelu", enforce_cim_limits=False
+    )
     assert c.head_size == 32
 
 

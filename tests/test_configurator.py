@@ -2,19 +2,38 @@ import pytest
 
 from tf_model.configurator import apply_config, read_config_file
 
-DEFAULTS = {"batch_size": 32, "learning_rate": 3e-3, "out_dir": "out", "decay_lr": True, "xla": "auto"}
+DEFAULTS = {
+    "batch_size": 32,
+    "learning_rate": 3e-3,
+    "out_dir": "out",
+    "decay_lr": True,
+    "xla": "auto",
+}
 
 
 def test_file_then_overrides(tmp_path):
     cfg_file = tmp_path / "cfg.py"
     cfg_file.write_text('"""doc"""\nbatch_size = 16\nout_dir = "out-a"\n')
-    cfg = apply_config(DEFAULTS, ["--config", str(cfg_file), "--batch_size=8", "--learning_rate=1e-3", "--decay_lr=False"])
-    assert cfg == {**DEFAULTS, "batch_size": 8, "out_dir": "out-a", "learning_rate": 1e-3, "decay_lr": False}
+    cfg = apply_config(
+        DEFAULTS,
+        ["--config", str(cfg_file), "--batch_size=8", "--learning_rate=1e-3", "--decay_lr=False"],
+    )
+    assert cfg == {
+        **DEFAULTS,
+        "batch_size": 8,
+        "out_dir": "out-a",
+        "learning_rate": 1e-3,
+        "decay_lr": False,
+    }
 
 
 def test_bare_words_are_strings_and_ints_promote_to_float():
     cfg = apply_config(DEFAULTS, ["--out_dir=out-run", "--learning_rate=1"])
-    assert cfg["out_dir"] == "out-run" and cfg["learning_rate"] == 1.0 and isinstance(cfg["learning_rate"], float)
+    assert (
+        cfg["out_dir"] == "out-run"
+        and cfg["learning_rate"] == 1.0
+        and isinstance(cfg["learning_rate"], float)
+    )
 
 
 def test_nanogpt_positional_config_file(tmp_path):
@@ -29,7 +48,16 @@ def test_unknown_key_lists_valid_keys():
     assert "unknown config key 'batchsize'" in str(e.value) and "batch_size" in str(e.value)
 
 
-@pytest.mark.parametrize("arg", ["--batch_size=4.5", "--batch_size=True", "--decay_lr=1", "--learning_rate=fast", "--out_dir=3"])
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "--batch_size=4.5",
+        "--batch_size=True",
+        "--decay_lr=1",
+        "--learning_rate=fast",
+        "--out_dir=3",
+    ],
+)
 def test_wrong_type_is_an_error(arg):
     with pytest.raises(ValueError, match="must be of type"):
         apply_config(DEFAULTS, [arg])

@@ -12,7 +12,11 @@ def write_nanogpt_dataset(d, tokens, vocab_size=65):
     np.array(tokens[: len(tokens) * 9 // 10], dtype=np.uint16).tofile(d / "train.bin")
     np.array(tokens[len(tokens) * 9 // 10 :], dtype=np.uint16).tofile(d / "val.bin")
     chars = [chr(32 + i) for i in range(vocab_size)]
-    meta = {"vocab_size": vocab_size, "itos": dict(enumerate(chars)), "stoi": {c: i for i, c in enumerate(chars)}}
+    meta = {
+        "vocab_size": vocab_size,
+        "itos": dict(enumerate(chars)),
+        "stoi": {c: i for i, c in enumerate(chars)},
+    }
     with open(d / "meta.pkl", "wb") as f:
         pickle.dump(meta, f)
 
@@ -36,7 +40,9 @@ def test_same_seed_same_batches_and_rng_state_round_trip(corpus_dir):
     a.set_rng_state(state)
     np.testing.assert_array_equal(a.get_batch("val")[0], first)
     c = CharDataset(str(corpus_dir), 16, 4, seed=8)
-    assert not np.array_equal(c.get_batch("train")[0], CharDataset(str(corpus_dir), 16, 4, seed=7).get_batch("train")[0])
+    assert not np.array_equal(
+        c.get_batch("train")[0], CharDataset(str(corpus_dir), 16, 4, seed=7).get_batch("train")[0]
+    )
 
 
 def test_tf_dataset_yields_the_same_stream(corpus_dir):
@@ -87,7 +93,9 @@ def test_prepare_offline_error_says_how_to_use_a_local_file(tmp_path):
     from data.shakespeare_char.prepare import PrepareError, prepare
 
     with pytest.raises(PrepareError) as e:
-        prepare(None, str(tmp_path), url="http://127.0.0.1:9/input.txt")  # nothing listens on port 9
+        prepare(
+            None, str(tmp_path), url="http://127.0.0.1:9/input.txt"
+        )  # nothing listens on port 9
     assert "could not download" in str(e.value) and "--input" in str(e.value)
     assert not any(p.name.endswith(".bin") for p in tmp_path.iterdir())
 

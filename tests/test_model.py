@@ -3,7 +3,14 @@ import numpy as np
 
 from tf_model import PicoGPT, PicoGPTConfig, count_params
 
-TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=16, dropout=0.0, enforce_cim_limits=False)
+TINY = {
+    "n_layer": 2,
+    "n_head": 2,
+    "n_embd": 32,
+    "block_size": 16,
+    "dropout": 0.0,
+    "enforce_cim_limits": False,
+}
 
 
 def test_default_model_has_exactly_418304_parameters():
@@ -58,7 +65,9 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
 
 def test_initialisation_follows_nanogpt():
     model = PicoGPT(PicoGPTConfig())
-    weights = {w.path.split("/", 1)[1]: w.numpy() for w in model.trainable_weights}  # drop "pico_gpt_N/"
+    weights = {
+        w.path.split("/", 1)[1]: w.numpy() for w in model.trainable_weights
+    }  # drop "pico_gpt_N/"
     assert abs(weights["h_0/attn/c_attn/kernel"].std() - 0.02) < 0.002
     assert abs(weights["h_0/mlp/c_proj/kernel"].std() - 0.02 / np.sqrt(6)) < 0.001
     np.testing.assert_array_equal(weights["h_0/ln_2/gamma"], 1.0)

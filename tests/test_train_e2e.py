@@ -9,21 +9,32 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, TINY_MODEL_ARGS, run_script
 
 
 def train(corpus_dir, out_dir, *extra, timeout=600):
     return run_script(
-        "tf_train.py", f"--data_dir={corpus_dir}", f"--out_dir={out_dir}", *TINY_MODEL_ARGS, *extra, timeout=timeout
+        "tf_train.py",
+        f"--data_dir={corpus_dir}",
+        f"--out_dir={out_dir}",
+        *TINY_MODEL_ARGS,
+        *extra,
+        timeout=timeout,
     )
 
 
 @pytest.fixture(scope="module")
 def trained(corpus_dir, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("run")
-    r = train(corpus_dir, out_dir, "--max_iters=60", "--eval_interval=30", "--learning_rate=1e-2",
-              "--warmup_iters=5", "--lr_decay_iters=120")
+    r = train(
+        corpus_dir,
+        out_dir,
+        "--max_iters=60",
+        "--eval_interval=30",
+        "--learning_rate=1e-2",
+        "--warmup_iters=5",
+        "--lr_decay_iters=120",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out_dir, r
 
@@ -39,7 +50,10 @@ def test_training_lowers_the_loss_and_writes_every_file(trained):
     assert [int(row["iter"]) for row in rows] == [0, 30, 60]
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"]) - 0.8, rows
     for name in ("model.keras", "model_config.pkl", "ckpt.pkl", "metrics.csv"):
-        assert os.path.exists(os.path.join(out_dir, name)) and f"wrote {out_dir}/{name}".replace("//", "/") in r.stdout
+        assert (
+            os.path.exists(os.path.join(out_dir, name))
+            and f"wrote {out_dir}/{name}".replace("//", "/") in r.stdout
+        )
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(os.path.join(out_dir, "tb")))
     assert "best val loss" in r.stdout
     with open(os.path.join(out_dir, "model_config.pkl"), "rb") as f:
@@ -49,12 +63,17 @@ def test_training_lowers_the_loss_and_writes_every_file(trained):
 
 
 def sample(out_dir, *extra):
-    return run_script("tf_sample.py", f"--out_dir={out_dir}", "--num_samples=2", "--max_new_tokens=40", *extra)
+    return run_script(
+        "tf_sample.py", f"--out_dir={out_dir}", "--num_samples=2", "--max_new_tokens=40", *extra
+    )
 
 
 def test_sampling_is_reproducible_and_in_vocabulary(trained, corpus_dir):
     out_dir, _ = trained
-    a, b = sample(out_dir, "--seed=5", "--start=KING:"), sample(out_dir, "--seed=5", "--start=KING:")
+    a, b = (
+        sample(out_dir, "--seed=5", "--start=KING:"),
+        sample(out_dir, "--seed=5", "--start=KING:"),
+    )
     assert a.returncode == 0, a.stderr[-2000:]
     assert a.stdout == b.stdout
     vocab = set((corpus_dir / "input.txt").read_text())
@@ -67,7 +86,10 @@ def test_sampling_is_reproducible_and_in_vocabulary(trained, corpus_dir):
 
 def test_greedy_sampling_ignores_the_seed(trained):
     out_dir, _ = trained
-    a, b = sample(out_dir, "--temperature=0", "--seed=1"), sample(out_dir, "--temperature=0", "--seed=2")
+    a, b = (
+        sample(out_dir, "--temperature=0", "--seed=1"),
+        sample(out_dir, "--temperature=0", "--seed=2"),
+    )
     assert a.returncode == 0 and a.stdout == b.stdout
 
 
@@ -99,8 +121,16 @@ def test_resume_continues_from_the_saved_iteration(trained, corpus_dir, tmp_path
     out_dir, _ = trained
     resumed = tmp_path / "resumed"
     shutil.copytree(out_dir, resumed)
-    r = train(corpus_dir, resumed, "--init_from=resume", "--max_iters=90", "--eval_interval=30",
-              "--learning_rate=1e-2", "--warmup_iters=5", "--lr_decay_iters=120")
+    r = train(
+        corpus_dir,
+        resumed,
+        "--init_from=resume",
+        "--max_iters=90",
+        "--eval_interval=30",
+        "--learning_rate=1e-2",
+        "--warmup_iters=5",
+        "--lr_decay_iters=120",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resuming from" in r.stdout and "at iteration 60" in r.stdout
     rows = read_metrics(resumed)
@@ -118,7 +148,11 @@ def test_resume_without_checkpoint(tmp_path, corpus_dir):
 
 def test_config_errors_exit_cleanly(corpus_dir, tmp_path):
     r = train(corpus_dir, tmp_path, "--n_embed=64")
-    assert r.returncode == 2 and "unknown config key 'n_embed'" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and "unknown config key 'n_embed'" in r.stderr
+        and "Traceback" not in r.stderr
+    )
     r = run_script("tf_train.py", f"--out_dir={tmp_path}", "--n_embd=96")
     assert r.returncode == 2 and "CIMv3 limit" in r.stderr
     r = run_script("tf_train.py", f"--out_dir={tmp_path}", f"--data_dir={tmp_path}/nothing")
@@ -126,17 +160,38 @@ def test_config_errors_exit_cleanly(corpus_dir, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(corpus_dir, tmp_path):
-    r = train(corpus_dir, tmp_path, "--max_iters=200", "--eval_interval=10", "--learning_rate=1e9",
-              "--grad_clip=0.0", "--decay_lr=False", "--weight_decay=0.0")
+    r = train(
+        corpus_dir,
+        tmp_path,
+        "--max_iters=200",
+        "--eval_interval=10",
+        "--learning_rate=1e9",
+        "--grad_clip=0.0",
+        "--decay_lr=False",
+        "--weight_decay=0.0",
+    )
     assert r.returncode == 1, (r.stdout[-2000:], r.stderr[-2000:])
     assert "loss became" in r.stdout and "last good checkpoint" in r.stdout
 
 
 def test_ctrl_c_saves_resume_state(corpus_dir, tmp_path):
-    cmd = [sys.executable, "tf_train.py", f"--data_dir={corpus_dir}", f"--out_dir={tmp_path}", *TINY_MODEL_ARGS,
-           "--max_iters=100000", "--eval_interval=1000"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    cmd = [
+        sys.executable,
+        "tf_train.py",
+        f"--data_dir={corpus_dir}",
+        f"--out_dir={tmp_path}",
+        *TINY_MODEL_ARGS,
+        "--max_iters=100000",
+        "--eval_interval=1000",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     deadline = time.time() + 300
     for line in proc.stdout:  # wait until training has really started
         if line.startswith("step 0:") or time.time() > deadline:

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
 
-from .config import PicoGPTConfig  # noqa: E402
+from .config import PicoGPTConfig
 
 
 def __getattr__(name):
@@ -16,4 +16,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tf_model' has no attribute {name!r}")
 
 
-__all__ = ["PicoGPTConfig", "PicoGPT", "count_params"]
+__all__ = ["PicoGPT", "PicoGPTConfig", "count_params"]

@@ -46,7 +46,9 @@ class PicoGPTConfig:
     def check_cim_limits(self):
         hint = " (set enforce_cim_limits=False for an off-target experiment)"
         if self.n_embd not in CIM_EMBD_SIZES:
-            raise ValueError(f"CIMv3 limit: n_embd must be one of {CIM_EMBD_SIZES}, got {self.n_embd}" + hint)
+            raise ValueError(
+                f"CIMv3 limit: n_embd must be one of {CIM_EMBD_SIZES}, got {self.n_embd}" + hint
+            )
         if self.head_size != CIM_HEAD_SIZE:
             raise ValueError(
                 f"CIMv3 limit: n_embd / n_head must be {CIM_HEAD_SIZE}, got {self.n_embd}/{self.n_head} = "
@@ -55,13 +57,15 @@ class PicoGPTConfig:
             )
         if self.block_size > CIM_MAX_BLOCK_SIZE:
             raise ValueError(
-                f"CIMv3 limit: block_size must be <= {CIM_MAX_BLOCK_SIZE}, got {self.block_size}" + hint
+                f"CIMv3 limit: block_size must be <= {CIM_MAX_BLOCK_SIZE}, got {self.block_size}"
+                + hint
             )
         if self.bias:
             raise ValueError("CIMv3 limit: bias must be False (the macro has no bias path)" + hint)
         if self.activation not in CIM_ACTIVATIONS:
             raise ValueError(
-                f"CIMv3 limit: activation must be one of {CIM_ACTIVATIONS}, got {self.activation!r}" + hint
+                f"CIMv3 limit: activation must be one of {CIM_ACTIVATIONS}, got {self.activation!r}"
+                + hint
             )
 
     def to_dict(self):
@@ -72,5 +76,7 @@ class PicoGPTConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown PicoGPTConfig keys {unknown}; valid keys are {sorted(known)}")
+            raise ValueError(
+                f"unknown PicoGPTConfig keys {unknown}; valid keys are {sorted(known)}"
+            )
         return cls(**d)

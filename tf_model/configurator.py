@@ -30,8 +30,14 @@ def read_config_file(path):
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # docstring
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ValueError(f"{path}:{node.lineno}: only `name = value` assignments are allowed in a config file")
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise ValueError(
+                f"{path}:{node.lineno}: only `name = value` assignments are allowed in a config file"
+            )
         try:
             values[node.targets[0].id] = ast.literal_eval(node.value)
         except ValueError:
@@ -88,7 +94,9 @@ def apply_config(defaults: dict, argv):
         elif not arg.startswith("--") and arg.endswith(".py"):
             files.append(arg)  # nanoGPT's positional form: train.py config/file.py
         else:
-            raise ValueError(f"cannot parse argument {arg!r}; expected --config FILE or --key=value")
+            raise ValueError(
+                f"cannot parse argument {arg!r}; expected --config FILE or --key=value"
+            )
         i += 1
     for path in files:
         for key, value in read_config_file(path).items():

@@ -23,7 +23,7 @@ class Dropout(keras.layers.Layer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate, self.seed = float(rate), seed
-        self.threshold = int(round(self.rate * 65536))
+        self.threshold = round(self.rate * 65536)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=False):
@@ -31,7 +31,11 @@ class Dropout(keras.layers.Layer):
             return x
         n = tf.size(x)
         bits = tf.random.stateless_uniform(
-            [(n + 1) // 2], seed=self.seed_generator.next(), dtype=tf.int32, minval=None, maxval=None
+            [(n + 1) // 2],
+            seed=self.seed_generator.next(),
+            dtype=tf.int32,
+            minval=None,
+            maxval=None,
         )
         halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]  # two 16-bit draws per int32
         keep = tf.reshape(halves >= tf.constant(self.threshold, tf.uint16), tf.shape(x))
@@ -76,8 +80,12 @@ class CausalSelfAttention(keras.layers.Layer):
         self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
         self.dropout, self.resid_std = dropout, resid_std
         self.head_size = n_embd // n_head
-        self.c_attn = keras.layers.Dense(3 * n_embd, use_bias=False, kernel_initializer=normal_init(0.02), name="c_attn")
-        self.c_proj = keras.layers.Dense(n_embd, use_bias=False, kernel_initializer=normal_init(resid_std), name="c_proj")
+        self.c_attn = keras.layers.Dense(
+            3 * n_embd, use_bias=False, kernel_initializer=normal_init(0.02), name="c_attn"
+        )
+        self.c_proj = keras.layers.Dense(
+            n_embd, use_bias=False, kernel_initializer=normal_init(resid_std), name="c_proj"
+        )
         self.attn_dropout = Dropout(dropout, name="attn_dropout")
         self.resid_dropout = Dropout(dropout, name="resid_dropout")
 
@@ -91,7 +99,9 @@ class CausalSelfAttention(keras.layers.Layer):
         # split, not qkv[i] indexing: the gradient of a strided slice zero-fills a full (B, T, 3C)
         # tensor per slice, which cost more than the attention itself on CPU
         q, k, v = ops.split(self.c_attn(x), 3, axis=-1)  # 3 x (B, T, C)
-        q, k, v = (ops.transpose(ops.reshape(t, (B, T, nh, hs)), (0, 2, 1, 3)) for t in (q, k, v))  # (B, nh, T, hs)
+        q, k, v = (
+            ops.transpose(ops.reshape(t, (B, T, nh, hs)), (0, 2, 1, 3)) for t in (q, k, v)
+        )  # (B, nh, T, hs)
         q = q * ops.cast(1.0 / math.sqrt(hs), q.dtype)  # scale q, not the 4x larger (T, T) scores
         att = ops.einsum("bhqd,bhkd->bhqk", q, k)  # (B, nh, T, T); no transposed copy of k
         causal = ops.tril(ops.ones((T, T), dtype="bool"))  # (T, T), True where key <= query
@@ -119,9 +129,18 @@ class MLP(keras.layers.Layer):
 
     def __init__(self, n_embd, dropout=0.0, activation="relu", resid_std=0.02, **kwargs):
         super().__init__(**kwargs)
-        self.n_embd, self.dropout, self.activation, self.resid_std = n_embd, dropout, activation, resid_std
-        self.c_fc = keras.layers.Dense(2 * n_embd, use_bias=False, kernel_initializer=normal_init(0.02), name="c_fc")
-        self.c_proj = keras.layers.Dense(n_embd, use_bias=False, kernel_initializer=normal_init(resid_std), name="c_proj")
+        self.n_embd, self.dropout, self.activation, self.resid_std = (
+            n_embd,
+            dropout,
+            activation,
+            resid_std,
+        )
+        self.c_fc = keras.layers.Dense(
+            2 * n_embd, use_bias=False, kernel_initializer=normal_init(0.02), name="c_fc"
+        )
+        self.c_proj = keras.layers.Dense(
+            n_embd, use_bias=False, kernel_initializer=normal_init(resid_std), name="c_proj"
+        )
         self.drop = Dropout(dropout, name="dropout")
 
     def build(self, input_shape):
@@ -147,7 +166,9 @@ class MLP(keras.layers.Layer):
 class Block(keras.layers.Layer):
     """Post-norm transformer block: x = x + attn(x); x = x + mlp(x); x = ln_2(x)."""
 
-    def __init__(self, n_embd, n_head, block_size, dropout=0.0, activation="relu", resid_std=0.02, **kwargs):
+    def __init__(
+        self, n_embd, n_head, block_size, dropout=0.0, activation="relu", resid_std=0.02, **kwargs
+    ):
         super().__init__(**kwargs)
         self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
         self.dropout, self.activation, self.resid_std = dropout, activation, resid_std

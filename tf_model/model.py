@@ -20,11 +20,17 @@ class PicoGPT(keras.Model):
         self.config = config or PicoGPTConfig()
         c = self.config
         resid_std = 0.02 / math.sqrt(2 * c.n_layer)  # GPT-2: scale residual projections by depth
-        self.wte = keras.layers.Embedding(c.vocab_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wte")
-        self.wpe = keras.layers.Embedding(c.block_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wpe")
+        self.wte = keras.layers.Embedding(
+            c.vocab_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wte"
+        )
+        self.wpe = keras.layers.Embedding(
+            c.block_size, c.n_embd, embeddings_initializer=normal_init(0.02), name="wpe"
+        )
         self.drop = Dropout(c.dropout, name="drop")
         self.blocks = [
-            Block(c.n_embd, c.n_head, c.block_size, c.dropout, c.activation, resid_std, name=f"h_{i}")
+            Block(
+                c.n_embd, c.n_head, c.block_size, c.dropout, c.activation, resid_std, name=f"h_{i}"
+            )
             for i in range(c.n_layer)
         ]
         self.build((None, c.block_size))

@@ -17,9 +17,11 @@ import numpy as np
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from tf_model.fileio import write_atomic  # noqa: E402
+from tf_model.fileio import write_atomic
 
-DATA_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+DATA_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -88,9 +90,13 @@ def prepare(input_path=None, out_dir=HERE, url=DATA_URL):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--input", help="local copy of the text (skips the download)")
-    parser.add_argument("--out_dir", default=HERE, help="where to write train.bin, val.bin, meta.pkl")
+    parser.add_argument(
+        "--out_dir", default=HERE, help="where to write train.bin, val.bin, meta.pkl"
+    )
     parser.add_argument("--url", default=DATA_URL, help="where to download the text from")
     args = parser.parse_args(argv)
     try:
