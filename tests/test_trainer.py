@@ -1,0 +1,100 @@
+"""The compiled train step and its optimizer settings, on a tiny model (no subprocesses)."""
+
+import numpy as np
+import pytest
+
+import tf_train
+from tf_model import PicoGPTConfig
+from tf_model.schedule import get_lr
+
+TINY = PicoGPTConfig(
+    n_layer=1, n_head=2, n_embd=32, block_size=16, dropout=0.1, enforce_cim_limits=False
+)
+
+
+def batch(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 65, (4, 16), dtype=np.int32)
+    return x, np.roll(x, -1, axis=1)
+
+
+@pytest.mark.parametrize("use_xla, use_float16", [(False, False), (True, False), (False, True)])
+def test_train_step_lowers_the_loss(use_xla, use_float16):
+    import keras
+
+    try:
+        trainer = tf_train.Trainer(
+            {**tf_train.DEFAULTS, "learning_rate": 1e-2}, TINY, use_float16, use_xla
+        )
+        x, y = batch()
+        losses = [float(trainer.train_step(x, y)) for _ in range(15)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(losses)), losses
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_weight_decay_skips_layernorm_scales():
+    trainer = tf_train.Trainer(
+        {**tf_train.DEFAULTS, "learning_rate": 0.1, "weight_decay": 0.5}, TINY, False, False
+    )
+    variables = trainer.model.trainable_variables
+    before = {v.path: v.numpy().copy() for v in variables}
+    # zero gradients: Adam's update is 0, so any change is decoupled weight decay (p -= lr * wd * p)
+    trainer.optimizer.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in variables])
+    for v in variables:
+        after, was = v.numpy(), before[v.path]
+        if v.path.endswith("gamma"):
+            np.testing.assert_array_equal(after, was)
+        else:
+            np.testing.assert_allclose(after, was * (1 - 0.1 * 0.5), rtol=1e-5)
+
+
+def test_gradient_clipping_and_betas_are_configured():
+    cfg = {**tf_train.DEFAULTS, "grad_clip": 0.5, "beta1": 0.8, "beta2": 0.95}
+    trainer = tf_train.Trainer(cfg, TINY, False, False)
+    opt = trainer.optimizer
+    assert (opt.global_clipnorm, opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.8, 0.95, 1e-8)
+    assert (
+        tf_train.Trainer({**cfg, "grad_clip": 0.0}, TINY, False, False).optimizer.global_clipnorm
+        is None
+    )
+
+
+def test_state_round_trip_restores_weights_and_optimizer():
+    a = tf_train.Trainer(tf_train.DEFAULTS, TINY, False, False)
+    x, y = batch()
+    for _ in range(3):
+        a.train_step(x, y)
+    b = tf_train.Trainer(tf_train.DEFAULTS, TINY, False, False)
+    b.load_state(a.state())
+    np.testing.assert_array_equal(float(a.eval_step(x, y)), float(b.eval_step(x, y)))
+    for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+    other = tf_train.Trainer(
+        tf_train.DEFAULTS, PicoGPTConfig(**{**TINY.to_dict(), "n_layer": 2}), False, False
+    )
+    with pytest.raises(tf_train.TrainError, match="does not match"):
+        other.load_state(a.state())
+
+
+def test_lr_schedule_matches_nanogpt():
+    lr, warm, decay, floor = 3e-3, 100, 8000, 3e-4
+    assert get_lr(0, lr, warm, decay, floor) == pytest.approx(lr * 1 / 101)
+    assert get_lr(99, lr, warm, decay, floor) == pytest.approx(lr * 100 / 101)
+    assert get_lr(100, lr, warm, decay, floor) == pytest.approx(lr)
+    assert get_lr(4050, lr, warm, decay, floor) == pytest.approx((lr + floor) / 2)
+    assert get_lr(8000, lr, warm, decay, floor) == pytest.approx(floor)
+    assert get_lr(9000, lr, warm, decay, floor) == floor
+
+
+def test_estimate_loss_uses_its_own_rng(corpus_dir):
+    from tf_data import CharDataset
+
+    data = CharDataset(str(corpus_dir), 16, 4, seed=1)
+    config = PicoGPTConfig(**{**TINY.to_dict(), "vocab_size": data.meta["vocab_size"]})
+    trainer = tf_train.Trainer(tf_train.DEFAULTS, config, False, False)
+    state = data.get_rng_state()
+    losses = tf_train.estimate_loss(trainer, data, 3, np.random.default_rng(0))
+    assert set(losses) == {"train", "val"} and all(np.isfinite(list(losses.values())))
+    assert data.get_rng_state() == state  # evaluation must not shift the training batch stream
