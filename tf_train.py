@@ -302,8 +302,16 @@ def main(argv):
             raise KeyboardInterrupt  # a second Ctrl-C stops right away
         interrupted = True
 
+    written = {}  # every file written in this run, in order (a dict keeps insertion order)
+
+    def checkpoint(save_model):
+        paths = save_checkpoint(
+            cfg, trainer, data_dir, iter_num, best_val_loss, data.get_rng_state(), save_model
+        )
+        written.update(dict.fromkeys(paths))
+
     previous_handler = signal.signal(signal.SIGINT, on_sigint)
-    written, status = [], 0
+    status = 0
     t_start = time.time()
     tokens_per_iter = cfg["batch_size"] * model_config.block_size
     bar = tqdm(
@@ -344,31 +352,12 @@ def main(argv):
                 improved = losses["val"] < best_val_loss
                 best_val_loss = min(best_val_loss, losses["val"])
                 if iter_num > 0 and not cfg["eval_only"]:
-                    written = (
-                        save_checkpoint(
-                            cfg,
-                            trainer,
-                            data_dir,
-                            iter_num,
-                            best_val_loss,
-                            data.get_rng_state(),
-                            save_model=improved or cfg["always_save_checkpoint"],
-                        )
-                        or written
-                    )
+                    checkpoint(save_model=improved or cfg["always_save_checkpoint"])
                 t_iter = time.time()
             if cfg["eval_only"] or iter_num >= cfg["max_iters"]:
                 break
             if interrupted:
-                written = save_checkpoint(
-                    cfg,
-                    trainer,
-                    data_dir,
-                    iter_num,
-                    best_val_loss,
-                    data.get_rng_state(),
-                    save_model=False,
-                )
+                checkpoint(save_model=False)
                 bar.write(
                     f"interrupted at iteration {iter_num}: saved resume state; continue with --init_from=resume"
                 )
@@ -407,7 +396,7 @@ def main(argv):
     print(
         f"done: {iter_num} iterations in {elapsed / 60:.1f} min, best val loss {best_val_loss:.4f}, last train loss {last_loss:.4f}"
     )
-    for path in dict.fromkeys(written + [csv_path]):
+    for path in [*written, csv_path]:
         print(f"wrote {path}")
     return status
 
