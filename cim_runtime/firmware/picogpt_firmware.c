@@ -1,0 +1,352 @@
+/* picogpt_firmware: PicoGPT on bare-metal RISC-V (QEMU virt, semihosting for I/O and exit).
+ *
+ *   cmake --preset riscv-release && cmake --build --preset riscv-release-build --target run-qemu
+ *   scripts/run_qemu.sh build/riscv-release/cim_runtime/firmware/picogpt_firmware.elf --seed 7
+ *
+ * Generates PICOGPT_FW_TOKENS tokens from PICOGPT_FW_PROMPT with a fixed seed, temperature and
+ * top-k (compiled in from CMake, see fw_config.h), prints the prompt and the text, then one
+ * stats line (docs/firmware.md explains every field):
+ *
+ *   picogpt-stats: tokens=200 prompt_tokens=6 instructions_per_token=... cycles_per_token=...
+ *
+ * Options on the semihosting command line (QEMU -append) override the compiled-in values, so
+ * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K.
+ * picolibc splits that command line at spaces, so in --prompt "\s" stands for a space, "\n"
+ * for a newline and "\\" for a backslash.
+ *
+ * Exit status: 0 success, 1 runtime error (message on stderr), 2 bad option or prompt,
+ * 3 the embedded model is not the kind PICOGPT_USE_KV_CACHE says.
+ *
+ * Built with PICOGPT_FW_PROBE, the same code only initializes the runtime in a large arena and
+ * prints the exact arena size the model needs on this target; the build runs that probe in
+ * QEMU to size the real firmware's arena (cim_runtime/firmware/CMakeLists.txt). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fw_config.h" /* compiled-in prompt, tokens, seed, temperature, top-k (from CMake) */
+#include "pico_gpt/runtime.h"
+#if !PICOGPT_FW_PROBE
+#include "fw_arena.h" /* PICOGPT_FW_ARENA_BYTES: what the model needs, measured by the probe */
+#endif
+
+/* The build's model kind, captured before the generated model header (which defines
+ * PICOGPT_USE_KV_CACHE from the model itself) can override the macro. */
+enum { kBuildUsesKvCache = PICOGPT_USE_KV_CACHE };
+#if PICOGPT_FW_MODEL_FULL
+#include "pico_gpt/model_data_full.h"
+#else
+#include "pico_gpt/model_data.h"
+#endif
+
+/* ---- memory: everything static, sized at build time ----------------------------------- */
+
+/* Tensor arena: planned activations + persistent tables + the int8 KV cache. */
+static _Alignas(16) uint8_t g_arena[PICOGPT_FW_ARENA_BYTES];
+static picogpt_runtime g_rt;
+#if !PICOGPT_FW_PROBE
+#define MAX_PROMPT_TOKENS 256
+static int32_t g_prompt_ids[MAX_PROMPT_TOKENS];
+static char g_prompt_text[MAX_PROMPT_TOKENS * 4 + 1];
+#endif
+
+#if !PICOGPT_FW_PROBE
+/* ---- RISC-V counters ----------------------------------------------------------------- */
+
+/* Under QEMU -icount both count retired instructions (QEMU has no timing model); on silicon
+ * rdcycle counts clock cycles. rv32 reads the 64-bit counters in two halves, re-reading the
+ * high half to catch a carry between the reads. */
+#if __riscv_xlen == 32
+#define READ_CSR64(name)                                            \
+  static uint64_t read_##name(void) {                               \
+    uint32_t hi, lo, hi2;                                           \
+    do {                                                            \
+      __asm__ volatile("rd" #name "h %0" : "=r"(hi));               \
+      __asm__ volatile("rd" #name " %0" : "=r"(lo));                \
+      __asm__ volatile("rd" #name "h %0" : "=r"(hi2));              \
+    } while (hi != hi2);                                            \
+    return ((uint64_t)hi << 32) | lo;                               \
+  }
+#else
+#define READ_CSR64(name)                                            \
+  static uint64_t read_##name(void) {                               \
+    uint64_t v;                                                     \
+    __asm__ volatile("rd" #name " %0" : "=r"(v));                   \
+    return v;                                                       \
+  }
+#endif
+READ_CSR64(instret)
+READ_CSR64(cycle)
+
+typedef struct counters {
+  uint64_t instret, cycle;
+} counters;
+
+static counters now(void) {
+  counters c;
+  c.instret = read_instret();
+  c.cycle = read_cycle();
+  return c;
+}
+
+/* ---- stack high-water mark ----------------------------------------------------------- */
+
+/* The stack is [__picogpt_stack_bottom, __stack) (picogpt_memory.ld, picolibc.ld). main()
+ * paints the unused part below its frame; after the run the lowest overwritten byte gives the
+ * deepest use, which tells whether PICOGPT_FW_STACK_SIZE has headroom. */
+extern uint8_t __picogpt_stack_bottom[];
+extern uint8_t __stack[];
+#define STACK_PAINT 0xA5u
+
+static void paint_stack(void) {
+  uintptr_t sp;
+  __asm__ volatile("mv %0, sp" : "=r"(sp));
+  volatile uint8_t *p = __picogpt_stack_bottom;
+  /* Stop 64 bytes short of the stack pointer: this function's own frame is above it. */
+  while ((uintptr_t)p + 64 < sp) *p++ = STACK_PAINT;
+}
+
+static size_t stack_used(void) {
+  const volatile uint8_t *p = __picogpt_stack_bottom;
+  while (p < __stack && *p == STACK_PAINT) ++p;
+  return (size_t)(__stack - (const uint8_t *)p);
+}
+
+/* ---- vocabulary ---------------------------------------------------------------------- */
+
+static const char *token_text(int32_t token, size_t *len) {
+  const uint16_t begin = g_pico_gpt_vocab_offsets[token];
+  *len = (size_t)(g_pico_gpt_vocab_offsets[token + 1] - begin);
+  return g_pico_gpt_vocab + begin;
+}
+
+/* Greedy longest match against the vocabulary, as picogpt_generate does on the host.
+ * Returns the number of tokens, or -1 - (byte offset) of the first text it cannot encode. */
+static int32_t encode(const char *text, int32_t *ids, int32_t max_ids) {
+  int32_t n = 0;
+  const char *p = text;
+  while (*p) {
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (int32_t t = 0; t < PICOGPT_VOCAB_SIZE; ++t) {
+      size_t len;
+      const char *s = token_text(t, &len);
+      if (len > best_len && strncmp(p, s, len) == 0) {
+        best = t;
+        best_len = len;
+      }
+    }
+    if (best < 0 || n >= max_ids) return -1 - (int32_t)(p - text);
+    ids[n++] = best;
+    p += best_len;
+  }
+  return n;
+}
+
+/* ---- options ------------------------------------------------------------------------- */
+
+typedef struct options {
+  const char *prompt;
+  long tokens;
+  picogpt_sampling sampling;
+} options;
+
+/* "\s" -> space, "\n" -> newline, "\\" -> backslash (the command line has no quoting). */
+static int unescape(const char *in, char *out, size_t cap) {
+  size_t n = 0;
+  for (; *in; ++in) {
+    char c = *in;
+    if (c == '\\') {
+      ++in;
+      if (*in == 's') c = ' ';
+      else if (*in == 'n') c = '\n';
+      else if (*in == '\\') c = '\\';
+      else return -1;
+    }
+    if (n + 1 >= cap) return -1;
+    out[n++] = c;
+  }
+  out[n] = '\0';
+  return 0;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  const long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    /* QEMU puts the kernel file name first on the semihosting command line; picolibc adds its
+     * own argv[0]. Words that are not options are therefore skipped, not rejected. */
+    if (strncmp(a, "--", 2) != 0) continue;
+    if (i + 1 >= argc) {
+      fprintf(stderr, "error: option %s needs a value\n", a);
+      return -1;
+    }
+    const char *v = argv[++i];
+    long n;
+    if (!strcmp(a, "--prompt")) {
+      if (unescape(v, g_prompt_text, sizeof g_prompt_text) != 0) {
+        fprintf(stderr, "error: --prompt: bad escape (use \\s, \\n, \\\\) or longer than %u bytes\n",
+                (unsigned)(sizeof g_prompt_text - 1));
+        return -1;
+      }
+      o->prompt = g_prompt_text;
+    } else if (!strcmp(a, "--tokens") && parse_long(v, 0, 1000000, &n) == 0) {
+      o->tokens = n;
+    } else if (!strcmp(a, "--top_k") && parse_long(v, 0, PICOGPT_MAX_VOCAB, &n) == 0) {
+      o->sampling.top_k = (int32_t)n;
+    } else if (!strcmp(a, "--seed")) {
+      char *end;
+      errno = 0;
+      const unsigned long long s = strtoull(v, &end, 10);
+      if (errno || end == v || *end) {
+        fprintf(stderr, "error: --seed needs an unsigned integer, got '%s'\n", v);
+        return -1;
+      }
+      o->sampling.seed = (uint64_t)s;
+    } else if (!strcmp(a, "--temperature")) {
+      char *end;
+      /* Parsed as double, then rounded to float, exactly as the host CLI does. */
+      const double t = strtod(v, &end);
+      if (end == v || *end || !(t >= 0.0 && t <= 100.0)) {
+        fprintf(stderr, "error: --temperature needs a number in [0, 100], got '%s'\n", v);
+        return -1;
+      }
+      o->sampling.temperature = (float)t;
+    } else {
+      fprintf(stderr,
+              "error: bad option '%s %s' (options: --prompt TEXT, --tokens N, --seed S, "
+              "--temperature T, --top_k K)\n",
+              a, v);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* ---- generation ---------------------------------------------------------------------- */
+
+/* Per-token counters: the interval between two token callbacks is exactly one model step
+ * plus one sampling. The callback's own printing is measured and subtracted, so the numbers
+ * are the model's cost, not the semihosting console's. */
+typedef struct run_state {
+  int32_t generated;
+  counters first;    /* at the first callback (after the prompt and the first sample) */
+  counters last;     /* at the latest callback */
+  counters io;       /* instructions/cycles spent printing in callbacks after the first */
+} run_state;
+
+static int on_token(void *user, int32_t token, int32_t position) {
+  (void)position;
+  run_state *s = (run_state *)user;
+  const counters enter = now();
+  if (s->generated == 0) s->first = enter;
+  s->last = enter;
+  size_t len;
+  const char *text = token_text(token, &len);
+  fwrite(text, 1, len, stdout);
+  s->generated++;
+  const counters leave = now();
+  if (s->generated > 1) { /* the first callback's output falls outside every interval */
+    s->io.instret += leave.instret - enter.instret;
+    s->io.cycle += leave.cycle - enter.cycle;
+  }
+  return 0;
+}
+
+static int fail(const char *what, picogpt_status st) {
+  fprintf(stderr, "error: %s: %s: %s\n", what, picogpt_status_name(st), picogpt_last_error(&g_rt));
+  return 1;
+}
+
+static unsigned long long per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
+#endif /* !PICOGPT_FW_PROBE */
+
+#if PICOGPT_FW_PROBE
+int main(void) {
+  const picogpt_status st = picogpt_init(&g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len,
+                                         g_arena, sizeof g_arena);
+  if (st != PICOGPT_OK) {
+    fprintf(stderr, "error: probe: picogpt_init: %s: %s\n", picogpt_status_name(st),
+            picogpt_last_error(&g_rt));
+    return 1;
+  }
+  printf("picogpt-arena-bytes: %lu\n", (unsigned long)g_rt.interp.arena_used);
+  return 0;
+}
+#else
+int main(int argc, char **argv) {
+  paint_stack();
+  options o = {PICOGPT_FW_PROMPT,
+               PICOGPT_FW_TOKENS,
+               {PICOGPT_FW_TEMPERATURE, PICOGPT_FW_TOP_K, PICOGPT_FW_SEED}};
+  if (parse_options(argc, argv, &o) != 0) return 2;
+
+  const counters t_init = now();
+  picogpt_status st = picogpt_init(&g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len,
+                                   g_arena, sizeof g_arena);
+  if (st != PICOGPT_OK) return fail("picogpt_init", st);
+  const counters t_ready = now();
+  if (g_rt.use_kv_cache != kBuildUsesKvCache) {
+    fprintf(stderr,
+            "error: the firmware is built with PICOGPT_USE_KV_CACHE=%d but the embedded model is "
+            "the %s model; embed the matching model_data (docs/firmware.md)\n",
+            (int)kBuildUsesKvCache, g_rt.use_kv_cache ? "KV-cache step" : "full-window");
+    return 3;
+  }
+  if (g_rt.vocab_size != PICOGPT_VOCAB_SIZE) {
+    fprintf(stderr, "error: model_data.h says %d tokens, the model has %d\n", PICOGPT_VOCAB_SIZE,
+            (int)g_rt.vocab_size);
+    return 3;
+  }
+  const int32_t n_prompt = encode(o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
+  if (n_prompt <= 0) {
+    fprintf(stderr,
+            "error: the prompt is empty, longer than %d tokens or has a character outside the "
+            "vocabulary (at byte %d)\n",
+            MAX_PROMPT_TOKENS, n_prompt < 0 ? (int)(-1 - n_prompt) : 0);
+    return 2;
+  }
+
+  fputs(o.prompt, stdout);
+  run_state rs = {0};
+  int32_t n_out = 0;
+  const counters t_start = now();
+  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)o.tokens, &o.sampling, on_token,
+                        &rs, NULL, &n_out);
+  const counters t_end = now();
+  fputs("\n", stdout);
+  if (st != PICOGPT_OK) return fail("picogpt_generate", st);
+
+  /* Decode cost per token: between the first and the last token callback (n_out - 1 steps
+   * plus samplings), printing excluded. Prefill: the prompt's steps plus the first sample. */
+  const uint64_t decode_steps = n_out > 1 ? (uint64_t)(n_out - 1) : 0;
+  const uint64_t decode_instret = rs.last.instret - rs.first.instret - rs.io.instret;
+  const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
+  size_t kv_bytes = 0;
+  if (g_rt.use_kv_cache) {
+    for (int32_t l = 0; l < g_rt.n_layer; ++l) kv_bytes += g_rt.k_cache[l]->bytes + g_rt.v_cache[l]->bytes;
+  }
+  const uint64_t steps = g_rt.stats.steps;
+  printf("picogpt-stats: model=%s tokens=%ld prompt_tokens=%ld instructions_per_token=%llu "
+         "cycles_per_token=%llu prefill_instructions=%llu init_instructions=%llu "
+         "total_instructions=%llu arena_bytes=%lu kv_cache_bytes=%lu cim_macs_per_token=%llu "
+         "cim_calls_per_token=%llu stack_bytes=%lu\n",
+         g_rt.use_kv_cache ? "kv-cache" : "full-window", (long)n_out, (long)n_prompt,
+         per(decode_instret, decode_steps), per(decode_cycle, decode_steps),
+         (unsigned long long)(n_out ? rs.first.instret - t_start.instret : t_end.instret - t_start.instret),
+         (unsigned long long)(t_ready.instret - t_init.instret),
+         (unsigned long long)(t_end.instret - t_init.instret), (unsigned long)g_rt.interp.arena_used,
+         (unsigned long)kv_bytes, per(g_rt.stats.cim.macs, steps), per(g_rt.stats.cim.calls, steps),
+         (unsigned long)stack_used());
+  return 0;
+}
+#endif /* PICOGPT_FW_PROBE */
