@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 REPO = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, REPO)
 
-from tf_model.export import QUANTIZATIONS, ExportError
+from tf_model.export import QUANTIZATIONS, WEIGHT_QUANTIZATIONS, ExportError
 
 DEFAULT_C_HEADER = os.path.join(REPO, "cim_runtime", "include", "pico_gpt", "model_data.h")
 DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_data.cc")
@@ -70,6 +70,13 @@ def parse_args(argv=None):
         "float: for debugging",
     )
     parser.add_argument(
+        "--weights",
+        choices=WEIGHT_QUANTIZATIONS,
+        default="per_channel",
+        help="int8 FC weight scales: per output channel (default, most accurate) or one per "
+        "tensor (34 KB smaller for the default config, see docs/export.md)",
+    )
+    parser.add_argument(
         "--num_calibration_samples",
         type=int,
         default=8,
@@ -79,7 +86,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--num_eval_windows",
         type=int,
-        default=8,
+        default=32,
         help="held-out windows (val.bin) for the report's loss/agreement",
     )
     parser.add_argument("--seed", type=int, default=0, help="calibration window sampling")
@@ -101,7 +108,15 @@ def format_table(report):
 
     ev = report["evaluation"]
     rows = [
-        ("model", f"{report['kind']} / {report['quantization']}  ({report['file']})"),
+        (
+            "model",
+            " / ".join(
+                v
+                for v in (report["kind"], report["quantization"], report["weight_quantization"])
+                if v
+            )
+            + f"  ({report['file']})",
+        ),
         ("val loss Keras float", f"{ev['keras_val_loss']:.4f} nats/char"),
         (
             "val loss exported",
@@ -177,7 +192,13 @@ def main(argv=None):
         return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)
 
     data, metadata = build_tflite(
-        checkpoint, kind, args.quantization, args.num_calibration_samples, args.seed, progress
+        checkpoint,
+        kind,
+        args.quantization,
+        args.num_calibration_samples,
+        args.seed,
+        progress,
+        args.weights,
     )
     signature = describe(data)
     arena, tflm_status = check_tflm(data, args.quantization, kind)
@@ -199,6 +220,7 @@ def main(argv=None):
     report = {
         "kind": kind,
         "quantization": args.quantization,
+        "weight_quantization": metadata["weight_quantization"],
         "file": os.path.basename(output),
         "file_bytes": len(data),
         "float32_weight_bytes": 4 * count_params(checkpoint.model),

@@ -26,10 +26,11 @@ SMALL_MODEL = {
     "enforce_cim_limits": False,
 }
 SMALL_TRAIN_ITERS = 400
-# Floors for the small model after SMALL_TRAIN_ITERS steps (measured: see docs/export.md). The
-# default config, fully trained, has tighter targets (val loss + 0.05, 95%) checked by the report.
-INT8_TOP1_FLOOR = 0.90
-INT8_LOSS_MARGIN = 0.10
+# Floors for the small model after SMALL_TRAIN_ITERS steps; measured 98.4% (step) / 98.1% (full)
+# top-1 agreement and val loss within 0.005 of float (docs/export.md). The targets for
+# the trained default config (val loss + 0.05, 95%) are measured by the report, not here.
+INT8_TOP1_FLOOR = 0.95
+INT8_LOSS_MARGIN = 0.05
 SHARED_TEXT = "/work/shared/data/tinyshakespeare/input.txt"
 
 
@@ -167,12 +168,11 @@ def test_step_int8_signature(exports, checkpoint):
 DOCUMENTED_OPS = {
     "step": {
         "FULLY_CONNECTED", "ADD", "RESHAPE", "BATCH_MATMUL", "STRIDED_SLICE", "MEAN", "MUL",
-        "SELECT_V2", "CONCATENATION", "SOFTMAX", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "GATHER",
-        "LESS",
+        "SELECT_V2", "CONCATENATION", "SOFTMAX", "RSQRT", "SUB", "GATHER", "LESS",
     },
     "full": {
         "FULLY_CONNECTED", "ADD", "RESHAPE", "TRANSPOSE", "BATCH_MATMUL", "MEAN", "MUL",
-        "SELECT_V2", "SOFTMAX", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "GATHER",
+        "SELECT_V2", "SOFTMAX", "RSQRT", "SUB", "GATHER",
     },
 }  # fmt: skip
 
@@ -200,10 +200,12 @@ def test_tflm_runs_int8_and_matches_litert(exports, data_dir, kind):
     tflm = load_exported(data, backend="tflm")
     litert = load_exported(data, backend="litert")
     val = np.memmap(os.path.join(data_dir, "val.bin"), dtype=np.uint16, mode="r")
-    tokens = np.asarray(val[1000 : 1000 + tflm.block_size], dtype=np.int32)
-    a, b = tflm.sequence_logits(tokens), litert.sequence_logits(tokens)
-    # same integer graph; the two interpreters round a few requantizations differently
-    assert np.mean(a.argmax(-1) == b.argmax(-1)) >= 0.95
+    windows = [np.asarray(val[s : s + tflm.block_size], np.int32) for s in (1000, 9000, 17000)]
+    a = np.concatenate([tflm.sequence_logits(w) for w in windows])
+    b = np.concatenate([litert.sequence_logits(w) for w in windows])
+    # same integer graph; the two interpreters round some requantizations differently (NOTES),
+    # which flips near-tied argmaxes only
+    assert np.mean(a.argmax(-1) == b.argmax(-1)) >= 0.9
     scale = tflm.interp.outputs["logits"][1]["quantization"]["scale"]
     assert np.max(np.abs(a - b)) <= 16 * scale
     assert tflm.interp.arena_bytes() > 0
@@ -225,6 +227,28 @@ def test_tflm_default_config_step_model(default_config_dir):
         model.step(token, pos)
     assert np.array_equal(model.caches["v_cache_2"][:, :, 2], model.last_raw["v_new_2"][:, :, 0])
     assert np.array_equal(model.caches["k_cache_1"][:, 2, :], model.last_raw["k_new_1"][:, 0, :])
+
+
+def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
+    from tf_model.export import build_tflite, check_tflm, evaluate
+    from tf_model.export_flatbuffer import read_model
+
+    data, metadata = build_tflite(
+        checkpoint, "step", "int8", num_calibration_windows=4, weight_quantization="per_tensor"
+    )
+    assert metadata["weight_quantization"] == "per_tensor"
+    graph = read_model(data).subgraphs[0]
+    scale_counts = {
+        len(t.quantization.scale)
+        for t in graph.tensors
+        if t.quantization and t.quantization.scale is not None
+    }
+    assert scale_counts == {1}, "every tensor has one scale"
+    per_channel = exports[("step", "int8")][0]
+    assert len(data) < len(per_channel)
+    assert check_tflm(data, "int8", "step")[1] == "runs"
+    result = evaluate(checkpoint, data, "step", num_eval_windows=16)
+    assert result["top1_agreement"] >= INT8_TOP1_FLOOR
 
 
 def test_hybrid_is_reported_not_runnable_on_tflm(exports):
@@ -251,7 +275,7 @@ def test_float_export_matches_keras(exports, checkpoint, kind):
 def test_int8_agrees_with_float_on_real_text(exports, checkpoint, kind):
     from tf_model.export import evaluate
 
-    result = evaluate(checkpoint, exports[(kind, "int8")][0], kind, num_eval_windows=8)
+    result = evaluate(checkpoint, exports[(kind, "int8")][0], kind, num_eval_windows=16)
     assert result["keras_val_loss"] < 2.6, "the small model did not train; the floors mean nothing"
     assert result["top1_agreement"] >= INT8_TOP1_FLOOR
     assert result["export_val_loss"] <= result["keras_val_loss"] + INT8_LOSS_MARGIN

@@ -16,6 +16,7 @@ from .config import PicoGPTConfig
 from .fileio import atomic_path
 
 QUANTIZATIONS = ("int8", "hybrid", "float")
+WEIGHT_QUANTIZATIONS = ("per_channel", "per_tensor")
 KINDS = ("step", "full")
 METADATA_FORMAT = 1
 FLOAT_PARITY_TOLERANCE = 1e-4  # float export vs Keras logits, max abs difference
@@ -225,11 +226,18 @@ def full_representative_dataset(windows):
 # ---- conversion -----------------------------------------------------------------------------
 
 
-def convert(fn, quantization, representative_dataset=None) -> bytes:
+def convert(fn, quantization, representative_dataset=None, weights="per_channel") -> bytes:
     import tensorflow as tf
 
+    if weights not in WEIGHT_QUANTIZATIONS:
+        raise ValueError(f"weights must be one of {WEIGHT_QUANTIZATIONS}, got {weights!r}")
     concrete = fn.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+    # per-tensor FC weights save the per-channel scale/zero-point arrays (34 KB for the default
+    # config: the schema stores zero points as int64); the converter exposes it as experimental
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+        weights == "per_tensor"
+    )
     if quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -261,6 +269,7 @@ def build_tflite(
     num_calibration_windows=8,
     seed=0,
     progress_factory=None,
+    weight_quantization="per_channel",
 ):
     """Convert the checkpoint's Keras model; returns (tflite bytes, metadata dict)."""
     import tensorflow as tf
@@ -299,13 +308,14 @@ def build_tflite(
         fn = graph.step_function(cache_dtype)
     else:
         fn = graph.full_function()
-    raw = convert(fn, quantization, representative)
+    raw = convert(fn, quantization, representative, weight_quantization)
     inputs, outputs, tied = io_names(config, kind)
     itos = checkpoint.meta["itos"]
     metadata = {
         "format": METADATA_FORMAT,
         "kind": kind,
         "quantization": quantization,
+        "weight_quantization": weight_quantization if quantization != "float" else None,
         "config": config.to_dict(),
         "itos": [itos[i] for i in range(config.vocab_size)],
         "mask_values": mask_values,
@@ -357,7 +367,7 @@ def cross_entropy(logits, targets):
     return float(np.mean(logz - picked))
 
 
-def evaluate(checkpoint, data, kind, num_eval_windows=8, tflm_windows=1, progress_factory=None):
+def evaluate(checkpoint, data, kind, num_eval_windows=32, tflm_windows=1, progress_factory=None):
     """Teacher-forced val loss / top-1 agreement of the export vs the Keras float model."""
     from .tflite_step import TFLiteRunError, load_exported
 

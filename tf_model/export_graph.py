@@ -94,9 +94,10 @@ class PicoGPTGraph:
         """x + mlp(x), then the post-norm LayerNorm (gamma only). x: (rows, C)."""
         h = self._activation(tf.matmul(x, layer["w_fc"]))  # (rows, 2C)
         x = x + tf.matmul(h, layer["w_mlp_proj"])  # (rows, C)
-        mean = tf.reduce_mean(x, axis=-1, keepdims=True)  # (rows, 1)
-        var = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=-1, keepdims=True)
-        return (x - mean) * tf.math.rsqrt(var + LN_EPSILON) * layer["gamma"]  # (rows, C)
+        # one centred tensor feeds both the variance and the output, so int8 rounds it once
+        centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)  # (rows, C)
+        var = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)  # (rows, 1)
+        return centred * tf.math.rsqrt(var + LN_EPSILON) * layer["gamma"]  # (rows, C)
 
     def _logits(self, x):
         return tf.matmul(x, self.wte, transpose_b=True)  # (rows, vocab), tied to wte
