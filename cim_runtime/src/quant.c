@@ -6,6 +6,10 @@
 #include <math.h>
 #include <string.h>
 
+#if PG_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
 #define PG_INT32_MIN (-2147483647 - 1)
 #define PG_INT32_MAX 2147483647
 
@@ -258,3 +262,208 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
       pg_multiply_by_quantized_multiplier(input_diff, input_multiplier, input_left_shift);
   return pg_exp_on_negative_values_q5(rescaled);
 }
+
+/* ---- bulk kernels: scalar reference ------------------------------------------ */
+
+static inline int32_t requant_one(int32_t acc, int32_t offset, int32_t multiplier, int shift,
+                                  const pg_requant *q) {
+  /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
+  const int32_t v = pg_wrap_add(
+      pg_multiply_by_quantized_multiplier(pg_wrap_add(acc, offset), multiplier, shift),
+      q->output_zero_point);
+  return pg_clamp(v, q->act_min, q->act_max);
+}
+
+void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t offset = q->offset ? pg_wrap_add(q->offset[i], q->offset_all) : q->offset_all;
+    const int32_t multiplier = q->multiplier ? q->multiplier[i] : q->multiplier_all;
+    const int shift = q->shift ? q->shift[i] : q->shift_all;
+    out[i] = (int8_t)requant_one(acc[i], offset, multiplier, shift, q);
+  }
+}
+
+/* ADD/SUB/SQUARED_DIFFERENCE rescale each input to a common scale first. */
+static inline int32_t binary_rescale(int32_t v, int32_t offset, int left_shift, int32_t multiplier,
+                                     int shift) {
+  return pg_multiply_by_quantized_multiplier((v + offset) * (1 << left_shift), multiplier, shift);
+}
+
+void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
+                      const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
+  const int ls = p->left_shift;
+  if (p->op == PG_BIN_MUL) {
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t prod = (a[i * a_step] + p->input1_offset) * (b[i * b_step] + p->input2_offset);
+      const int32_t v = pg_wrap_add(
+          p->output_offset,
+          pg_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift));
+      out[i] = (int8_t)pg_clamp(v, p->act_min, p->act_max);
+    }
+    return;
+  }
+  /* A broadcast operand (step 0) is rescaled once. */
+  const int32_t b0 =
+      binary_rescale(b[0], p->input2_offset, ls, p->input2_multiplier, p->input2_shift);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t sa =
+        binary_rescale(a[i * a_step], p->input1_offset, ls, p->input1_multiplier, p->input1_shift);
+    const int32_t sb = b_step == 0 ? b0
+                                   : binary_rescale(b[i], p->input2_offset, ls,
+                                                    p->input2_multiplier, p->input2_shift);
+    int32_t raw;
+    if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
+      const int32_t diff = sa - sb; /* |diff| < 2^15: the square fits */
+      raw = pg_multiply_by_quantized_multiplier(diff * diff, p->output_multiplier,
+                                                p->output_shift);
+    } else {
+      raw = pg_multiply_by_quantized_multiplier(p->op == PG_BIN_SUB ? sa - sb : sa + sb,
+                                                p->output_multiplier, p->output_shift);
+    }
+    out[i] = (int8_t)pg_clamp(pg_wrap_add(raw, p->output_offset), p->act_min, p->act_max);
+  }
+}
+
+void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                        int32_t *out) {
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t *row = m + (intptr_t)r * stride;
+    int32_t s = 0;
+    for (int32_t c = 0; c < cols; ++c) s += row[c];
+    out[r] = s;
+  }
+}
+
+/* ---- bulk kernels: AVX2 (same results as the scalar ones above) ---------------- */
+#if PG_HAVE_AVX2
+
+/* MultiplyByQuantizedMultiplier on 8 lanes: x * 2^ls, then SRDHM by m (m >= 0, so
+ * the saturating case a == b == INT32_MIN cannot occur), then RoundingDivideByPOT
+ * by rs. ls, rs are per lane (0..31). */
+static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
+  const __m256i round = _mm256_set1_epi64x(INT64_C(1) << 30);
+  x = _mm256_sllv_epi32(x, ls);
+  /* (x * m + 2^30) >> 31 in 64-bit lanes: even lanes in place, odd lanes moved down. */
+  __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), round);
+  __m256i odd = _mm256_add_epi64(
+      _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), round);
+  even = _mm256_srli_epi64(even, 31); /* bits 31..62 -> low dword */
+  odd = _mm256_slli_epi64(odd, 1);    /* bits 31..62 -> high dword */
+  const __m256i t = _mm256_blend_epi32(even, odd, 0xAA);
+  /* RoundingDivideByPOT: (t >> rs) + (remainder > threshold). */
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rs), one);
+  const __m256i remainder = _mm256_and_si256(t, mask);
+  const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), t); /* -1 where t < 0 */
+  const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), negative);
+  return _mm256_sub_epi32(_mm256_srav_epi32(t, rs), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* Per-lane left/right shift amounts of a TFLite shift (> 0 left, < 0 right). */
+static inline void split_shift8(__m256i shift, __m256i *ls, __m256i *rs) {
+  const __m256i zero = _mm256_setzero_si256();
+  *ls = _mm256_max_epi32(shift, zero);
+  *rs = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+}
+
+/* Clamps 8 int32 lanes and stores them as 8 int8. */
+static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
+  v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+  const __m256i w = _mm256_packs_epi32(v, v); /* int16: [0..3 0..3 | 4..7 4..7] */
+  const __m256i b = _mm256_packs_epi16(w, w); /* int8, same pattern */
+  const __m128i packed =
+      _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64((__m128i *)out, packed);
+}
+
+static inline __m256i load8_i8(const int8_t *p) {
+  return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+  const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
+  const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
+  const __m256i offset_all = _mm256_set1_epi32(q->offset_all);
+  __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
+  split_shift8(_mm256_set1_epi32(q->shift_all), &ls, &rs);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i)), offset_all);
+    if (q->offset) x = _mm256_add_epi32(x, _mm256_loadu_si256((const __m256i *)(q->offset + i)));
+    if (q->multiplier) m = _mm256_loadu_si256((const __m256i *)(q->multiplier + i));
+    if (q->shift) split_shift8(load8_i8(q->shift + i), &ls, &rs);
+    store8_i8(out + i, _mm256_add_epi32(mbqm8(x, m, ls, rs), zp), lo, hi);
+  }
+  if (i < n) {
+    pg_requant tail = *q;
+    if (tail.offset) tail.offset += i;
+    if (tail.multiplier) tail.multiplier += i;
+    if (tail.shift) tail.shift += i;
+    pg_requantize_scalar(acc + i, n - i, &tail, out + i);
+  }
+}
+
+void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
+                    int32_t b_step, int8_t *out, int32_t n) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i off1 = _mm256_set1_epi32(p->input1_offset);
+  const __m256i off2 = _mm256_set1_epi32(p->input2_offset);
+  const __m256i out_off = _mm256_set1_epi32(p->output_offset);
+  const __m256i lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
+  const __m256i lshift = _mm256_set1_epi32(p->left_shift);
+  const __m256i m1 = _mm256_set1_epi32(p->input1_multiplier);
+  const __m256i m2 = _mm256_set1_epi32(p->input2_multiplier);
+  const __m256i mo = _mm256_set1_epi32(p->output_multiplier);
+  const __m256i rs1 = _mm256_set1_epi32(-p->input1_shift); /* <= 0 by construction */
+  const __m256i rs2 = _mm256_set1_epi32(-p->input2_shift);
+  __m256i lso, rso;
+  split_shift8(_mm256_set1_epi32(p->output_shift), &lso, &rso);
+  const __m256i a_bcast = _mm256_add_epi32(_mm256_set1_epi32(a[0]), off1);
+  const __m256i b_bcast = _mm256_add_epi32(_mm256_set1_epi32(b[0]), off2);
+  /* Rescaled broadcast operands are loop invariant. */
+  const __m256i sa_bcast = mbqm8(_mm256_sllv_epi32(a_bcast, lshift), m1, zero, rs1);
+  const __m256i sb_bcast = mbqm8(_mm256_sllv_epi32(b_bcast, lshift), m2, zero, rs2);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i x = a_step ? _mm256_add_epi32(load8_i8(a + i), off1) : a_bcast;
+    const __m256i y = b_step ? _mm256_add_epi32(load8_i8(b + i), off2) : b_bcast;
+    __m256i raw;
+    if (p->op == PG_BIN_MUL) {
+      raw = mbqm8(_mm256_mullo_epi32(x, y), mo, lso, rso);
+    } else {
+      const __m256i sa = a_step ? mbqm8(_mm256_sllv_epi32(x, lshift), m1, zero, rs1) : sa_bcast;
+      const __m256i sb = b_step ? mbqm8(_mm256_sllv_epi32(y, lshift), m2, zero, rs2) : sb_bcast;
+      __m256i v;
+      if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
+        const __m256i diff = _mm256_sub_epi32(sa, sb);
+        v = _mm256_mullo_epi32(diff, diff);
+      } else {
+        v = p->op == PG_BIN_SUB ? _mm256_sub_epi32(sa, sb) : _mm256_add_epi32(sa, sb);
+      }
+      raw = mbqm8(v, mo, lso, rso);
+    }
+    store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi);
+  }
+  if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
+}
+
+void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                      int32_t *out) {
+  const __m256i bias = _mm256_set1_epi8((char)0x80);
+  const int32_t vec_cols = cols & ~31;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t *row = m + (intptr_t)r * stride;
+    /* x ^ 0x80 = x + 128 as unsigned; psadbw against 0 sums 8 of them per 64-bit lane. */
+    __m256i acc = _mm256_setzero_si256();
+    for (int32_t c = 0; c < vec_cols; c += 32) {
+      const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row + c)), bias);
+      acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, _mm256_setzero_si256()));
+    }
+    const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    int32_t s = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 128 * vec_cols;
+    for (int32_t c = vec_cols; c < cols; ++c) s += row[c];
+    out[r] = s;
+  }
+}
+
+#endif /* PG_HAVE_AVX2 */

@@ -43,9 +43,11 @@ static inline int32_t pg_clamp(int32_t v, int32_t lo, int32_t hi) {
 /* Inline: these run per element in every kernel. */
 static inline int32_t pg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  const int64_t ab = (int64_t)a * (int64_t)b;
-  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  return (int32_t)((ab + nudge) / (INT64_C(1) << 31));
+  /* gemmlowp: (ab + nudge) / 2^31 truncated toward zero, nudge = 2^30 for ab >= 0 and
+   * 1 - 2^30 below. For ab < 0, truncation equals floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31)
+   * = floor((ab + 2^30) / 2^31), the same expression as for ab >= 0. So one add and an
+   * arithmetic shift are exact for every input: no branch, no 64-bit division. */
+  return (int32_t)(((int64_t)a * (int64_t)b + (INT64_C(1) << 30)) >> 31);
 }
 /* RoundingDivideByPOT, round half away from zero; 0 <= exponent <= 31. */
 static inline int32_t pg_rounding_divide_by_pot(int32_t x, int exponent) {
@@ -99,5 +101,72 @@ int pg_softmax_prepare(double beta, double input_scale, int32_t *input_multiplie
  * multiplier; returns 0 when input_diff < diff_min. */
 int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_left_shift,
                        int32_t diff_min);
+
+/* ---- bulk kernels: requantization and elementwise arithmetic ----------------
+ * Each has a portable scalar version (the reference; the one RISC-V runs) and,
+ * when the compiler targets AVX2 and PICOGPT_NO_SIMD is not defined
+ * (PG_HAVE_AVX2), an AVX2 version with bit-identical results. The unsuffixed
+ * inline picks one at compile time; tests call both and compare. */
+#if defined(__AVX2__) && !defined(PICOGPT_NO_SIMD)
+#define PG_HAVE_AVX2 1
+#else
+#define PG_HAVE_AVX2 0
+#endif
+
+/* out[i] = clamp(MBQM(acc[i] + offset[i] + offset_all, multiplier[i], shift[i])
+ *               + output_zero_point, act_min, act_max), additions wrapping like
+ * TFLite's int32 accumulator. Multipliers are >= 0 (QuantizeMultiplier's). */
+typedef struct pg_requant {
+  const int32_t *offset;     /* (n,) per element, or NULL */
+  const int32_t *multiplier; /* (n,) per channel, or NULL: multiplier_all for all */
+  const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
+  int32_t offset_all;
+  int32_t multiplier_all, shift_all;
+  int32_t output_zero_point, act_min, act_max;
+} pg_requant;
+void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+
+/* Quantized binary elementwise ops, TFLite Micro's int8 reference arithmetic. */
+typedef enum pg_binary_op { PG_BIN_ADD, PG_BIN_SUB, PG_BIN_MUL, PG_BIN_SQUARED_DIFFERENCE } pg_binary_op;
+typedef struct pg_binary_params {
+  int32_t op;                                   /* pg_binary_op */
+  int32_t input1_offset, input2_offset;         /* -zero points */
+  int32_t output_offset;                        /* output zero point */
+  int32_t left_shift;                           /* ADD/SUB 20, SQUARED_DIFFERENCE 7 */
+  int32_t input1_multiplier, input1_shift;      /* shifts <= 0 (smaller than one) */
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+} pg_binary_params;
+/* out[i] = op(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1. */
+void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
+                      const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
+
+/* out[r] = sum_c m[r * stride + c] (int8 row sums). */
+void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                        int32_t *out);
+
+#if PG_HAVE_AVX2
+void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
+                    int32_t b_step, int8_t *out, int32_t n);
+void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                      int32_t *out);
+#define PG_BULK(name) name##_avx2
+#else
+#define PG_BULK(name) name##_scalar
+#endif
+
+static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+  PG_BULK(pg_requantize)(acc, n, q, out);
+}
+static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,
+                             const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
+  PG_BULK(pg_binary)(p, a, a_step, b, b_step, out, n);
+}
+static inline void pg_row_sums(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                               int32_t *out) {
+  PG_BULK(pg_row_sums)(m, rows, cols, stride, out);
+}
 
 #endif /* PG_QUANT_H */

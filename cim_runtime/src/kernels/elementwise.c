@@ -15,53 +15,13 @@
 /* ---- binary ops with broadcasting ------------------------------------------ */
 
 typedef struct binary_data {
-  int32_t opcode;
+  pg_binary_params p;          /* the arithmetic (src/quant.h) */
   int32_t broadcast;           /* 0: same shapes, flat loop */
   int32_t count;               /* output elements */
   int32_t dims[BC_RANK];       /* output shape, extended with leading 1s */
   int32_t stride1[BC_RANK];    /* element strides of input 1 (0 = broadcast) */
   int32_t stride2[BC_RANK];
-  int32_t input1_offset, input2_offset, output_offset;
-  int32_t left_shift;
-  int32_t input1_multiplier, input1_shift;
-  int32_t input2_multiplier, input2_shift;
-  int32_t output_multiplier, output_shift;
-  int32_t act_min, act_max;
 } binary_data;
-
-static inline int8_t binary_element(const binary_data *d, int32_t x, int32_t y) {
-  const int32_t a = d->input1_offset + x;
-  const int32_t b = d->input2_offset + y;
-  int32_t raw;
-  switch (d->opcode) {
-    case PG_OP_MUL:
-      raw = d->output_offset +
-            pg_multiply_by_quantized_multiplier(a * b, d->output_multiplier, d->output_shift);
-      break;
-    case PG_OP_SQUARED_DIFFERENCE: {
-      const int32_t sa = pg_multiply_by_quantized_multiplier(a * (1 << d->left_shift),
-                                                             d->input1_multiplier, d->input1_shift);
-      const int32_t sb = pg_multiply_by_quantized_multiplier(b * (1 << d->left_shift),
-                                                             d->input2_multiplier, d->input2_shift);
-      const int32_t diff = sa - sb;
-      raw = pg_multiply_by_quantized_multiplier(diff * diff, d->output_multiplier,
-                                                d->output_shift) +
-            d->output_offset;
-      break;
-    }
-    default: { /* ADD, SUB */
-      const int32_t sa = pg_multiply_by_quantized_multiplier(a * (1 << d->left_shift),
-                                                             d->input1_multiplier, d->input1_shift);
-      const int32_t sb = pg_multiply_by_quantized_multiplier(b * (1 << d->left_shift),
-                                                             d->input2_multiplier, d->input2_shift);
-      const int32_t sum = d->opcode == PG_OP_SUB ? sa - sb : sa + sb;
-      raw = pg_multiply_by_quantized_multiplier(sum, d->output_multiplier, d->output_shift) +
-            d->output_offset;
-      break;
-    }
-  }
-  return (int8_t)pg_clamp(raw, d->act_min, d->act_max);
-}
 
 static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *node) {
   const binary_data *d = (const binary_data *)node->data;
@@ -69,15 +29,17 @@ static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *n
   const int8_t *in2 = (const int8_t *)pg_in(it, node, 1)->data;
   int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
   if (!d->broadcast) {
-    for (int32_t i = 0; i < d->count; ++i) out[i] = binary_element(d, in1[i], in2[i]);
+    pg_binary(&d->p, in1, 1, in2, 1, out, d->count);
     return PICOGPT_OK;
   }
+  /* Runs along the innermost dimension (input steps 0 or 1), odometer over the rest. */
+  const int32_t inner = d->dims[BC_RANK - 1];
+  const int32_t step1 = d->stride1[BC_RANK - 1], step2 = d->stride2[BC_RANK - 1];
   int32_t idx[BC_RANK] = {0};
   int32_t off1 = 0, off2 = 0;
-  for (int32_t i = 0; i < d->count; ++i) {
-    out[i] = binary_element(d, in1[off1], in2[off2]);
-    /* Odometer increment over the output index, innermost dimension last. */
-    for (int dim = BC_RANK - 1; dim >= 0; --dim) {
+  for (int32_t i = 0; i < d->count; i += inner) {
+    pg_binary(&d->p, in1 + off1, step1, in2 + off2, step2, out + i, inner);
+    for (int dim = BC_RANK - 2; dim >= 0; --dim) {
       off1 += d->stride1[dim];
       off2 += d->stride2[dim];
       if (++idx[dim] < d->dims[dim]) break;
@@ -140,7 +102,11 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
   if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
   binary_data *d = (binary_data *)pg_alloc_persistent(ctx, sizeof(binary_data));
   if (d == NULL) return it->error.status;
-  d->opcode = node->opcode;
+  pg_binary_params *p = &d->p;
+  p->op = node->opcode == PG_OP_ADD   ? PG_BIN_ADD
+          : node->opcode == PG_OP_SUB ? PG_BIN_SUB
+          : node->opcode == PG_OP_MUL ? PG_BIN_MUL
+                                      : PG_BIN_SQUARED_DIFFERENCE;
   if ((st = setup_broadcast(ctx, node, in1, in2, out, d)) != PICOGPT_OK) return st;
 
   int8_t activation = 0;
@@ -157,50 +123,50 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
     }
   }
-  d->input1_offset = -in1->zero_point;
-  d->input2_offset = -in2->zero_point;
-  d->output_offset = out->zero_point;
+  p->input1_offset = -in1->zero_point;
+  p->input2_offset = -in2->zero_point;
+  p->output_offset = out->zero_point;
   const float s1 = in1->scale, s2 = in2->scale, so = out->scale;
   int bad = 0;
   int shift1 = 0, shift2 = 0, shift_out = 0;
   switch (node->opcode) {
     case PG_OP_ADD: { /* add_common.cc: all in double */
-      d->left_shift = 20;
+      p->left_shift = 20;
       const double twice_max = 2 * (double)(s1 > s2 ? s1 : s2);
       bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &d->input1_multiplier, &shift1);
+                                                     &p->input1_multiplier, &shift1);
       bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &d->input2_multiplier, &shift2);
+                                                     &p->input2_multiplier, &shift2);
       bad |= pg_quantize_multiplier_smaller_than_one(
-          twice_max / ((1 << d->left_shift) * (double)so), &d->output_multiplier, &shift_out);
+          twice_max / ((1 << p->left_shift) * (double)so), &p->output_multiplier, &shift_out);
       break;
     }
     case PG_OP_SUB: { /* sub_common.cc: ratios in float, then widened */
-      d->left_shift = 20;
+      p->left_shift = 20;
       const float twice_max = 2 * (s1 > s2 ? s1 : s2);
       bad |= pg_quantize_multiplier_smaller_than_one((double)(s1 / twice_max),
-                                                     &d->input1_multiplier, &shift1);
+                                                     &p->input1_multiplier, &shift1);
       bad |= pg_quantize_multiplier_smaller_than_one((double)(s2 / twice_max),
-                                                     &d->input2_multiplier, &shift2);
+                                                     &p->input2_multiplier, &shift2);
       bad |= pg_quantize_multiplier_smaller_than_one(
-          (double)(twice_max / ((float)(1 << d->left_shift) * so)), &d->output_multiplier,
+          (double)(twice_max / ((float)(1 << p->left_shift) * so)), &p->output_multiplier,
           &shift_out);
       break;
     }
     case PG_OP_MUL: /* mul_common.cc: double */
-      bad |= pg_quantize_multiplier((double)s1 * (double)s2 / (double)so, &d->output_multiplier,
+      bad |= pg_quantize_multiplier((double)s1 * (double)s2 / (double)so, &p->output_multiplier,
                                     &shift_out);
       break;
     default: { /* SQUARED_DIFFERENCE: left shift 7, output denominator in float */
-      d->left_shift = 7;
+      p->left_shift = 7;
       const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
       bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &d->input1_multiplier, &shift1);
+                                                     &p->input1_multiplier, &shift1);
       bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &d->input2_multiplier, &shift2);
+                                                     &p->input2_multiplier, &shift2);
       bad |= pg_quantize_multiplier(
-          (twice_max * twice_max) / (double)((float)(1 << (d->left_shift * 2)) * so),
-          &d->output_multiplier, &shift_out);
+          (twice_max * twice_max) / (double)((float)(1 << (p->left_shift * 2)) * so),
+          &p->output_multiplier, &shift_out);
       break;
     }
   }
@@ -208,14 +174,14 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
                         "scales give a multiplier TFLite cannot represent");
   }
-  d->input1_shift = shift1;
-  d->input2_shift = shift2;
-  d->output_shift = shift_out;
+  p->input1_shift = shift1;
+  p->input2_shift = shift2;
+  p->output_shift = shift_out;
   if (node->opcode == PG_OP_SQUARED_DIFFERENCE) {
-    d->act_min = -128;
-    d->act_max = 127;
+    p->act_min = -128;
+    p->act_max = 127;
   } else {
-    st = pg_activation_range_int8(ctx, node, activation, out, &d->act_min, &d->act_max);
+    st = pg_activation_range_int8(ctx, node, activation, out, &p->act_min, &p->act_max);
     if (st != PICOGPT_OK) return st;
   }
   node->data = d;

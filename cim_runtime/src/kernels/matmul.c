@@ -17,14 +17,11 @@ typedef struct fc_data {
   int32_t batches;       /* rows of the input */
   int32_t accum_depth;   /* K: input features */
   int32_t output_depth;  /* N: output features */
-  int32_t input_offset;  /* -input zero point */
-  int32_t output_offset; /* output zero point */
-  int32_t act_min, act_max;
-  const int8_t *filter;      /* (N, K) row-major, constant */
-  const int32_t *bias;       /* (N,) or NULL */
-  int32_t *filter_row_sums;  /* (N,): sum_k filter[n, k] */
-  int32_t *multipliers;      /* (N,) per output channel (all equal if per-tensor) */
-  int32_t *shifts;           /* (N,) */
+  const int8_t *filter;  /* (N, K) row-major, constant */
+  /* Requantization: offset[n] = bias[n] - input_zp * sum_k filter[n, k] (the whole
+   * zero-point correction, folded once at prepare), per-channel multiplier (int32)
+   * and shift (int8), or per-tensor ones. */
+  pg_requant rq;
 } fc_data;
 
 static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogpt_node *node) {
@@ -33,18 +30,9 @@ static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogp
   int8_t *output = (int8_t *)pg_out(it, node, 0)->data;
   int32_t *acc = (int32_t *)it->scratch; /* (N,) */
   for (int32_t b = 0; b < d->batches; ++b) {
-    const int8_t *x = input + (intptr_t)b * d->accum_depth;
     cim_hal_matvec(d->filter, d->output_depth, d->accum_depth, d->accum_depth, CIM_HAL_ROW_MAJOR,
-                   x, acc);
-    int8_t *y = output + (intptr_t)b * d->output_depth;
-    for (int32_t n = 0; n < d->output_depth; ++n) {
-      int32_t total = pg_wrap_add(acc[n], (int32_t)((uint32_t)d->input_offset *
-                                                    (uint32_t)d->filter_row_sums[n]));
-      if (d->bias) total = pg_wrap_add(total, d->bias[n]);
-      int32_t v = pg_multiply_by_quantized_multiplier(total, d->multipliers[n], d->shifts[n]);
-      v += d->output_offset;
-      y[n] = (int8_t)pg_clamp(v, d->act_min, d->act_max);
-    }
+                   input + (intptr_t)b * d->accum_depth, acc);
+    pg_requantize(acc, d->output_depth, &d->rq, output + (intptr_t)b * d->output_depth);
   }
   return PICOGPT_OK;
 }
@@ -110,50 +98,53 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
   d->batches = input->num_elements / accum_depth;
   d->accum_depth = accum_depth;
   d->output_depth = output_depth;
-  d->input_offset = -input->zero_point;
-  d->output_offset = output->zero_point;
   d->filter = (const int8_t *)filter->data;
-  d->bias = bias ? (const int32_t *)bias->data : NULL;
-  d->filter_row_sums = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
-  d->multipliers = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
-  d->shifts = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
-  if (!d->filter_row_sums || !d->multipliers || !d->shifts) return it->error.status;
+  const int32_t *bias_data = bias ? (const int32_t *)bias->data : NULL;
+  const int32_t input_offset = -input->zero_point;
+  int32_t *offsets = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+  if (offsets == NULL) return it->error.status;
   for (int32_t n = 0; n < output_depth; ++n) {
     int32_t sum = 0;
     for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
-    d->filter_row_sums[n] = sum;
+    /* TFLite accumulates sum (x + input_offset) * w (+ bias) in int32 (wrapping). */
+    const int32_t offset = (int32_t)((uint32_t)input_offset * (uint32_t)sum);
+    offsets[n] = bias_data ? pg_wrap_add(offset, bias_data[n]) : offset;
   }
+  d->rq.offset = offsets;
+  d->rq.output_zero_point = output->zero_point;
   if (filter->num_channel_scales > 1) {
     /* Per-channel: effective scale per output channel, all in double. */
     if (filter->quantized_dimension != 0 || filter->num_channel_scales != output_depth) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
                           "per-channel scales must be along the output dimension");
     }
+    int32_t *multipliers = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+    int8_t *shifts = (int8_t *)pg_alloc_persistent(ctx, (size_t)output_depth);
+    if (multipliers == NULL || shifts == NULL) return it->error.status;
     for (int32_t n = 0; n < output_depth; ++n) {
       const double real = (double)input->scale * (double)channel_scale(filter, n) /
                           (double)output->scale;
       int shift;
-      if (pg_quantize_multiplier(real, &d->multipliers[n], &shift) != 0 || shift < -31 ||
+      if (pg_quantize_multiplier(real, &multipliers[n], &shift) != 0 || shift < -31 ||
           shift > 30) {
         return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "channel %d multiplier invalid",
                             (int)n);
       }
-      d->shifts[n] = shift;
+      shifts[n] = (int8_t)shift;
     }
+    d->rq.multiplier = multipliers;
+    d->rq.shift = shifts;
   } else {
     /* GetQuantizedConvolutionMultipler with a bias argument: double product. */
     const double real = (double)input->scale * (double)filter->scale / (double)output->scale;
-    int32_t multiplier;
     int shift;
-    if (pg_quantize_multiplier(real, &multiplier, &shift) != 0 || shift < -31 || shift > 30) {
+    if (pg_quantize_multiplier(real, &d->rq.multiplier_all, &shift) != 0 || shift < -31 ||
+        shift > 30) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
     }
-    for (int32_t n = 0; n < output_depth; ++n) {
-      d->multipliers[n] = multiplier;
-      d->shifts[n] = shift;
-    }
+    d->rq.shift_all = shift;
   }
-  st = pg_activation_range_int8(ctx, node, activation, output, &d->act_min, &d->act_max);
+  st = pg_activation_range_int8(ctx, node, activation, output, &d->rq.act_min, &d->rq.act_max);
   if (st != PICOGPT_OK) return st;
   pg_request_scratch(ctx, 4u * (size_t)output_depth);
   node->data = d;
@@ -183,10 +174,16 @@ static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_n
   const int8_t *rhs = (const int8_t *)pg_in(it, node, 1)->data;
   int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
   const int32_t M = d->rows, N = d->cols, K = d->depth;
-  int32_t *acc = (int32_t *)it->scratch;  /* (N,) */
-  int32_t *rhs_sums = acc + N;            /* (N,): sum_k rhs[k, n] */
-  int8_t *xrow = (int8_t *)(rhs_sums + N); /* (K,): one lhs row when adj_x */
-  const int32_t lhs_mat = M * K, rhs_mat = K * N;
+  int32_t *acc = (int32_t *)it->scratch;   /* (N,) */
+  int32_t *rhs_term = acc + N;             /* (N,): lhs_offset * sum_k rhs[k, n] */
+  int8_t *xrow = (int8_t *)(rhs_term + N); /* (K,): one lhs row when adj_x */
+  pg_requant rq = {0};
+  rq.offset = rhs_term;
+  rq.multiplier_all = d->multiplier;
+  rq.shift_all = d->shift;
+  rq.output_zero_point = d->output_offset;
+  rq.act_min = -128;
+  rq.act_max = 127;
   for (int32_t b0 = 0; b0 < d->batch_dims[0]; ++b0) {
     for (int32_t b1 = 0; b1 < d->batch_dims[1]; ++b1) {
       for (int32_t b2 = 0; b2 < d->batch_dims[2]; ++b2) {
@@ -196,17 +193,17 @@ static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_n
         const int8_t *R = rhs + (intptr_t)b0 * d->rhs_batch_stride[0] +
                           (intptr_t)b1 * d->rhs_batch_stride[1] +
                           (intptr_t)b2 * d->rhs_batch_stride[2];
-        (void)lhs_mat;
-        (void)rhs_mat;
-        /* Column sums of the (K, N) right operand. */
-        for (int32_t n = 0; n < N; ++n) {
-          int32_t s = 0;
-          if (d->adj_y) {
-            for (int32_t k = 0; k < K; ++k) s += R[(intptr_t)n * K + k];
-          } else {
-            for (int32_t k = 0; k < K; ++k) s += R[(intptr_t)k * N + n];
+        /* Sums of the right operand's output columns, times the lhs offset. */
+        if (d->adj_y) { /* rhs stored (N, K) */
+          pg_row_sums(R, N, K, K, rhs_term);
+        } else { /* rhs stored (K, N) */
+          for (int32_t n = 0; n < N; ++n) rhs_term[n] = 0;
+          for (int32_t k = 0; k < K; ++k) {
+            for (int32_t n = 0; n < N; ++n) rhs_term[n] += R[(intptr_t)k * N + n];
           }
-          rhs_sums[n] = s;
+        }
+        for (int32_t n = 0; n < N; ++n) {
+          rhs_term[n] = (int32_t)((uint32_t)d->lhs_offset * (uint32_t)rhs_term[n]);
         }
         for (int32_t m = 0; m < M; ++m) {
           const int8_t *x;
@@ -218,24 +215,18 @@ static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_n
           }
           int32_t lhs_sum = 0;
           for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
-          if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
+          if (d->adj_y) { /* row n of rhs is output column n */
             cim_hal_matvec(R, N, K, K, CIM_HAL_ROW_MAJOR, x, acc);
-          } else { /* rhs stored (K, N) */
+          } else {
             cim_hal_matvec(R, N, K, N, CIM_HAL_COL_MAJOR, x, acc);
           }
           /* sum (x + lo)(r + ro) = sum x r + ro sum x + lo sum r + K lo ro */
-          const int32_t row_term = pg_wrap_add(
+          rq.offset_all = pg_wrap_add(
               (int32_t)((uint32_t)d->rhs_offset * (uint32_t)lhs_sum),
               (int32_t)((uint32_t)K * (uint32_t)d->lhs_offset * (uint32_t)d->rhs_offset));
           int8_t *y = out + ((((intptr_t)b0 * d->batch_dims[1] + b1) * d->batch_dims[2] + b2) *
                                  M + m) * N;
-          for (int32_t n = 0; n < N; ++n) {
-            int32_t total = pg_wrap_add(acc[n], row_term);
-            total = pg_wrap_add(total, (int32_t)((uint32_t)d->lhs_offset * (uint32_t)rhs_sums[n]));
-            int32_t v = pg_multiply_by_quantized_multiplier(total, d->multiplier, d->shift);
-            v += d->output_offset;
-            y[n] = (int8_t)pg_clamp(v, -128, 127);
-          }
+          pg_requantize(acc, N, &rq, y);
         }
       }
     }

@@ -1,0 +1,245 @@
+/* The AVX2 bulk kernels and HAL against the scalar reference (bit for bit),
+ * and the scalar fixed-point helpers against a literal transcription of
+ * gemmlowp's definitions. Random shapes with every tail length, random and
+ * extreme values (-128/127 operands, INT32_MIN/MAX accumulators, shifts from
+ * -31 to 30, multipliers at both ends of [2^30, 2^31)).
+ *
+ * Built only where the compiler and the CPU support AVX2 (tests/CMakeLists.txt);
+ * the golden and end-to-end tests run on both variants of the runtime too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/cim_hal_sw.h"
+#include "../src/quant.h"
+
+#if !PG_HAVE_AVX2
+#error "test_simd must be built with -mavx2 (and without PICOGPT_NO_SIMD)"
+#endif
+
+static int g_failed, g_checks;
+
+#define CHECK(cond, ...)                                \
+  do {                                                  \
+    ++g_checks;                                         \
+    if (!(cond)) {                                      \
+      if (g_failed++ < 20) {                            \
+        printf("FAIL %s:%d: ", __FILE__, __LINE__);     \
+        printf(__VA_ARGS__);                            \
+        printf("\n");                                   \
+      }                                                 \
+    }                                                   \
+  } while (0)
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+  g_rng ^= g_rng >> 12;
+  g_rng ^= g_rng << 25;
+  g_rng ^= g_rng >> 27;
+  return (uint32_t)((g_rng * 0x2545F4914F6CDD1Dull) >> 32);
+}
+static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+/* int8 data: mostly random, sometimes all at one extreme (the vpmaddwd edge). */
+static void fill_i8(int8_t *p, int32_t n, int mode) {
+  for (int32_t i = 0; i < n; ++i) {
+    p[i] = mode == 1 ? -128 : mode == 2 ? 127 : (int8_t)rnd();
+  }
+}
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul, literally (division, nudge). */
+static int32_t srdhm_reference(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / (INT64_C(1) << 31));
+}
+
+static void test_srdhm(void) {
+  const int32_t edge[] = {INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30), -1, 0, 1,
+                          1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX};
+  const int n_edge = (int)(sizeof edge / sizeof edge[0]);
+  for (int i = 0; i < n_edge; ++i) {
+    for (int j = 0; j < n_edge; ++j) {
+      CHECK(pg_saturating_rounding_doubling_high_mul(edge[i], edge[j]) ==
+                srdhm_reference(edge[i], edge[j]),
+            "SRDHM(%d, %d)", (int)edge[i], (int)edge[j]);
+    }
+  }
+  for (int i = 0; i < 2000000; ++i) {
+    /* Small operands hit the rounding ties; large ones the full range. */
+    const int32_t a = (i & 1) ? (int32_t)rnd() : rnd_range(-70000, 70000);
+    const int32_t b = (i & 2) ? (int32_t)rnd() : rnd_range(-70000, 70000);
+    const int32_t got = pg_saturating_rounding_doubling_high_mul(a, b);
+    const int32_t want = srdhm_reference(a, b);
+    if (got != want) CHECK(0, "SRDHM(%d, %d) = %d, gemmlowp %d", (int)a, (int)b, (int)got, (int)want);
+  }
+  ++g_checks;
+}
+
+static void test_matvec(void) {
+  enum { MAX_ROWS = 70, MAX_COLS = 300 };
+  static int8_t w[MAX_ROWS * (MAX_COLS + 5)], x[MAX_COLS];
+  static int32_t out_s[MAX_ROWS], out_v[MAX_ROWS];
+  for (int iter = 0; iter < 600; ++iter) {
+    const int32_t rows = rnd_range(1, MAX_ROWS), cols = rnd_range(1, MAX_COLS);
+    const cim_hal_layout layout = (iter % 5 == 4) ? CIM_HAL_COL_MAJOR : CIM_HAL_ROW_MAJOR;
+    const int32_t inner = layout == CIM_HAL_ROW_MAJOR ? cols : rows;
+    const int32_t outer = layout == CIM_HAL_ROW_MAJOR ? rows : cols;
+    const int32_t stride = inner + (iter % 3 == 0 ? rnd_range(0, 5) : 0);
+    const int mode = iter % 7 == 0 ? 1 : iter % 7 == 1 ? 2 : 0;
+    fill_i8(w, outer * stride, mode);
+    fill_i8(x, cols, iter % 7 == 0 ? 1 : mode == 2 ? 1 : 0);
+    pg_hal_matvec_scalar(w, rows, cols, stride, layout, x, out_s);
+    pg_hal_matvec_avx2(w, rows, cols, stride, layout, x, out_v);
+    int bad = -1;
+    for (int32_t r = 0; r < rows && bad < 0; ++r) {
+      int32_t want = 0; /* plain definition, independent of both */
+      for (int32_t c = 0; c < cols; ++c) {
+        const int8_t wv = layout == CIM_HAL_ROW_MAJOR ? w[r * stride + c] : w[c * stride + r];
+        want += wv * x[c];
+      }
+      if (out_s[r] != want || out_v[r] != want) bad = r;
+    }
+    CHECK(bad < 0, "matvec %dx%d stride %d layout %d mode %d: row %d scalar %d avx2 %d",
+          (int)rows, (int)cols, (int)stride, (int)layout, mode, bad, bad >= 0 ? (int)out_s[bad] : 0,
+          bad >= 0 ? (int)out_v[bad] : 0);
+  }
+}
+
+static void test_requantize(void) {
+  enum { N = 77 };
+  static int32_t acc[N], offset[N], mult[N];
+  static int8_t shift[N], out_s[N], out_v[N];
+  for (int iter = 0; iter < 4000; ++iter) {
+    const int32_t n = rnd_range(1, N);
+    for (int32_t i = 0; i < n; ++i) {
+      const uint32_t kind = rnd() % 8;
+      acc[i] = kind == 0 ? INT32_MIN : kind == 1 ? INT32_MAX : kind < 4 ? (int32_t)rnd()
+                                                                        : rnd_range(-300000, 300000);
+      offset[i] = (rnd() % 4 == 0) ? (int32_t)rnd() : rnd_range(-40000, 40000);
+      mult[i] = (rnd() % 16 == 0) ? 0 : (int32_t)((1u << 30) + (rnd() >> 2)) ; /* [2^30, 2^31) */
+      if (rnd() % 16 == 1) mult[i] = INT32_MAX;
+      shift[i] = (int8_t)((rnd() % 4 == 0) ? rnd_range(-31, 30) : rnd_range(-12, 2));
+    }
+    pg_requant q = {0};
+    const int per_channel = iter % 2;
+    q.offset = (iter % 3) ? offset : NULL;
+    q.offset_all = (iter % 5 == 0) ? (int32_t)rnd() : rnd_range(-1000, 1000);
+    q.multiplier = per_channel ? mult : NULL;
+    q.shift = per_channel ? shift : NULL;
+    q.multiplier_all = mult[0];
+    q.shift_all = shift[0];
+    q.output_zero_point = rnd_range(-128, 127);
+    q.act_min = (iter % 4 == 0) ? q.output_zero_point : -128;
+    q.act_max = 127;
+    pg_requantize_scalar(acc, n, &q, out_s);
+    pg_requantize_avx2(acc, n, &q, out_v);
+    int bad = -1;
+    for (int32_t i = 0; i < n && bad < 0; ++i) {
+      const int32_t o = q.offset ? pg_wrap_add(offset[i], q.offset_all) : q.offset_all;
+      const int32_t m = per_channel ? mult[i] : q.multiplier_all;
+      const int s = per_channel ? shift[i] : q.shift_all;
+      /* Reference: MultiplyByQuantizedMultiplier spelled out with gemmlowp's SRDHM. */
+      const int32_t x = pg_wrap_shl(pg_wrap_add(acc[i], o), s > 0 ? s : 0);
+      int32_t v = pg_rounding_divide_by_pot(srdhm_reference(x, m), s > 0 ? 0 : -s);
+      v = pg_clamp(pg_wrap_add(v, q.output_zero_point), q.act_min, q.act_max);
+      if (out_s[i] != v || out_v[i] != v) bad = (int)i;
+    }
+    CHECK(bad < 0, "requantize n %d per_channel %d: element %d scalar %d avx2 %d", (int)n,
+          per_channel, bad, bad >= 0 ? out_s[bad] : 0, bad >= 0 ? out_v[bad] : 0);
+  }
+}
+
+static void random_binary_params(pg_binary_params *p, int op) {
+  memset(p, 0, sizeof *p);
+  p->op = op;
+  p->input1_offset = -rnd_range(-128, 127);
+  p->input2_offset = -rnd_range(-128, 127);
+  p->output_offset = rnd_range(-128, 127);
+  p->left_shift = op == PG_BIN_SQUARED_DIFFERENCE ? 7 : op == PG_BIN_MUL ? 0 : 20;
+  /* Input multipliers as QuantizeMultiplierSmallerThanOneExp makes them: the
+   * larger input gets 1/2 (2^30, shift 0), the other <= 1/2. */
+  p->input1_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
+  p->input2_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
+  p->input1_shift = (rnd() % 2) ? 0 : -rnd_range(0, 6);
+  p->input2_shift = (rnd() % 2) ? 0 : -rnd_range(0, 6);
+  if (p->input1_shift == 0) p->input1_multiplier = 1 << 30; /* exactly 1/2 */
+  if (p->input2_shift == 0) p->input2_multiplier = 1 << 30;
+  p->output_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
+  p->output_shift = op == PG_BIN_MUL || op == PG_BIN_SQUARED_DIFFERENCE ? rnd_range(-31, 8)
+                                                                         : -rnd_range(10, 31);
+  p->act_min = (rnd() % 4 == 0) ? p->output_offset : -128;
+  p->act_max = 127;
+}
+
+static int8_t binary_reference(const pg_binary_params *p, int32_t x, int32_t y) {
+  const int32_t a = x + p->input1_offset, b = y + p->input2_offset;
+  int32_t raw;
+  if (p->op == PG_BIN_MUL) {
+    raw = pg_multiply_by_quantized_multiplier(a * b, p->output_multiplier, p->output_shift);
+  } else {
+    const int32_t sa = pg_rounding_divide_by_pot(
+        srdhm_reference(a * (1 << p->left_shift), p->input1_multiplier), -p->input1_shift);
+    const int32_t sb = pg_rounding_divide_by_pot(
+        srdhm_reference(b * (1 << p->left_shift), p->input2_multiplier), -p->input2_shift);
+    const int32_t v = p->op == PG_BIN_ADD ? sa + sb : p->op == PG_BIN_SUB ? sa - sb
+                                                                          : (sa - sb) * (sa - sb);
+    raw = pg_multiply_by_quantized_multiplier(v, p->output_multiplier, p->output_shift);
+  }
+  return (int8_t)pg_clamp(pg_wrap_add(raw, p->output_offset), p->act_min, p->act_max);
+}
+
+static void test_binary(void) {
+  enum { N = 70 };
+  static int8_t a[N], b[N], out_s[N], out_v[N];
+  for (int iter = 0; iter < 8000; ++iter) {
+    pg_binary_params p;
+    random_binary_params(&p, iter % 4);
+    const int32_t n = rnd_range(1, N);
+    const int32_t a_step = (iter / 4) % 3 == 1 ? 0 : 1;
+    const int32_t b_step = (iter / 4) % 3 == 2 ? 0 : 1;
+    const int mode = iter % 11 == 0 ? 1 : iter % 11 == 1 ? 2 : 0;
+    fill_i8(a, N, mode);
+    fill_i8(b, N, mode == 0 ? 0 : 3 - mode);
+    pg_binary_scalar(&p, a, a_step, b, b_step, out_s, n);
+    pg_binary_avx2(&p, a, a_step, b, b_step, out_v, n);
+    int bad = -1;
+    for (int32_t i = 0; i < n && bad < 0; ++i) {
+      const int8_t want = binary_reference(&p, a[i * a_step], b[i * b_step]);
+      if (out_s[i] != want || out_v[i] != want) bad = (int)i;
+    }
+    CHECK(bad < 0, "binary op %d n %d steps %d/%d: element %d scalar %d avx2 %d", (int)p.op,
+          (int)n, (int)a_step, (int)b_step, bad, bad >= 0 ? out_s[bad] : 0,
+          bad >= 0 ? out_v[bad] : 0);
+  }
+}
+
+static void test_row_sums(void) {
+  static int8_t m[40 * 300];
+  static int32_t out_s[40], out_v[40];
+  for (int iter = 0; iter < 500; ++iter) {
+    const int32_t rows = rnd_range(1, 40), cols = rnd_range(1, 290);
+    const int32_t stride = cols + rnd_range(0, 9);
+    fill_i8(m, rows * stride, iter % 5 == 0 ? 1 : iter % 5 == 1 ? 2 : 0);
+    pg_row_sums_scalar(m, rows, cols, stride, out_s);
+    pg_row_sums_avx2(m, rows, cols, stride, out_v);
+    int bad = -1;
+    for (int32_t r = 0; r < rows && bad < 0; ++r) {
+      int32_t want = 0;
+      for (int32_t c = 0; c < cols; ++c) want += m[r * stride + c];
+      if (out_s[r] != want || out_v[r] != want) bad = (int)r;
+    }
+    CHECK(bad < 0, "row sums %dx%d: row %d", (int)rows, (int)cols, bad);
+  }
+}
+
+int main(void) {
+  test_srdhm();
+  test_matvec();
+  test_requantize();
+  test_binary();
+  test_row_sums();
+  printf("%d checks, %d failed\n", g_checks, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
