@@ -81,13 +81,25 @@ static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *n
   uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
   int32_t idx[SC_RANK] = {0}, off[3] = {0, 0, 0};
   const uint32_t es = d->elem_size;
+  if (es == 1) {
+    /* int8/bool: runs along the innermost dimension, odometer over the outer ones
+     * (the causal mask: a [T] condition against [H, 1, T] scores). */
+    const int32_t inner = d->b.dims[SC_RANK - 1];
+    const int32_t sc = d->b.stride[0][SC_RANK - 1], sx = d->b.stride[1][SC_RANK - 1],
+                  sy = d->b.stride[2][SC_RANK - 1];
+    for (int32_t i = 0; i < d->b.count; i += inner) {
+      const uint8_t *c = cond + off[0], *xs = x + off[1], *ys = y + off[2];
+      for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j * sc] ? xs[j * sx] : ys[j * sy];
+      /* Skip the innermost dimension: advance the odometer by one whole run. */
+      idx[SC_RANK - 1] = inner - 1;
+      for (int k = 0; k < 3; ++k) off[k] += d->b.stride[k][SC_RANK - 1] * (inner - 1);
+      nary_next(&d->b, 3, idx, off);
+    }
+    return PICOGPT_OK;
+  }
   for (int32_t i = 0; i < d->b.count; ++i) {
     const uint8_t *src = cond[off[0]] ? x + (size_t)off[1] * es : y + (size_t)off[2] * es;
-    if (es == 1) {
-      out[i] = *src;
-    } else {
-      memcpy(out + (size_t)i * es, src, es);
-    }
+    memcpy(out + (size_t)i * es, src, es);
     nary_next(&d->b, 3, idx, off);
   }
   return PICOGPT_OK;

@@ -69,13 +69,20 @@ static void run_strided_copy(const strided_copy *d, const uint8_t *in, uint8_t *
   int32_t idx[SH_RANK] = {0};
   int32_t off = d->base;
   const uint32_t es = d->elem_size;
-  for (int32_t i = 0; i < d->count; ++i) {
-    if (es == 1) {
-      out[i] = in[off];
+  /* Innermost dimension as one run (a memcpy when contiguous), odometer over the rest. */
+  const int32_t inner = d->dims[SH_RANK - 1], step = d->stride[SH_RANK - 1];
+  for (int32_t i = 0; i < d->count; i += inner) {
+    uint8_t *o = out + (size_t)i * es;
+    if (step == 1) {
+      memcpy(o, in + (size_t)off * es, (size_t)inner * es);
+    } else if (es == 1) {
+      for (int32_t j = 0; j < inner; ++j) o[j] = in[off + j * step];
     } else {
-      memcpy(out + (size_t)i * es, in + (size_t)off * es, es);
+      for (int32_t j = 0; j < inner; ++j) {
+        memcpy(o + (size_t)j * es, in + (size_t)(off + j * step) * es, es);
+      }
     }
-    for (int dim = SH_RANK - 1; dim >= 0; --dim) {
+    for (int dim = SH_RANK - 2; dim >= 0; --dim) {
       off += d->stride[dim];
       if (++idx[dim] < d->dims[dim]) break;
       off -= d->stride[dim] * d->dims[dim];
