@@ -102,9 +102,12 @@ def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
     keras_path = os.path.join(model_dir, "model.keras")
     if not os.path.isfile(keras_path):
         raise ExportError(f"model weights not found: {keras_path}\n{retrain}")
-    import keras
+    from .tflite_step import captured_c_stderr
 
-    from . import model as _registers_custom_layers  # noqa: F401
+    with captured_c_stderr():  # TensorFlow's C++ start-up log is CUDA probing noise on CPUs
+        import keras
+
+        from . import model as _registers_custom_layers  # noqa: F401
 
     try:
         model = keras.models.load_model(keras_path, compile=False)
@@ -248,7 +251,15 @@ def convert(fn, quantization, representative_dataset=None, weights="per_channel"
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights only
     elif quantization != "float":
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
-    return converter.convert()
+    from .tflite_step import captured_c_stderr
+
+    # the converter prints its settings from C++; show that log only if conversion fails
+    with captured_c_stderr() as log:
+        try:
+            return converter.convert()
+        except Exception as e:  # noqa: BLE001 - ConverterError and friends; re-raised with log
+            error = e
+    raise ExportError(f"TFLite conversion failed: {error}\n{log['value'].strip()}") from None
 
 
 def io_names(config, kind):

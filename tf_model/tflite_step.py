@@ -78,8 +78,9 @@ class _Interpreter:
         if backend == "litert":
             from ai_edge_litert.interpreter import Interpreter
 
-            self._interp = Interpreter(model_content=bytes(data), num_threads=1)
-            self._interp.allocate_tensors()
+            with captured_c_stderr():  # "Created TensorFlow Lite XNNPACK delegate" on every load
+                self._interp = Interpreter(model_content=bytes(data), num_threads=1)
+                self._interp.allocate_tensors()
             self._in_index = [d["index"] for d in self._interp.get_input_details()]
             self._out_index = [d["index"] for d in self._interp.get_output_details()]
         else:
