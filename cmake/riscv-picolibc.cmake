@@ -31,7 +31,7 @@ set(CMAKE_CXX_COMPILER ${PICOGPT_RISCV_PREFIX}g++)
 set(CMAKE_ASM_COMPILER ${PICOGPT_RISCV_GCC})
 set(CMAKE_OBJCOPY ${PICOGPT_RISCV_PREFIX}objcopy CACHE FILEPATH "")
 set(CMAKE_SIZE ${PICOGPT_RISCV_PREFIX}size CACHE FILEPATH "")
-set(CMAKE_NM ${PICOGPT_RISCV_PREFIX}nm CACHE FILEPATH "")
+set(CMAKE_READELF ${PICOGPT_RISCV_PREFIX}readelf CACHE FILEPATH "")
 
 # A bare-metal executable needs the firmware's memory map to link, so CMake's compiler checks
 # build a static library instead.

@@ -42,13 +42,22 @@ enum { kBuildUsesKvCache = PICOGPT_USE_KV_CACHE };
 
 /* ---- memory: everything static, sized at build time ----------------------------------- */
 
+/* Stack reserve below the top of RAM, for picolibc.ld's .stack section (and the RAM budget).
+ * Defined here because the linker script only honours a __stack_size defined by an input
+ * object; a --defsym comes too late and silently leaves the default 2 KiB. */
+#define FW_STR2(x) #x
+#define FW_STR(x) FW_STR2(x)
+__asm__(".globl __stack_size\n.set __stack_size, " FW_STR(PICOGPT_FW_STACK_SIZE) "\n");
+
 /* Tensor arena: planned activations + persistent tables + the int8 KV cache. */
 static _Alignas(16) uint8_t g_arena[PICOGPT_FW_ARENA_BYTES];
 static picogpt_runtime g_rt;
 #if !PICOGPT_FW_PROBE
-#define MAX_PROMPT_TOKENS 256
+/* Prompts up to one context window (block_size 128 by default); generate() would keep only
+ * the last block_size tokens of a longer one anyway. */
+#define MAX_PROMPT_TOKENS 128
 static int32_t g_prompt_ids[MAX_PROMPT_TOKENS];
-static char g_prompt_text[MAX_PROMPT_TOKENS * 4 + 1];
+static char g_prompt_text[256]; /* --prompt after unescaping */
 #endif
 
 #if !PICOGPT_FW_PROBE
@@ -171,6 +180,32 @@ static int unescape(const char *in, char *out, size_t cap) {
   return 0;
 }
 
+/* The double nearest to a plain decimal ("0.8", "1", ".25"), bit-identical to strtod's for up
+ * to 15 significant digits and 22 fraction digits: the digits form an integer below 2^53 and
+ * 10^k (k <= 22) is exact in double, so their quotient is one correctly rounded IEEE division
+ * (Clinger's fast path). This keeps picolibc's strtod (~3 KB of flash) out of the firmware. */
+static int parse_decimal(const char *s, double *out) {
+  uint64_t mantissa = 0;
+  int digits = 0, any = 0, fraction = -1; /* fraction < 0: no decimal point seen yet */
+  for (; *s; ++s) {
+    if (*s == '.' && fraction < 0) {
+      fraction = 0;
+      continue;
+    }
+    if (*s < '0' || *s > '9') return -1;
+    any = 1;
+    if (fraction >= 0) fraction++;
+    if (mantissa == 0 && *s == '0') continue; /* leading zeros are not significant */
+    if (++digits > 15) return -1;
+    mantissa = mantissa * 10u + (uint64_t)(*s - '0');
+  }
+  if (!any || fraction > 22) return -1;
+  double scale = 1.0;
+  for (int i = 0; i < fraction; ++i) scale *= 10.0; /* exact up to 1e22 */
+  *out = (double)(int64_t)mantissa / scale; /* < 2^53: exact, and the signed conversion is one libgcc routine fewer */
+  return 0;
+}
+
 static int parse_long(const char *s, long lo, long hi, long *out) {
   char *end;
   errno = 0;
@@ -213,11 +248,10 @@ static int parse_options(int argc, char **argv, options *o) {
       }
       o->sampling.seed = (uint64_t)s;
     } else if (!strcmp(a, "--temperature")) {
-      char *end;
       /* Parsed as double, then rounded to float, exactly as the host CLI does. */
-      const double t = strtod(v, &end);
-      if (end == v || *end || !(t >= 0.0 && t <= 100.0)) {
-        fprintf(stderr, "error: --temperature needs a number in [0, 100], got '%s'\n", v);
+      double t;
+      if (parse_decimal(v, &t) != 0 || t > 100.0) {
+        fprintf(stderr, "error: --temperature needs a decimal number in [0, 100], got '%s'\n", v);
         return -1;
       }
       o->sampling.temperature = (float)t;
@@ -267,7 +301,21 @@ static int fail(const char *what, picogpt_status st) {
   return 1;
 }
 
-static unsigned long long per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
+static uint64_t per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
+
+/* One " key=value" field of the stats line. The firmware links picolibc's integer-only printf
+ * (about 7 KB less flash than the default one), which has no 64-bit conversions, so 64-bit
+ * counters are formatted here. */
+static void put_stat(const char *key, uint64_t value) {
+  char digits[21];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + value % 10u);
+    value /= 10u;
+  } while (value != 0);
+  printf(" %s=", key);
+  while (n > 0) putchar(digits[--n]);
+}
 #endif /* !PICOGPT_FW_PROBE */
 
 #if PICOGPT_FW_PROBE
@@ -336,17 +384,20 @@ int main(int argc, char **argv) {
     for (int32_t l = 0; l < g_rt.n_layer; ++l) kv_bytes += g_rt.k_cache[l]->bytes + g_rt.v_cache[l]->bytes;
   }
   const uint64_t steps = g_rt.stats.steps;
-  printf("picogpt-stats: model=%s tokens=%ld prompt_tokens=%ld instructions_per_token=%llu "
-         "cycles_per_token=%llu prefill_instructions=%llu init_instructions=%llu "
-         "total_instructions=%llu arena_bytes=%lu kv_cache_bytes=%lu cim_macs_per_token=%llu "
-         "cim_calls_per_token=%llu stack_bytes=%lu\n",
-         g_rt.use_kv_cache ? "kv-cache" : "full-window", (long)n_out, (long)n_prompt,
-         per(decode_instret, decode_steps), per(decode_cycle, decode_steps),
-         (unsigned long long)(n_out ? rs.first.instret - t_start.instret : t_end.instret - t_start.instret),
-         (unsigned long long)(t_ready.instret - t_init.instret),
-         (unsigned long long)(t_end.instret - t_init.instret), (unsigned long)g_rt.interp.arena_used,
-         (unsigned long)kv_bytes, per(g_rt.stats.cim.macs, steps), per(g_rt.stats.cim.calls, steps),
-         (unsigned long)stack_used());
+  printf("picogpt-stats: model=%s", g_rt.use_kv_cache ? "kv-cache" : "full-window");
+  put_stat("tokens", (uint64_t)n_out);
+  put_stat("prompt_tokens", (uint64_t)n_prompt);
+  put_stat("instructions_per_token", per(decode_instret, decode_steps));
+  put_stat("cycles_per_token", per(decode_cycle, decode_steps));
+  put_stat("prefill_instructions", (n_out ? rs.first.instret : t_end.instret) - t_start.instret);
+  put_stat("init_instructions", t_ready.instret - t_init.instret);
+  put_stat("total_instructions", t_end.instret - t_init.instret);
+  put_stat("arena_bytes", g_rt.interp.arena_used);
+  put_stat("kv_cache_bytes", kv_bytes);
+  put_stat("cim_macs_per_token", per(g_rt.stats.cim.macs, steps));
+  put_stat("cim_calls_per_token", per(g_rt.stats.cim.calls, steps));
+  put_stat("stack_bytes", stack_used());
+  putchar('\n');
   return 0;
 }
 #endif /* PICOGPT_FW_PROBE */
