@@ -176,9 +176,14 @@ def main(argv=None):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             check_writable(path)
 
-    from tf_model.export import load_checkpoint
+    from tf_model.export import load_checkpoint, load_split
 
     checkpoint = load_checkpoint(args.model_dir, args.data_dir)  # checks files before TF loads
+    # data problems surface now, not after minutes of conversion
+    block_size = checkpoint.config.block_size
+    if args.quantization == "int8":
+        load_split(checkpoint.data_dir, "train", block_size, "int8 calibration")
+    load_split(checkpoint.data_dir, "val", block_size, "the deployment report")
 
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
     from tqdm import tqdm

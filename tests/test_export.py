@@ -488,6 +488,19 @@ def test_no_calibration_data(trained_dir, tmp_path, data_dir):
     assert os.listdir(out) == []
 
 
+def test_no_held_out_text_for_the_report(trained_dir, tmp_path, data_dir):
+    other = tmp_path / "data"
+    other.mkdir()
+    shutil.copy(os.path.join(data_dir, "meta.pkl"), other / "meta.pkl")
+    shutil.copy(os.path.join(data_dir, "train.bin"), other / "train.bin")
+    out = tmp_path / "out"
+    out.mkdir()
+    msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other),
+                             "--output", str(out / "m.tflite"), "--num_calibration_samples", "1")  # fmt: skip
+    assert "report" in msg and "val.bin" in msg
+    assert os.listdir(out) == []
+
+
 @pytest.mark.parametrize("target", ["missing_dir", "is_a_directory"])
 def test_unwritable_output(trained_dir, tmp_path, target):
     path = tmp_path / "no" / "such" / "m.tflite" if target == "missing_dir" else tmp_path
