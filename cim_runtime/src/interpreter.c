@@ -3,11 +3,15 @@
  * runs the ops in order.
  *
  * Arena layout (16-byte aligned):
- *   [ planned activations (reused by lifetime) ..... free ..... persistent ]
- *   head, grows up                                      tail, grows down
- * Persistent: tensor and node tables, per-op data, variable tensors, and
- * the graph inputs (kept alive across invokes so the caller may write them
- * once; e.g. a KV cache passed as an input is then updated in place).
+ *   [ planned: graph inputs + activations ..... free ..... persistent ]
+ *   head                                            tail, grows down
+ * Planned: graph inputs live for the whole graph (never reused, so the caller
+ * may write them once; a KV cache passed as an input is updated in place) and
+ * activations share memory by lifetime. Persistent: node table, per-op data,
+ * data pointers, records of the graph I/O, variables, kernel scratch.
+ * During init the full tensor table sits at the arena's start: nothing is
+ * planned there yet, and the graph inputs (the 96 KB KV cache) take that space
+ * afterwards, so the table costs no RAM at run time.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -72,13 +76,30 @@ picogpt_status pg_node_fail(pg_prepare_ctx *ctx, const picogpt_node *node,
 
 /* ---- persistent allocation ---------------------------------------------------- */
 
+/* Init-only memory from the arena's start (before any persistent allocation). */
+static void *alloc_temp(pg_prepare_ctx *ctx, size_t bytes) {
+  const size_t size = align_up(bytes == 0 ? 1 : bytes);
+  if ((size_t)(ctx->tail - ctx->temp) < size) {
+    pg_fail(ctx->it, PICOGPT_ERR_ARENA_TOO_SMALL,
+            "arena too small: the model needs at least %z bytes for its tables (arena has %z)",
+            ctx->skip + size, ctx->it->arena_size);
+    return NULL;
+  }
+  void *p = ctx->temp;
+  ctx->temp += size;
+  ctx->temp_bytes += size;
+  ctx->tail_limit = ctx->temp;
+  memset(p, 0, size);
+  return p;
+}
+
 void *pg_alloc_persistent(pg_prepare_ctx *ctx, size_t bytes) {
   const size_t size = align_up(bytes == 0 ? 1 : bytes);
   ctx->tail_needed += size;
   if ((size_t)(ctx->tail - ctx->tail_limit) < size) {
     pg_fail(ctx->it, PICOGPT_ERR_ARENA_TOO_SMALL,
             "arena too small: the model needs at least %z bytes for its tables (arena has %z)",
-            ctx->tail_needed + PG_ALIGN, ctx->it->arena_size);
+            ctx->skip + ctx->temp_bytes + ctx->tail_needed, ctx->it->arena_size);
     return NULL;
   }
   ctx->tail -= size;
@@ -423,7 +444,7 @@ static picogpt_status parse_model(picogpt_interpreter *it, pg_prepare_ctx *ctx) 
   }
 
   it->num_tensors = (int32_t)tensors.count;
-  it->tensors = (picogpt_tensor *)pg_alloc_persistent(ctx, sizeof(picogpt_tensor) * tensors.count);
+  it->tensors = (picogpt_tensor *)alloc_temp(ctx, sizeof(picogpt_tensor) * tensors.count);
   if (it->tensors == NULL) return it->error.status;
   for (uint32_t i = 0; i < tensors.count; ++i) {
     pg_fb_table tt;
@@ -502,7 +523,7 @@ static picogpt_status parse_model(picogpt_interpreter *it, pg_prepare_ctx *ctx) 
 
 static picogpt_status compute_lifetimes(picogpt_interpreter *it) {
   /* first_use: producing op; last_use: last consuming op. Graph inputs are
-   * marked with first_use = -2 (persistent, stored in the tail). */
+   * marked with first_use = -2 (planned for the whole graph, never reused). */
   for (int i = 0; i < it->num_inputs; ++i) {
     picogpt_tensor *t = &it->tensors[it->inputs[i]];
     if (t->is_constant) {
@@ -549,6 +570,9 @@ static picogpt_status compute_lifetimes(picogpt_interpreter *it) {
 
 /* ---- memory planning ------------------------------------------------------------------ */
 
+/* Graph inputs (first_use -2) are planned too, alive for the whole graph. */
+#define LIFETIME_END (PG_MAX_NODES + 1)
+
 /* Greedy by size (largest first), each buffer at the lowest 16-byte aligned
  * offset that does not overlap a placed buffer with an intersecting
  * lifetime; the same idea as TFLite Micro's GreedyMemoryPlanner. Needs no
@@ -556,7 +580,8 @@ static picogpt_status compute_lifetimes(picogpt_interpreter *it) {
  * arena of exactly the reported size always works. Returns the high-water
  * mark. O(n^2) to O(n^3) in the number of tensors; runs once at init. */
 static int planned(const picogpt_tensor *t) {
-  return !t->is_constant && !t->is_variable && t->first_use >= 0 && t->bytes > 0;
+  return !t->is_constant && !t->is_variable && (t->first_use >= 0 || t->first_use == -2) &&
+         t->bytes > 0;
 }
 
 static size_t plan_activations(picogpt_interpreter *it) {
@@ -582,7 +607,9 @@ static size_t plan_activations(picogpt_interpreter *it) {
       for (int32_t i = 0; i < it->num_tensors; ++i) {
         const picogpt_tensor *o = &it->tensors[i];
         if (o == t || !planned(o) || o->arena_offset == UINT32_MAX) continue;
-        if (o->last_use < t->first_use || t->last_use < o->first_use) continue;
+        const int32_t t_last = t->first_use == -2 ? LIFETIME_END : t->last_use;
+        const int32_t o_last = o->first_use == -2 ? LIFETIME_END : o->last_use;
+        if (o_last < t->first_use || t_last < o->first_use) continue;
         const size_t o_start = o->arena_offset, o_end = o_start + align_up(o->bytes);
         if (candidate < o_end && o_start < candidate + size) {
           candidate = o_end;
@@ -626,6 +653,8 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
   ctx.it = it;
   ctx.fb.data = it->model;
   ctx.fb.size = (uint32_t)model_size;
+  ctx.temp = base;
+  ctx.skip = skip;
   ctx.tail = base + usable;
   ctx.tail_limit = base;
 
@@ -650,32 +679,42 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
     it->scratch_bytes = ctx.scratch_request;
   }
 
-  /* Persistent storage for graph inputs and variables. */
+  /* What survives init: data pointers, graph I/O records, variables. */
+  it->tensor_data = (void **)pg_alloc_persistent(&ctx, sizeof(void *) * (size_t)it->num_tensors);
+  it->io_tensors = (picogpt_tensor *)pg_alloc_persistent(
+      &ctx, sizeof(picogpt_tensor) * (size_t)(it->num_inputs + it->num_outputs));
+  if (it->tensor_data == NULL || it->io_tensors == NULL) return it->error.status;
   for (int32_t i = 0; i < it->num_tensors; ++i) {
     picogpt_tensor *t = &it->tensors[i];
-    if (t->is_constant) continue;
-    if (t->first_use == -2 || t->is_variable) {
+    if (t->is_variable && !t->is_constant) {
       t->data = pg_alloc_persistent(&ctx, t->bytes);
       if (t->data == NULL) return it->error.status;
-      if (t->is_variable && t->type == PICOGPT_INT8) memset(t->data, (int)t->zero_point, t->bytes);
+      if (t->type == PICOGPT_INT8) memset(t->data, (int)t->zero_point, t->bytes);
     }
   }
 
   const size_t persistent = (size_t)(base + usable - ctx.tail);
   const size_t activations = plan_activations(it);
+  const size_t head = activations > ctx.temp_bytes ? activations : ctx.temp_bytes;
   it->activation_bytes = activations;
   it->persistent_bytes = persistent;
-  it->arena_used = skip + activations + persistent;
-  if (activations > (size_t)(ctx.tail - base)) {
+  it->arena_used = skip + head + persistent;
+  if (head > (size_t)(ctx.tail - base)) {
     return pg_fail(it, PICOGPT_ERR_ARENA_TOO_SMALL,
                    "arena too small: the model needs %z bytes, arena has %z", it->arena_used,
                    arena_size);
   }
   for (int32_t i = 0; i < it->num_tensors; ++i) {
     picogpt_tensor *t = &it->tensors[i];
-    if (t->is_constant || t->is_variable || t->first_use < 0) continue;
-    t->data = t->bytes ? base + t->arena_offset : base;
+    if (!t->is_constant && !t->is_variable) t->data = planned(t) ? base + t->arena_offset : base;
+    it->tensor_data[i] = t->data;
   }
+  for (int32_t i = 0; i < it->num_inputs; ++i) it->io_tensors[i] = it->tensors[it->inputs[i]];
+  for (int32_t i = 0; i < it->num_outputs; ++i) {
+    it->io_tensors[it->num_inputs + i] = it->tensors[it->outputs[i]];
+  }
+  /* The tensor table's memory now belongs to the planned buffers. */
+  it->tensors = NULL;
   it->error.status = PICOGPT_OK;
   it->error.message[0] = '\0';
   return PICOGPT_OK;
@@ -692,13 +731,13 @@ picogpt_status picogpt_interpreter_invoke(picogpt_interpreter *it) {
 }
 
 picogpt_tensor *picogpt_interpreter_input(picogpt_interpreter *it, int index) {
-  if (it == NULL || index < 0 || index >= it->num_inputs) return NULL;
-  return &it->tensors[it->inputs[index]];
+  if (it == NULL || it->io_tensors == NULL || index < 0 || index >= it->num_inputs) return NULL;
+  return &it->io_tensors[index];
 }
 
 picogpt_tensor *picogpt_interpreter_output(picogpt_interpreter *it, int index) {
-  if (it == NULL || index < 0 || index >= it->num_outputs) return NULL;
-  return &it->tensors[it->outputs[index]];
+  if (it == NULL || it->io_tensors == NULL || index < 0 || index >= it->num_outputs) return NULL;
+  return &it->io_tensors[it->num_inputs + index];
 }
 
 picogpt_status picogpt_model_metadata(const void *model, size_t model_size, const char *name,

@@ -77,8 +77,9 @@ typedef enum picogpt_type {
 #define PICOGPT_MAX_RANK 6
 
 /* One tensor of the graph. data points into the model (constants), into the
- * arena (activations, planned) or into the arena's persistent part
- * (variables). Shapes are static: fixed at init. */
+ * arena (activations and graph inputs, planned) or into the arena's persistent
+ * part (variables). Shapes are static: fixed at init. After init only the graph
+ * inputs and outputs keep a record (picogpt_interpreter_input/output). */
 typedef struct picogpt_tensor {
   void *data;
   const char *name;         /* NUL-terminated, from the model ("" if none) */
@@ -109,7 +110,11 @@ typedef struct picogpt_interpreter {
   size_t arena_used;        /* planned activations + persistent data */
   size_t activation_bytes;  /* the planned (reused) part */
   size_t persistent_bytes;  /* tensor/op tables, per-op data, variables */
-  picogpt_tensor *tensors;  /* [num_tensors], in the arena */
+  /* [num_tensors] full records: valid during init only (they live at the arena's
+   * start, which graph inputs and activations reuse afterwards); NULL after init. */
+  picogpt_tensor *tensors;
+  void **tensor_data;       /* [num_tensors] data pointers, persistent (what ops read) */
+  picogpt_tensor *io_tensors; /* [num_inputs + num_outputs] persistent records of the graph I/O */
   int32_t num_tensors;
   struct picogpt_node *nodes; /* [num_nodes], in execution order */
   int32_t num_nodes;

@@ -25,9 +25,9 @@ typedef struct binary_data {
 
 static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *node) {
   const binary_data *d = (const binary_data *)node->data;
-  const int8_t *in1 = (const int8_t *)pg_in(it, node, 0)->data;
-  const int8_t *in2 = (const int8_t *)pg_in(it, node, 1)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *in1 = (const int8_t *)pg_in_data(it, node, 0);
+  const int8_t *in2 = (const int8_t *)pg_in_data(it, node, 1);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   if (!d->broadcast) {
     pg_binary(&d->p, in1, 1, in2, 1, out, d->count);
     return PICOGPT_OK;
@@ -199,8 +199,8 @@ typedef struct unary_lut_data {
 
 static picogpt_status eval_unary_lut(picogpt_interpreter *it, const picogpt_node *node) {
   const unary_lut_data *d = (const unary_lut_data *)node->data;
-  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   for (int32_t i = 0; i < d->count; ++i) {
     if (in[i] < d->min_valid) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "%s (op %d): input %d is below the zero point %d "
@@ -286,8 +286,8 @@ typedef struct float_quant_data {
 
 static picogpt_status eval_quantize_float(picogpt_interpreter *it, const picogpt_node *node) {
   const float_quant_data *d = (const float_quant_data *)node->data;
-  const float *in = (const float *)pg_in(it, node, 0)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const float *in = (const float *)pg_in_data(it, node, 0);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   for (int32_t i = 0; i < d->count; ++i) {
     /* AffineQuantize: round(val / scale) in float, + zero point, clamp. */
     const float q = pg_roundf(in[i] / d->scale);
@@ -347,8 +347,8 @@ picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, picogpt_node *node) {
 
 static picogpt_status eval_dequantize(picogpt_interpreter *it, const picogpt_node *node) {
   const float_quant_data *d = (const float_quant_data *)node->data;
-  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
-  float *out = (float *)pg_out(it, node, 0)->data;
+  const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
+  float *out = (float *)pg_out_data(it, node, 0);
   for (int32_t i = 0; i < d->count; ++i) out[i] = (float)(d->dscale * (in[i] - d->zero_point));
   return PICOGPT_OK;
 }

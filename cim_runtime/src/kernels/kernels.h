@@ -84,6 +84,9 @@ struct picogpt_node {
 typedef struct pg_prepare_ctx {
   picogpt_interpreter *it;
   pg_fb fb;
+  uint8_t *temp;        /* init-only records (the tensor table) from the arena's start */
+  size_t temp_bytes;    /* their size; later reused by graph inputs and activations */
+  size_t skip;          /* bytes skipped to align the arena's start */
   uint8_t *tail;        /* lowest persistent byte so far */
   uint8_t *tail_limit;  /* tail may not go below this */
   size_t tail_needed;   /* bytes the tail would need (keeps counting on failure) */
@@ -116,6 +119,13 @@ picogpt_status pg_fail(picogpt_interpreter *it, picogpt_status status, const cha
 picogpt_status pg_node_fail(pg_prepare_ctx *ctx, const picogpt_node *node,
                             picogpt_status status, const char *fmt, ...);
 
+/* Tensor records exist during init only (prepare); eval reads data pointers. */
+static inline void *pg_in_data(const picogpt_interpreter *it, const picogpt_node *n, int i) {
+  return it->tensor_data[n->inputs[i]];
+}
+static inline void *pg_out_data(const picogpt_interpreter *it, const picogpt_node *n, int i) {
+  return it->tensor_data[n->outputs[i]];
+}
 static inline picogpt_tensor *pg_in(picogpt_interpreter *it, const picogpt_node *n, int i) {
   return (i < n->num_inputs && n->inputs[i] >= 0) ? &it->tensors[n->inputs[i]] : NULL;
 }

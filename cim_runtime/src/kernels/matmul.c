@@ -26,8 +26,8 @@ typedef struct fc_data {
 
 static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogpt_node *node) {
   const fc_data *d = (const fc_data *)node->data;
-  const int8_t *input = (const int8_t *)pg_in(it, node, 0)->data;
-  int8_t *output = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *input = (const int8_t *)pg_in_data(it, node, 0);
+  int8_t *output = (int8_t *)pg_out_data(it, node, 0);
   int32_t *acc = (int32_t *)it->scratch; /* (N,) */
   for (int32_t b = 0; b < d->batches; ++b) {
     cim_hal_matvec(d->filter, d->output_depth, d->accum_depth, d->accum_depth, CIM_HAL_ROW_MAJOR,
@@ -170,9 +170,9 @@ typedef struct bmm_data {
 
 static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_node *node) {
   const bmm_data *d = (const bmm_data *)node->data;
-  const int8_t *lhs = (const int8_t *)pg_in(it, node, 0)->data;
-  const int8_t *rhs = (const int8_t *)pg_in(it, node, 1)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *lhs = (const int8_t *)pg_in_data(it, node, 0);
+  const int8_t *rhs = (const int8_t *)pg_in_data(it, node, 1);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   const int32_t M = d->rows, N = d->cols, K = d->depth;
   int32_t *acc = (int32_t *)it->scratch;   /* (N,) */
   int32_t *rhs_term = acc + N;             /* (N,): lhs_offset * sum_k rhs[k, n] */

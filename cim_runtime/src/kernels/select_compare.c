@@ -75,10 +75,10 @@ typedef struct select_data {
 
 static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *node) {
   const select_data *d = (const select_data *)node->data;
-  const uint8_t *cond = (const uint8_t *)pg_in(it, node, 0)->data;
-  const uint8_t *x = (const uint8_t *)pg_in(it, node, 1)->data;
-  const uint8_t *y = (const uint8_t *)pg_in(it, node, 2)->data;
-  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  const uint8_t *cond = (const uint8_t *)pg_in_data(it, node, 0);
+  const uint8_t *x = (const uint8_t *)pg_in_data(it, node, 1);
+  const uint8_t *y = (const uint8_t *)pg_in_data(it, node, 2);
+  uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   int32_t idx[SC_RANK] = {0}, off[3] = {0, 0, 0};
   const uint32_t es = d->elem_size;
   if (es == 1) {
@@ -150,9 +150,9 @@ typedef struct compare_data {
 
 static picogpt_status eval_compare(picogpt_interpreter *it, const picogpt_node *node) {
   const compare_data *d = (const compare_data *)node->data;
-  const void *a = pg_in(it, node, 0)->data;
-  const void *c = pg_in(it, node, 1)->data;
-  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  const void *a = pg_in_data(it, node, 0);
+  const void *c = pg_in_data(it, node, 1);
+  uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   int32_t idx[SC_RANK] = {0}, off[2] = {0, 0};
   for (int32_t i = 0; i < d->b.count; ++i) {
     int less, equal;

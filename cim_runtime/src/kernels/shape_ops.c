@@ -30,8 +30,8 @@ typedef struct copy_data {
 
 static picogpt_status eval_copy(picogpt_interpreter *it, const picogpt_node *node) {
   const copy_data *d = (const copy_data *)node->data;
-  const void *src = pg_in(it, node, 0)->data;
-  void *dst = pg_out(it, node, 0)->data;
+  const void *src = pg_in_data(it, node, 0);
+  void *dst = pg_out_data(it, node, 0);
   if (src != dst) memmove(dst, src, d->bytes);
   return PICOGPT_OK;
 }
@@ -92,8 +92,8 @@ static void run_strided_copy(const strided_copy *d, const uint8_t *in, uint8_t *
 }
 
 static picogpt_status eval_strided_copy(picogpt_interpreter *it, const picogpt_node *node) {
-  run_strided_copy((const strided_copy *)node->data, (const uint8_t *)pg_in(it, node, 0)->data,
-                   (uint8_t *)pg_out(it, node, 0)->data);
+  run_strided_copy((const strided_copy *)node->data, (const uint8_t *)pg_in_data(it, node, 0),
+                   (uint8_t *)pg_out_data(it, node, 0));
   return PICOGPT_OK;
 }
 
@@ -254,10 +254,10 @@ typedef struct concat_data {
 
 static picogpt_status eval_concatenation(picogpt_interpreter *it, const picogpt_node *node) {
   const concat_data *d = (const concat_data *)node->data;
-  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   for (int32_t o = 0; o < d->outer; ++o) {
     for (int32_t i = 0; i < node->num_inputs; ++i) {
-      const uint8_t *src = (const uint8_t *)pg_in(it, node, i)->data + (size_t)o * d->in_block[i];
+      const uint8_t *src = (const uint8_t *)pg_in_data(it, node, i) + (size_t)o * d->in_block[i];
       memcpy(out, src, d->in_block[i]);
       out += d->in_block[i];
     }
@@ -334,9 +334,9 @@ typedef struct gather_data {
 
 static picogpt_status eval_gather(picogpt_interpreter *it, const picogpt_node *node) {
   const gather_data *d = (const gather_data *)node->data;
-  const uint8_t *params = (const uint8_t *)pg_in(it, node, 0)->data;
-  const int32_t *indices = (const int32_t *)pg_in(it, node, 1)->data;
-  uint8_t *out = (uint8_t *)pg_out(it, node, 0)->data;
+  const uint8_t *params = (const uint8_t *)pg_in_data(it, node, 0);
+  const int32_t *indices = (const int32_t *)pg_in_data(it, node, 1);
+  uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   for (int32_t i = 0; i < d->num_indices; ++i) {
     if (indices[i] < 0 || indices[i] >= d->axis_size) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "GATHER (op %d): index %d out of range [0, %d)",

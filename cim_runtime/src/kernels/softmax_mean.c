@@ -14,15 +14,17 @@
 typedef struct softmax_data {
   int32_t rows;                 /* outer size */
   int32_t depth;                /* last dimension */
-  int32_t exp_q0[256];          /* exp(-d * beta * scale) in Q0.31 for diff -d, 0 if below diff_min */
-  int32_t exp_q12[256];         /* the same rescaled to Q12.19 for the sum */
-  uint8_t valid[256];           /* diff -d >= diff_min */
+  /* exp(-d * beta * scale) in Q0.31 for the difference -d to the row maximum; 0 below
+   * diff_min. TFLM skips those entries; adding 0 to the sum and scaling 0 (output -128)
+   * is the same, so no validity flags are stored. The Q12.19 summand is derived at eval
+   * (one rounding shift), so 1 KB per SOFTMAX is all the table RAM. */
+  int32_t exp_q0[256];
 } softmax_data;
 
 static picogpt_status eval_softmax(picogpt_interpreter *it, const picogpt_node *node) {
   const softmax_data *d = (const softmax_data *)node->data;
-  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   for (int32_t r = 0; r < d->rows; ++r) {
     const int8_t *x = in + (intptr_t)r * d->depth;
     int8_t *y = out + (intptr_t)r * d->depth;
@@ -33,7 +35,7 @@ static picogpt_status eval_softmax(picogpt_interpreter *it, const picogpt_node *
     int32_t sum_of_exps = 0; /* Q12.19; wraps like TFLM's FixedPoint addition */
     for (int32_t c = 0; c < d->depth; ++c) {
       const int32_t neg_diff = max_in_row - x[c];
-      if (d->valid[neg_diff]) sum_of_exps = pg_wrap_add(sum_of_exps, d->exp_q12[neg_diff]);
+      sum_of_exps = pg_wrap_add(sum_of_exps, pg_rounding_divide_by_pot(d->exp_q0[neg_diff], 12));
     }
     int num_bits_over_unit;
     const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
@@ -44,13 +46,9 @@ static picogpt_status eval_softmax(picogpt_interpreter *it, const picogpt_node *
     }
     for (int32_t c = 0; c < d->depth; ++c) {
       const int32_t neg_diff = max_in_row - x[c];
-      if (d->valid[neg_diff]) {
-        const int32_t unsat = pg_rounding_divide_by_pot(
-            pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[neg_diff]), exponent);
-        y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
-      } else {
-        y[c] = -128;
-      }
+      const int32_t unsat = pg_rounding_divide_by_pot(
+          pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[neg_diff]), exponent);
+      y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
     }
   }
   return PICOGPT_OK;
@@ -92,12 +90,10 @@ picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, picogpt_node *node) {
   d->rows = in->num_elements / d->depth;
   for (int neg = 0; neg < 256; ++neg) {
     const int32_t diff = -neg;
-    d->valid[neg] = diff >= diff_min;
-    if (!d->valid[neg]) continue;
+    if (diff < diff_min) continue; /* stays 0 */
     const int32_t rescaled =
         pg_multiply_by_quantized_multiplier(diff, input_multiplier, input_left_shift);
     d->exp_q0[neg] = pg_exp_on_negative_values_q5(rescaled);
-    d->exp_q12[neg] = pg_saturating_rounding_multiply_by_pot(d->exp_q0[neg], -12);
   }
   node->data = d;
   node->eval = eval_softmax;
@@ -121,8 +117,8 @@ typedef struct mean_data {
 
 static picogpt_status eval_mean(picogpt_interpreter *it, const picogpt_node *node) {
   const mean_data *d = (const mean_data *)node->data;
-  const int8_t *in = (const int8_t *)pg_in(it, node, 0)->data;
-  int8_t *out = (int8_t *)pg_out(it, node, 0)->data;
+  const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   int32_t *sums = (int32_t *)it->scratch; /* (out_count,) */
   if (d->inner_block > 0) {
     for (int32_t o = 0; o < d->out_count; ++o) {
