@@ -379,23 +379,32 @@ static picogpt_status parse_tensor(picogpt_interpreter *it, const pg_fb *fb,
   return PICOGPT_OK;
 }
 
-static picogpt_status copy_index_vector(picogpt_interpreter *it, pg_prepare_ctx *ctx,
-                                        const pg_fb *fb, const pg_fb_vector *v, int allow_absent,
-                                        const char *what, int32_t **out) {
+/* Validates a vector of tensor indices and returns it in place in the model
+ * bytes (flatbuffers align int32 vectors to 4) when the host is little-endian
+ * and the vector is aligned; otherwise copies it into the persistent part. */
+static picogpt_status index_vector(picogpt_interpreter *it, pg_prepare_ctx *ctx, const pg_fb *fb,
+                                   const pg_fb_vector *v, int allow_absent, const char *what,
+                                   const int32_t **out) {
   if (v->count > PG_MAX_NODE_IO) {
     return pg_fail(it, PICOGPT_ERR_MODEL_CORRUPT, "%s: %u entries exceed %d", what,
                    (unsigned)v->count, PG_MAX_NODE_IO);
   }
-  int32_t *copy = (int32_t *)pg_alloc_persistent(ctx, (size_t)v->count * 4u);
-  if (copy == NULL) return it->error.status;
   for (uint32_t i = 0; i < v->count; ++i) {
     const int32_t idx = pg_fb_vec_i32(fb, v, i);
     if (idx >= it->num_tensors || idx < (allow_absent ? -1 : 0)) {
       return pg_fail(it, PICOGPT_ERR_MODEL_CORRUPT, "%s: tensor index %d out of range (%d tensors)",
                      what, (int)idx, (int)it->num_tensors);
     }
-    copy[i] = idx;
   }
+  const uint16_t endian_probe = 1;
+  const uint8_t *bytes = fb->data + v->pos;
+  if (*(const uint8_t *)&endian_probe == 1 && (uintptr_t)bytes % 4u == 0) {
+    *out = (const int32_t *)(const void *)bytes;
+    return PICOGPT_OK;
+  }
+  int32_t *copy = (int32_t *)pg_alloc_persistent(ctx, (size_t)v->count * 4u);
+  if (copy == NULL) return it->error.status;
+  for (uint32_t i = 0; i < v->count; ++i) copy[i] = pg_fb_vec_i32(fb, v, i);
   *out = copy;
   return PICOGPT_OK;
 }
@@ -453,10 +462,10 @@ static picogpt_status parse_model(picogpt_interpreter *it, pg_prepare_ctx *ctx) 
     if (st != PICOGPT_OK) return st;
   }
 
-  int32_t *graph_inputs, *graph_outputs;
-  picogpt_status st = copy_index_vector(it, ctx, fb, &inputs, 0, "subgraph inputs", &graph_inputs);
+  const int32_t *graph_inputs, *graph_outputs;
+  picogpt_status st = index_vector(it, ctx, fb, &inputs, 0, "subgraph inputs", &graph_inputs);
   if (st != PICOGPT_OK) return st;
-  st = copy_index_vector(it, ctx, fb, &outputs, 0, "subgraph outputs", &graph_outputs);
+  st = index_vector(it, ctx, fb, &outputs, 0, "subgraph outputs", &graph_outputs);
   if (st != PICOGPT_OK) return st;
   it->inputs = graph_inputs;
   it->num_inputs = (int32_t)inputs.count;
@@ -466,13 +475,17 @@ static picogpt_status parse_model(picogpt_interpreter *it, pg_prepare_ctx *ctx) 
   it->num_nodes = (int32_t)operators.count;
   it->nodes = (picogpt_node *)pg_alloc_persistent(ctx, sizeof(picogpt_node) * operators.count);
   if (it->nodes == NULL) return it->error.status;
+  ctx->node_options =
+      (pg_node_options *)alloc_temp(ctx, sizeof(pg_node_options) * operators.count);
+  if (ctx->node_options == NULL) return it->error.status;
   for (uint32_t i = 0; i < operators.count; ++i) {
     picogpt_node *node = &it->nodes[i];
+    pg_node_options *options = &ctx->node_options[i];
     pg_fb_table op, opcode;
     pg_fb_vector op_inputs, op_outputs, intermediates;
     uint32_t opcode_index;
     uint8_t options_2_type;
-    node->index = (int32_t)i;
+    node->index = (int16_t)i;
     FB_CHECK(pg_fb_vector_table(fb, &operators, i, &op), "operator table");
     FB_CHECK(pg_fb_u32(fb, &op, OPERATOR_OPCODE_INDEX, 0, &opcode_index), "opcode_index");
     if (opcode_index >= opcodes.count) {
@@ -485,36 +498,37 @@ static picogpt_status parse_model(picogpt_interpreter *it, pg_prepare_ctx *ctx) 
     FB_CHECK(pg_fb_i8(fb, &opcode, OPCODE_DEPRECATED_BUILTIN, 0, &deprecated_code), "opcode");
     FB_CHECK(pg_fb_i32(fb, &opcode, OPCODE_BUILTIN, 0, &builtin_code), "opcode");
     /* The schema's rule: the larger of the two fields is the op. */
-    node->opcode = builtin_code > deprecated_code ? builtin_code : deprecated_code;
+    const int32_t code = builtin_code > deprecated_code ? builtin_code : deprecated_code;
     FB_CHECK(pg_fb_vector_field(fb, &op, OPERATOR_INPUTS, 4, &op_inputs), "operator inputs");
     FB_CHECK(pg_fb_vector_field(fb, &op, OPERATOR_OUTPUTS, 4, &op_outputs), "operator outputs");
     FB_CHECK(pg_fb_vector_field(fb, &op, OPERATOR_INTERMEDIATES, 4, &intermediates),
              "operator intermediates");
-    FB_CHECK(pg_fb_u8(fb, &op, OPERATOR_OPTIONS_TYPE, 0, &node->options_type), "options type");
-    FB_CHECK(pg_fb_table_field(fb, &op, OPERATOR_OPTIONS, &node->options), "builtin options");
+    FB_CHECK(pg_fb_u8(fb, &op, OPERATOR_OPTIONS_TYPE, 0, &options->type), "options type");
+    FB_CHECK(pg_fb_table_field(fb, &op, OPERATOR_OPTIONS, &options->table), "builtin options");
     FB_CHECK(pg_fb_u8(fb, &op, OPERATOR_OPTIONS_2_TYPE, 0, &options_2_type), "options 2 type");
-    if (pg_find_kernel(node->opcode) == NULL) {
+    if (pg_find_kernel(code) == NULL) { /* checked on the full code, before narrowing */
       return pg_fail(it, PICOGPT_ERR_UNSUPPORTED_OP, "op %u: %s (builtin code %d) not supported",
-                     (unsigned)i, pg_op_name(node->opcode), (int)node->opcode);
+                     (unsigned)i, pg_op_name(code), (int)code);
     }
+    node->opcode = (int16_t)code;
     if (intermediates.count != 0 || options_2_type != 0) {
       return pg_fail(it, PICOGPT_ERR_UNSUPPORTED_OP,
                      "op %u: %s uses intermediates/builtin_options_2, not supported", (unsigned)i,
                      pg_op_name(node->opcode));
     }
-    int32_t *ins, *outs;
-    st = copy_index_vector(it, ctx, fb, &op_inputs, 1, "operator inputs", &ins);
+    const int32_t *ins, *outs;
+    st = index_vector(it, ctx, fb, &op_inputs, 1, "operator inputs", &ins);
     if (st != PICOGPT_OK) return st;
-    st = copy_index_vector(it, ctx, fb, &op_outputs, 0, "operator outputs", &outs);
+    st = index_vector(it, ctx, fb, &op_outputs, 0, "operator outputs", &outs);
     if (st != PICOGPT_OK) return st;
     if (op_outputs.count == 0) {
       return pg_fail(it, PICOGPT_ERR_MODEL_CORRUPT, "op %u: %s has no outputs", (unsigned)i,
                      pg_op_name(node->opcode));
     }
     node->inputs = ins;
-    node->num_inputs = (int32_t)op_inputs.count;
+    node->num_inputs = (int16_t)op_inputs.count;
     node->outputs = outs;
-    node->num_outputs = (int32_t)op_outputs.count;
+    node->num_outputs = (int16_t)op_outputs.count;
   }
   return PICOGPT_OK;
 }
@@ -666,6 +680,8 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
   for (int n = 0; n < it->num_nodes; ++n) {
     picogpt_node *node = &it->nodes[n];
     const pg_kernel *kernel = pg_find_kernel(node->opcode);
+    ctx.options = ctx.node_options[n].table;
+    ctx.options_type = ctx.node_options[n].type;
     st = kernel->prepare(&ctx, node);
     if (st != PICOGPT_OK) return st;
     if (node->eval == NULL) {

@@ -115,11 +115,11 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
                                : node->opcode == PG_OP_MUL ? PG_OPT_MUL
                                                            : -1;
   if (expected_options > 0) {
-    if (node->options_type != expected_options && node->options_type != 0) {
+    if (ctx->options_type != expected_options && ctx->options_type != 0) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                          (int)node->options_type);
+                          (int)ctx->options_type);
     }
-    if (pg_fb_i8(&ctx->fb, &node->options, 0, 0, &activation) != 0) {
+    if (pg_fb_i8(&ctx->fb, &ctx->options, 0, 0, &activation) != 0) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
     }
   }

@@ -65,19 +65,24 @@ enum { PG_ACT_NONE = 0, PG_ACT_RELU = 1, PG_ACT_RELU_N1_TO_1 = 2, PG_ACT_RELU6 =
 typedef struct picogpt_node picogpt_node;
 typedef picogpt_status (*pg_eval_fn)(picogpt_interpreter *it, const picogpt_node *node);
 
-/* One operator of the graph, in execution order. */
+/* One operator of the graph, in execution order (persistent: what eval needs). */
 struct picogpt_node {
-  int32_t opcode;          /* BuiltinOperator */
-  int32_t index;           /* position in the subgraph, for messages */
-  const int32_t *inputs;   /* [num_inputs] tensor indices, -1 = optional absent */
-  int32_t num_inputs;
-  const int32_t *outputs;  /* [num_outputs] tensor indices */
-  int32_t num_outputs;
-  pg_fb_table options;     /* builtin options table (pos 0: none) */
-  uint8_t options_type;    /* BuiltinOptions union type */
   pg_eval_fn eval;         /* set by prepare */
   void *data;              /* per-op data from prepare, in the arena */
+  const int32_t *inputs;   /* [num_inputs] tensor indices, -1 = optional absent; in the
+                              model bytes (little-endian int32, validated at init) */
+  const int32_t *outputs;  /* [num_outputs] tensor indices */
+  int16_t num_inputs;      /* <= PG_MAX_NODE_IO */
+  int16_t num_outputs;
+  int16_t opcode;          /* BuiltinOperator (< 256 for the supported ones) */
+  int16_t index;           /* position in the subgraph, for messages (< PG_MAX_NODES) */
 };
+
+/* Builtin options of one node, needed by prepare only (init-only memory). */
+typedef struct pg_node_options {
+  pg_fb_table table;       /* builtin options table (pos 0: none) */
+  uint8_t type;            /* BuiltinOptions union type */
+} pg_node_options;
 
 /* Prepare-time context: the interpreter, its model reader and the
  * persistent allocator (the arena's tail, growing down). */
@@ -91,6 +96,9 @@ typedef struct pg_prepare_ctx {
   uint8_t *tail_limit;  /* tail may not go below this */
   size_t tail_needed;   /* bytes the tail would need (keeps counting on failure) */
   size_t scratch_request; /* largest per-op scratch need, shared by all ops */
+  pg_node_options *node_options; /* [num_nodes], init-only */
+  pg_fb_table options;  /* of the node being prepared */
+  uint8_t options_type;
 } pg_prepare_ctx;
 
 /* Kernels that need temporary memory during eval call this at prepare; eval

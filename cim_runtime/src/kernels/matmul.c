@@ -58,12 +58,12 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
 
   int8_t activation = 0;
   uint8_t weights_format = 0;
-  if (node->options_type != PG_OPT_FULLY_CONNECTED && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_FULLY_CONNECTED && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
-  if (pg_fb_i8(&ctx->fb, &node->options, 0, 0, &activation) != 0 ||
-      pg_fb_u8(&ctx->fb, &node->options, 1, 0, &weights_format) != 0) {
+  if (pg_fb_i8(&ctx->fb, &ctx->options, 0, 0, &activation) != 0 ||
+      pg_fb_u8(&ctx->fb, &ctx->options, 1, 0, &weights_format) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   if (weights_format != 0) {
@@ -248,12 +248,12 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, picogpt_node *node) 
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "per-channel operands not supported");
   }
   uint8_t adj_x = 0, adj_y = 0;
-  if (node->options_type != PG_OPT_BATCH_MATMUL && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_BATCH_MATMUL && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
-  if (pg_fb_u8(&ctx->fb, &node->options, 0, 0, &adj_x) != 0 ||
-      pg_fb_u8(&ctx->fb, &node->options, 1, 0, &adj_y) != 0) {
+  if (pg_fb_u8(&ctx->fb, &ctx->options, 0, 0, &adj_x) != 0 ||
+      pg_fb_u8(&ctx->fb, &ctx->options, 1, 0, &adj_y) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   if (lhs->rank < 2 || lhs->rank > BMM_RANK || rhs->rank < 2 || rhs->rank > BMM_RANK) {

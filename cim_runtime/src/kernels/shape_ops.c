@@ -171,15 +171,15 @@ picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node)
   }
   int32_t begin_mask = 0, end_mask = 0, ellipsis_mask = 0, new_axis_mask = 0, shrink_mask = 0;
   uint8_t offset = 0;
-  if (node->options_type != PG_OPT_STRIDED_SLICE && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_STRIDED_SLICE && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
   const pg_fb *fb = &ctx->fb;
-  if (pg_fb_i32(fb, &node->options, 0, 0, &begin_mask) || pg_fb_i32(fb, &node->options, 1, 0, &end_mask) ||
-      pg_fb_i32(fb, &node->options, 2, 0, &ellipsis_mask) ||
-      pg_fb_i32(fb, &node->options, 3, 0, &new_axis_mask) ||
-      pg_fb_i32(fb, &node->options, 4, 0, &shrink_mask) || pg_fb_u8(fb, &node->options, 5, 0, &offset)) {
+  if (pg_fb_i32(fb, &ctx->options, 0, 0, &begin_mask) || pg_fb_i32(fb, &ctx->options, 1, 0, &end_mask) ||
+      pg_fb_i32(fb, &ctx->options, 2, 0, &ellipsis_mask) ||
+      pg_fb_i32(fb, &ctx->options, 3, 0, &new_axis_mask) ||
+      pg_fb_i32(fb, &ctx->options, 4, 0, &shrink_mask) || pg_fb_u8(fb, &ctx->options, 5, 0, &offset)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   if (ellipsis_mask || new_axis_mask || offset) {
@@ -277,12 +277,12 @@ picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, picogpt_node *node)
   const picogpt_tensor *out = pg_out(it, node, 0);
   int32_t axis = 0;
   int8_t activation = 0;
-  if (node->options_type != PG_OPT_CONCATENATION && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_CONCATENATION && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
-  if (pg_fb_i32(&ctx->fb, &node->options, 0, 0, &axis) ||
-      pg_fb_i8(&ctx->fb, &node->options, 1, 0, &activation)) {
+  if (pg_fb_i32(&ctx->fb, &ctx->options, 0, 0, &axis) ||
+      pg_fb_i8(&ctx->fb, &ctx->options, 1, 0, &activation)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   if (activation != PG_ACT_NONE) {
@@ -365,12 +365,12 @@ picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, picogpt_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "indices must be INT32");
   }
   int32_t axis = 0, batch_dims = 0;
-  if (node->options_type != PG_OPT_GATHER && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_GATHER && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
-  if (pg_fb_i32(&ctx->fb, &node->options, 0, 0, &axis) ||
-      pg_fb_i32(&ctx->fb, &node->options, 1, 0, &batch_dims)) {
+  if (pg_fb_i32(&ctx->fb, &ctx->options, 0, 0, &axis) ||
+      pg_fb_i32(&ctx->fb, &ctx->options, 1, 0, &batch_dims)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   if (batch_dims != 0) {

@@ -69,12 +69,12 @@ picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, picogpt_node *node) {
   if (!pg_same_shape(in, out) || in->rank < 1 || in->dims[in->rank - 1] < 1) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output shapes differ");
   }
-  if (node->options_type != PG_OPT_SOFTMAX && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_SOFTMAX && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
   float beta = 0.0f;
-  if (pg_fb_f32(&ctx->fb, &node->options, 0, 0.0f, &beta) != 0) {
+  if (pg_fb_f32(&ctx->fb, &ctx->options, 0, 0.0f, &beta) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   int32_t input_multiplier, diff_min;
@@ -164,11 +164,11 @@ picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, picogpt_node *node) {
   st = pg_const_i32(ctx, node, axis_t, "axis", MEAN_RANK * 2, axes, &num_axes);
   if (st != PICOGPT_OK) return st;
   uint8_t keep_dims = 0;
-  if (node->options_type != PG_OPT_REDUCER && node->options_type != 0) {
+  if (ctx->options_type != PG_OPT_REDUCER && ctx->options_type != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)node->options_type);
+                        (int)ctx->options_type);
   }
-  if (pg_fb_u8(&ctx->fb, &node->options, 0, 0, &keep_dims) != 0) {
+  if (pg_fb_u8(&ctx->fb, &ctx->options, 0, 0, &keep_dims) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   const int rank = in->rank;
