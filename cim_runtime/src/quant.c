@@ -276,7 +276,10 @@ static inline int32_t requant_one(int32_t acc, int32_t offset, int32_t multiplie
 
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t offset = q->offset ? pg_wrap_add(q->offset[i], q->offset_all) : q->offset_all;
+    int32_t offset = q->offset ? pg_wrap_add(q->offset[i], q->offset_all) : q->offset_all;
+    if (q->row_sum) {
+      offset = pg_wrap_add(offset, (int32_t)((uint32_t)q->row_sum[i] * (uint32_t)q->row_sum_scale));
+    }
     const int32_t multiplier = q->multiplier ? q->multiplier[i] : q->multiplier_all;
     const int shift = q->shift ? q->shift[i] : q->shift_all;
     out[i] = (int8_t)requant_one(acc[i], offset, multiplier, shift, q);
@@ -384,12 +387,17 @@ void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8
   const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
   const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
   const __m256i offset_all = _mm256_set1_epi32(q->offset_all);
+  const __m256i row_sum_scale = _mm256_set1_epi32(q->row_sum_scale);
   __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
   split_shift8(_mm256_set1_epi32(q->shift_all), &ls, &rs);
   int32_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i)), offset_all);
     if (q->offset) x = _mm256_add_epi32(x, _mm256_loadu_si256((const __m256i *)(q->offset + i)));
+    if (q->row_sum) {
+      const __m256i sums = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(q->row_sum + i)));
+      x = _mm256_add_epi32(x, _mm256_mullo_epi32(sums, row_sum_scale));
+    }
     if (q->multiplier) m = _mm256_loadu_si256((const __m256i *)(q->multiplier + i));
     if (q->shift) split_shift8(load8_i8(q->shift + i), &ls, &rs);
     store8_i8(out + i, _mm256_add_epi32(mbqm8(x, m, ls, rs), zp), lo, hi);
@@ -397,6 +405,7 @@ void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8
   if (i < n) {
     pg_requant tail = *q;
     if (tail.offset) tail.offset += i;
+    if (tail.row_sum) tail.row_sum += i;
     if (tail.multiplier) tail.multiplier += i;
     if (tail.shift) tail.shift += i;
     pg_requantize_scalar(acc + i, n - i, &tail, out + i);

@@ -113,11 +113,14 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
 #define PG_HAVE_AVX2 0
 #endif
 
-/* out[i] = clamp(MBQM(acc[i] + offset[i] + offset_all, multiplier[i], shift[i])
- *               + output_zero_point, act_min, act_max), additions wrapping like
- * TFLite's int32 accumulator. Multipliers are >= 0 (QuantizeMultiplier's). */
+/* out[i] = clamp(MBQM(acc[i] + offset[i] + row_sum[i] * row_sum_scale + offset_all,
+ *                    multiplier[i], shift[i]) + output_zero_point, act_min, act_max),
+ * arithmetic wrapping like TFLite's int32 accumulator. Multipliers are >= 0
+ * (QuantizeMultiplier's). */
 typedef struct pg_requant {
   const int32_t *offset;     /* (n,) per element, or NULL */
+  const int16_t *row_sum;    /* (n,) per element, or NULL (FC: weight row sums) */
+  int32_t row_sum_scale;     /* FC: -input zero point */
   const int32_t *multiplier; /* (n,) per channel, or NULL: multiplier_all for all */
   const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
   int32_t offset_all;

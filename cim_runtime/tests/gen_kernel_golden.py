@@ -147,6 +147,11 @@ def fully_connected(rng):
     b = tf.constant(rng.standard_normal((8,)).astype(np.float32))
     model = convert(lambda x: tf.matmul(x, w) + b, [((3, 32), tf.float32)], rng)
     cases.append(("fc_bias", model, run_tflm(model, rng)))
+    # Weight row sums beyond int16 (all weights near the channel maximum, K = 300): the
+    # runtime's int32-offset fallback for the zero-point correction.
+    w = tf.constant(0.5 + 0.01 * np.abs(rng.standard_normal((300, 12))).astype(np.float32))
+    model = convert(lambda x: tf.matmul(x, w), [((2, 300), tf.float32)], rng)
+    cases.append(("fc_2x300_large_row_sums", model, run_tflm(model, rng)))
     return cases
 
 

@@ -110,6 +110,7 @@ static void test_matvec(void) {
 static void test_requantize(void) {
   enum { N = 77 };
   static int32_t acc[N], offset[N], mult[N];
+  static int16_t row_sum[N];
   static int8_t shift[N], out_s[N], out_v[N];
   for (int iter = 0; iter < 4000; ++iter) {
     const int32_t n = rnd_range(1, N);
@@ -118,6 +119,7 @@ static void test_requantize(void) {
       acc[i] = kind == 0 ? INT32_MIN : kind == 1 ? INT32_MAX : kind < 4 ? (int32_t)rnd()
                                                                         : rnd_range(-300000, 300000);
       offset[i] = (rnd() % 4 == 0) ? (int32_t)rnd() : rnd_range(-40000, 40000);
+      row_sum[i] = (int16_t)rnd();
       mult[i] = (rnd() % 16 == 0) ? 0 : (int32_t)((1u << 30) + (rnd() >> 2)) ; /* [2^30, 2^31) */
       if (rnd() % 16 == 1) mult[i] = INT32_MAX;
       shift[i] = (int8_t)((rnd() % 4 == 0) ? rnd_range(-31, 30) : rnd_range(-12, 2));
@@ -126,6 +128,8 @@ static void test_requantize(void) {
     const int per_channel = iter % 2;
     q.offset = (iter % 3) ? offset : NULL;
     q.offset_all = (iter % 5 == 0) ? (int32_t)rnd() : rnd_range(-1000, 1000);
+    q.row_sum = (iter % 4 == 1) ? row_sum : NULL;
+    q.row_sum_scale = rnd_range(-127, 128);
     q.multiplier = per_channel ? mult : NULL;
     q.shift = per_channel ? shift : NULL;
     q.multiplier_all = mult[0];
@@ -137,7 +141,8 @@ static void test_requantize(void) {
     pg_requantize_avx2(acc, n, &q, out_v);
     int bad = -1;
     for (int32_t i = 0; i < n && bad < 0; ++i) {
-      const int32_t o = q.offset ? pg_wrap_add(offset[i], q.offset_all) : q.offset_all;
+      int32_t o = q.offset ? pg_wrap_add(offset[i], q.offset_all) : q.offset_all;
+      if (q.row_sum) o = pg_wrap_add(o, row_sum[i] * q.row_sum_scale);
       const int32_t m = per_channel ? mult[i] : q.multiplier_all;
       const int s = per_channel ? shift[i] : q.shift_all;
       /* Reference: MultiplyByQuantizedMultiplier spelled out with gemmlowp's SRDHM. */

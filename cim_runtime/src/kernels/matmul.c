@@ -18,9 +18,10 @@ typedef struct fc_data {
   int32_t accum_depth;   /* K: input features */
   int32_t output_depth;  /* N: output features */
   const int8_t *filter;  /* (N, K) row-major, constant */
-  /* Requantization: offset[n] = bias[n] - input_zp * sum_k filter[n, k] (the whole
-   * zero-point correction, folded once at prepare), per-channel multiplier (int32)
-   * and shift (int8), or per-tensor ones. */
+  /* Requantization: the zero-point correction -input_zp * sum_k filter[n, k] comes from
+   * int16 row sums (|sum| <= 128 K fits for K <= 256; larger K falls back to int32
+   * offsets with the correction folded in), the bias is read from the model; per-channel
+   * multiplier (int32) and shift (int8), or per-tensor ones. 7 bytes of RAM per channel. */
   pg_requant rq;
 } fc_data;
 
@@ -101,16 +102,35 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
   d->filter = (const int8_t *)filter->data;
   const int32_t *bias_data = bias ? (const int32_t *)bias->data : NULL;
   const int32_t input_offset = -input->zero_point;
-  int32_t *offsets = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
-  if (offsets == NULL) return it->error.status;
-  for (int32_t n = 0; n < output_depth; ++n) {
+  int fits_int16 = 1;
+  for (int32_t n = 0; n < output_depth && fits_int16; ++n) {
     int32_t sum = 0;
     for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
-    /* TFLite accumulates sum (x + input_offset) * w (+ bias) in int32 (wrapping). */
-    const int32_t offset = (int32_t)((uint32_t)input_offset * (uint32_t)sum);
-    offsets[n] = bias_data ? pg_wrap_add(offset, bias_data[n]) : offset;
+    fits_int16 = sum >= INT16_MIN && sum <= INT16_MAX;
   }
-  d->rq.offset = offsets;
+  if (fits_int16) {
+    int16_t *row_sums = (int16_t *)pg_alloc_persistent(ctx, 2u * (size_t)output_depth);
+    if (row_sums == NULL) return it->error.status;
+    for (int32_t n = 0; n < output_depth; ++n) {
+      int32_t sum = 0;
+      for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
+      row_sums[n] = (int16_t)sum;
+    }
+    d->rq.row_sum = row_sums;
+    d->rq.row_sum_scale = input_offset; /* |input_offset * sum| <= 2^23: no overflow */
+    d->rq.offset = bias_data;
+  } else {
+    int32_t *offsets = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+    if (offsets == NULL) return it->error.status;
+    for (int32_t n = 0; n < output_depth; ++n) {
+      int32_t sum = 0;
+      for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
+      /* TFLite accumulates sum (x + input_offset) * w (+ bias) in int32 (wrapping). */
+      const int32_t offset = (int32_t)((uint32_t)input_offset * (uint32_t)sum);
+      offsets[n] = bias_data ? pg_wrap_add(offset, bias_data[n]) : offset;
+    }
+    d->rq.offset = offsets;
+  }
   d->rq.output_zero_point = output->zero_point;
   if (filter->num_channel_scales > 1) {
     /* Per-channel: effective scale per output channel, all in double. */
