@@ -17,7 +17,6 @@ is written; all files are written atomically (all or nothing). See docs/export.m
 
 import argparse
 import json
-import math
 import os
 import sys
 import warnings
@@ -31,7 +30,6 @@ from tf_model.export import QUANTIZATIONS, WEIGHT_QUANTIZATIONS, ExportError
 
 DEFAULT_C_HEADER = os.path.join(REPO, "cim_runtime", "include", "pico_gpt", "model_data.h")
 DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_data.cc")
-ARENA_HEADROOM_BYTES = 1024  # on top of the measured need, then rounded up to 1 KiB
 
 
 def default_output(model_dir, kind, quantization):
@@ -188,7 +186,14 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
     from tqdm import tqdm
 
-    from tf_model.export import build_tflite, check_tflm, evaluate, write_files_atomic
+    from tf_model.export import (
+        build_tflite,
+        check_tflm,
+        evaluate,
+        kv_cache_bytes,
+        recommended_arena_bytes,
+        write_files_atomic,
+    )
     from tf_model.export_carray import c_arrays
     from tf_model.export_flatbuffer import describe
     from tf_model.model import count_params
@@ -213,15 +218,8 @@ def main(argv=None):
             f"the float export differs from the Keras model by {evaluation['max_abs_logit_diff']:.3g} "
             "(> 1e-4) in its logits: this is an exporter bug, please report it with the checkpoint"
         )
-    dtype_bytes = {"int8": 1, "float32": 4}
-    kv_bytes = sum(
-        math.prod(t["shape"]) * dtype_bytes[t["dtype"]]
-        for t in signature["inputs"]
-        if "_cache_" in t["name"]
-    )
-    recommended_arena = None
-    if arena is not None:
-        recommended_arena = -(-(arena + ARENA_HEADROOM_BYTES) // 1024) * 1024
+    kv_bytes = kv_cache_bytes(signature)
+    recommended_arena = recommended_arena_bytes(arena)
     report = {
         "kind": kind,
         "quantization": args.quantization,

@@ -371,6 +371,14 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
         in header_text
     )
 
+    # the standalone generator (for build directories) writes the very same files
+    header3, source3 = tmp_path / "h3" / "pico_gpt" / "model_data.h", tmp_path / "s3.cc"
+    header3.parent.mkdir(parents=True)
+    regen = run_script("-m", "tf_model.export_carray", str(out / "chip.tflite"),
+                       "--c_header", str(header3), "--c_source", str(source3))  # fmt: skip
+    assert regen.returncode == 0, regen.stderr
+    assert header3.read_text() == header_text and source3.read_text() == source.read_text()
+
     # same input model -> byte-identical outputs, with or without --output
     header2, source2 = tmp_path / "h2" / "pico_gpt" / "model_data.h", tmp_path / "s2.cc"
     header2.parent.mkdir(parents=True)
@@ -517,6 +525,16 @@ def test_op_tflm_lacks_fails_and_names_it(tmp_path, data_dir):
     msg = convert_in_process("--model_dir", d, "--num_calibration_samples", "1")
     assert "GELU" in msg and "TFLite Micro" in msg
     assert_nothing_written(d, before)
+
+
+def test_c_arrays_refuse_a_float_model(exports, tmp_path):
+    from tf_model.export_carray import main
+
+    path = tmp_path / "float.tflite"
+    path.write_bytes(exports[("step", "float")][0])
+    header, source = tmp_path / "model_data.h", tmp_path / "model_data.cc"
+    assert main([str(path), "--c_header", str(header), "--c_source", str(source)]) == 2
+    assert not header.exists() and not source.exists()
 
 
 def test_cli_error_is_a_message_not_a_traceback(tmp_path):

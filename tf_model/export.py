@@ -420,6 +420,26 @@ def evaluate(checkpoint, data, kind, num_eval_windows=32, tflm_windows=1, progre
     return result
 
 
+def kv_cache_bytes(signature):
+    """Bytes of the runtime-held cache: every *_cache_* input of a `describe()` signature."""
+    dtype_bytes = {"int8": 1, "float32": 4}
+    return sum(
+        math.prod(t["shape"]) * dtype_bytes[t["dtype"]]
+        for t in signature["inputs"]
+        if "_cache_" in t["name"]
+    )
+
+
+ARENA_HEADROOM_BYTES = 1024  # on top of the measured need, then rounded up to 1 KiB
+
+
+def recommended_arena_bytes(measured):
+    """Arena to recommend for a measured TFLite Micro need (None stays None)."""
+    if measured is None:
+        return None
+    return -(-(measured + ARENA_HEADROOM_BYTES) // 1024) * 1024
+
+
 # ---- writing --------------------------------------------------------------------------------
 
 

@@ -1,10 +1,18 @@
 """The .tflite bytes and the constants firmware needs, as a C header and a C++ source file.
 
-Output depends only on its arguments (no paths, dates or tool versions), so the same model
-always yields byte-identical files.
+    uv run python -m tf_model.export_carray out/model.tflite \
+        --c_header build/gen/include/pico_gpt/model_data.h --c_source build/gen/model_data.cc
+
+tf_convert_to_tflite.py writes these files itself; the command above regenerates them from any
+int8 .tflite it exported (vocabulary and config from the model's pico_gpt metadata, arena size
+measured with TFLite Micro's interpreter), e.g. for a build directory. Output depends only on
+the model bytes and the header's include name (no paths, dates or tool versions), so the same
+model always yields byte-identical files.
 """
 
+import argparse
 import os
+import sys
 
 BYTES_PER_LINE = 16
 
@@ -164,3 +172,65 @@ def c_arrays(model_bytes, info, header_path, recommended_arena_bytes, kv_cache_b
     s.append("};")
     source = "\n".join(s) + "\n"
     return header, source
+
+
+def c_arrays_for_model(model_bytes, header_path):
+    """(header, source) for an exported int8 .tflite, measuring its TFLite Micro arena."""
+    from .export import kv_cache_bytes, recommended_arena_bytes
+    from .export_flatbuffer import describe, read_metadata
+    from .tflite_step import load_exported
+
+    metadata = read_metadata(model_bytes)
+    if metadata is None:
+        raise ValueError("no pico_gpt metadata: export the model with tf_convert_to_tflite.py")
+    if metadata["quantization"] != "int8":
+        raise ValueError(
+            f"C arrays are for int8 models (TFLite Micro / the C runtime); this one is "
+            f"{metadata['quantization']}"
+        )
+    signature = describe(model_bytes)
+    runner = load_exported(model_bytes, backend="tflm")
+    if runner.kind == "step":
+        runner.step(0, 0)
+    else:
+        runner.sequence_logits([0])
+    arena = recommended_arena_bytes(runner.interp.arena_bytes())
+    info = {
+        **metadata,
+        "signature": {"inputs": signature["inputs"], "outputs": signature["outputs"]},
+    }
+    return c_arrays(model_bytes, info, header_path, arena, kv_cache_bytes(signature))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model", help="an int8 .tflite written by tf_convert_to_tflite.py")
+    parser.add_argument("--c_header", required=True)
+    parser.add_argument("--c_source", required=True)
+    args = parser.parse_args(argv)
+    from .export import ExportError, check_writable, write_files_atomic
+    from .tflite_step import TFLiteRunError
+
+    try:
+        if not os.path.isfile(args.model):
+            raise ExportError(f"model not found: {args.model}")
+        for path in (args.c_header, args.c_source):
+            check_writable(path)
+        with open(args.model, "rb") as f:
+            model_bytes = f.read()
+        try:
+            header, source = c_arrays_for_model(model_bytes, args.c_header)
+        except (ValueError, TFLiteRunError) as e:
+            raise ExportError(f"{args.model}: {e}") from None
+        write_files_atomic({args.c_header: header.encode(), args.c_source: source.encode()})
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.c_header}, {args.c_source}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
