@@ -31,13 +31,18 @@
 #include "fw_arena.h" /* PICOGPT_FW_ARENA_BYTES: what the model needs, measured by the probe */
 #endif
 
-/* The build's model kind, captured before the generated model header (which defines
- * PICOGPT_USE_KV_CACHE from the model itself) can override the macro. */
-enum { kBuildUsesKvCache = PICOGPT_USE_KV_CACHE };
+/* The build's model kind is PICOGPT_FW_KV_CACHE (= CMake's PICOGPT_USE_KV_CACHE); the
+ * exporter's model header defines PICOGPT_USE_KV_CACHE from the model itself, so a header of
+ * the other kind stops the build here with a message instead of a macro-redefinition error. */
+enum { kBuildUsesKvCache = PICOGPT_FW_KV_CACHE };
+#undef PICOGPT_USE_KV_CACHE
 #if PICOGPT_FW_MODEL_FULL
 #include "pico_gpt/model_data_full.h"
 #else
 #include "pico_gpt/model_data.h"
+#endif
+#if defined(PICOGPT_USE_KV_CACHE) && PICOGPT_USE_KV_CACHE != PICOGPT_FW_KV_CACHE
+#error "the embedded model_data is not the kind PICOGPT_USE_KV_CACHE selects (KV-cache step model: model_data.h, full-window: model_data_full.h; docs/firmware.md)"
 #endif
 
 /* ---- memory: everything static, sized at build time ----------------------------------- */
