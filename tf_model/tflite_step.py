@@ -49,13 +49,6 @@ def captured_c_stderr():
             os.close(saved)
 
 
-def _quantize(x, quant, dtype):
-    if quant is None or dtype in (np.float32, np.int32):
-        return np.asarray(x, dtype=dtype)
-    q = np.round(np.asarray(x, np.float64) / quant["scale"]) + quant["zero_point"]
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
 def _dequantize(x, quant):
     if quant is None or x.dtype == np.float32:
         return np.asarray(x, np.float32)
@@ -96,14 +89,6 @@ class _Interpreter:
                     error = e
             if error is not None:
                 raise TFLiteRunError(_tflm_message(error, log["value"])) from None
-
-    def set(self, name, value):
-        index, t = self.inputs[name]
-        array = _quantize(value, t["quantization"], _DTYPES[t["dtype"]]).reshape(t["shape"])
-        if self.backend == "litert":
-            self._interp.set_tensor(self._in_index[index], array)
-        else:
-            self._interp.set_input(array, index)
 
     def set_raw(self, name, array):
         index, t = self.inputs[name]
