@@ -80,9 +80,10 @@ picogpt_status pg_node_fail(pg_prepare_ctx *ctx, const picogpt_node *node,
 static void *alloc_temp(pg_prepare_ctx *ctx, size_t bytes) {
   const size_t size = align_up(bytes == 0 ? 1 : bytes);
   if ((size_t)(ctx->tail - ctx->temp) < size) {
+    ctx->it->arena_needed = ctx->skip + ctx->temp_bytes + size + ctx->tail_needed;
     pg_fail(ctx->it, PICOGPT_ERR_ARENA_TOO_SMALL,
             "arena too small: the model needs at least %z bytes for its tables (arena has %z)",
-            ctx->skip + size, ctx->it->arena_size);
+            ctx->it->arena_needed, ctx->it->arena_size);
     return NULL;
   }
   void *p = ctx->temp;
@@ -97,9 +98,10 @@ void *pg_alloc_persistent(pg_prepare_ctx *ctx, size_t bytes) {
   const size_t size = align_up(bytes == 0 ? 1 : bytes);
   ctx->tail_needed += size;
   if ((size_t)(ctx->tail - ctx->tail_limit) < size) {
+    ctx->it->arena_needed = ctx->skip + ctx->temp_bytes + ctx->tail_needed;
     pg_fail(ctx->it, PICOGPT_ERR_ARENA_TOO_SMALL,
             "arena too small: the model needs at least %z bytes for its tables (arena has %z)",
-            ctx->skip + ctx->temp_bytes + ctx->tail_needed, ctx->it->arena_size);
+            ctx->it->arena_needed, ctx->it->arena_size);
     return NULL;
   }
   ctx->tail -= size;
@@ -656,6 +658,7 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
   const size_t skip = (PG_ALIGN - ((uintptr_t)arena % PG_ALIGN)) % PG_ALIGN;
   it->arena_size = arena_size;
   if (arena_size < skip + PG_ALIGN) {
+    it->arena_needed = skip + PG_ALIGN;
     return pg_fail(it, PICOGPT_ERR_ARENA_TOO_SMALL, "arena too small: %z bytes", arena_size);
   }
   uint8_t *base = (uint8_t *)arena + skip;
@@ -715,6 +718,8 @@ picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *mod
   it->activation_bytes = activations;
   it->persistent_bytes = persistent;
   it->arena_used = skip + head + persistent;
+  it->arena_needed = it->arena_used;
+  it->arena_needed_exact = 1;
   if (head > (size_t)(ctx.tail - base)) {
     return pg_fail(it, PICOGPT_ERR_ARENA_TOO_SMALL,
                    "arena too small: the model needs %z bytes, arena has %z", it->arena_used,

@@ -196,11 +196,18 @@ int main(int argc, char **argv) {
     picogpt_status st = picogpt_init(&g_rt, good, size, g_arena, 256);
     CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(g_rt.error.message, "at least"),
           "256-byte arena: %s", g_rt.error.message);
+    CHECK(!g_rt.interp.arena_needed_exact && g_rt.interp.arena_needed > 256 &&
+              g_rt.interp.arena_needed <= need,
+          "256-byte arena: arena_needed %zu is not a lower bound of %zu",
+          g_rt.interp.arena_needed, need);
     st = picogpt_init(&g_rt, good, size, g_arena, need - 1);
     char want[64];
     snprintf(want, sizeof want, "needs %zu bytes", need);
     CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(g_rt.error.message, want),
           "arena one byte short: %s", g_rt.error.message);
+    CHECK(g_rt.interp.arena_needed_exact && g_rt.interp.arena_needed == need,
+          "arena one byte short: arena_needed %zu (exact %d), expected %zu",
+          g_rt.interp.arena_needed, (int)g_rt.interp.arena_needed_exact, need);
     printf("ok   arena of %zu bytes -> %s\n", need - 1, g_rt.error.message);
     /* Unaligned arena start: the skipped bytes are counted. */
     st = picogpt_init(&g_rt, good, size, g_arena + 3, need + 13);

@@ -62,13 +62,19 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
   const char *at_least = strstr(it.error.message, "needs at least ");
   const int bound_ok = at_least != NULL && strtoull(at_least + 15, NULL, 10) <= arena_used &&
                        strtoull(at_least + 15, NULL, 10) > arena_used / 2;
-  if (st != PICOGPT_ERR_ARENA_TOO_SMALL || (strstr(it.error.message, exact) == NULL && !bound_ok)) {
-    printf("FAIL %s: arena of %zu bytes: expected ARENA_TOO_SMALL '%s', got %s '%s'\n", name,
-           arena_used - 16, exact, picogpt_status_name(st), it.error.message);
+  /* The same numbers, machine-readable: exact need, or the lower bound of the message. */
+  const int field_ok = it.arena_needed_exact ? it.arena_needed == arena_used
+                                             : (at_least != NULL &&
+                                                it.arena_needed == strtoull(at_least + 15, NULL, 10));
+  if (st != PICOGPT_ERR_ARENA_TOO_SMALL || (strstr(it.error.message, exact) == NULL && !bound_ok) ||
+      !field_ok) {
+    printf("FAIL %s: arena of %zu bytes: expected ARENA_TOO_SMALL '%s', got %s '%s' "
+           "(arena_needed %zu, exact %d)\n", name, arena_used - 16, exact,
+           picogpt_status_name(st), it.error.message, it.arena_needed, (int)it.arena_needed_exact);
     return 1;
   }
   st = picogpt_interpreter_init(&it, model, model_size, arena, arena_used);
-  if (st != PICOGPT_OK) {
+  if (st != PICOGPT_OK || it.arena_needed != arena_used) {
     printf("FAIL %s: the reported %zu bytes do not suffice: %s\n", name, arena_used,
            it.error.message);
     return 1;

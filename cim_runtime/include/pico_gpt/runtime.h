@@ -26,11 +26,15 @@
 extern "C" {
 #endif
 
-/* Default arena size for the shipped model configuration (n_embd 128,
- * 3 layers, block_size 128) with headroom; picogpt_init() reports the exact
- * number of bytes a model needs when the arena is too small. */
+/* Default arena size for the shipped model configuration (n_embd 128, 3 layers,
+ * block_size 128): this runtime needs 139,136 bytes on x86-64 and 136,240 on rv32
+ * (README "Memory"), 96 KiB of it the KV cache. The exact need of any model is what
+ * picogpt_init() reports: rt.interp.arena_used after success, rt.interp.arena_needed
+ * (and the message) after PICOGPT_ERR_ARENA_TOO_SMALL. Firmware should size its arena
+ * from that measurement (cim_runtime/firmware does, with a probe run at build time),
+ * not from a TFLite Micro figure: the two runtimes plan memory differently. */
 #ifndef PICOGPT_TENSOR_ARENA_SIZE
-#define PICOGPT_TENSOR_ARENA_SIZE (192u * 1024u)
+#define PICOGPT_TENSOR_ARENA_SIZE (140u * 1024u)
 #endif
 
 /* Every function that can fail returns one of these. picogpt_status_name()
@@ -107,7 +111,12 @@ typedef struct picogpt_interpreter {
   size_t model_size;
   uint8_t *arena;
   size_t arena_size;
-  size_t arena_used;        /* planned activations + persistent data */
+  size_t arena_used;        /* planned graph inputs/activations + persistent data: the exact
+                               arena this model needs (valid after a successful init) */
+  /* After PICOGPT_ERR_ARENA_TOO_SMALL: the bytes needed, exact when arena_needed_exact,
+   * else a lower bound (the model's tables alone did not fit); after success = arena_used. */
+  size_t arena_needed;
+  int32_t arena_needed_exact;
   size_t activation_bytes;  /* the planned (reused) part */
   size_t persistent_bytes;  /* tensor/op tables, per-op data, variables */
   /* [num_tensors] full records: valid during init only (they live at the arena's
