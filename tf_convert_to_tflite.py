@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import sys
-import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter (CUDA probing)
 
@@ -183,7 +182,6 @@ def main(argv=None):
         load_split(checkpoint.data_dir, "train", block_size, "int8 calibration")
     load_split(checkpoint.data_dir, "val", block_size, "the deployment report")
 
-    warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
     from tqdm import tqdm
 
     from tf_model.export import (

@@ -302,10 +302,10 @@ def test_next_logits_reuses_cache_and_crops_like_keras(exports, checkpoint):
     T = model.block_size
     context = list(np.random.default_rng(0).integers(0, model.vocab_size, T + 5))
     incremental = [model.next_logits(context[: n + 1]) for n in range(T + 5)]
-    keras_logits = np.asarray(checkpoint.model(np.array([context[:T]], np.int32)))[0]
+    keras_logits = checkpoint.model(np.array([context[:T]], np.int32)).numpy()[0]
     np.testing.assert_allclose(incremental[T - 1], keras_logits[T - 1], atol=1e-4)
     # past block_size the context is cropped to the last T tokens, as the Keras sampler does
-    cropped = np.asarray(checkpoint.model(np.array([context[5:]], np.int32)))[0, -1]
+    cropped = checkpoint.model(np.array([context[5:]], np.int32)).numpy()[0, -1]
     np.testing.assert_allclose(incremental[-1], cropped, atol=1e-4)
     with pytest.raises(ValueError, match="pos must be"):
         model.step(0, T)

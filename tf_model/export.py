@@ -7,6 +7,7 @@ exported models are documented in docs/model_signature.md; user docs in docs/exp
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 
@@ -253,8 +254,10 @@ def convert(fn, quantization, representative_dataset=None, weights="per_channel"
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
     from .tflite_step import captured_c_stderr
 
-    # the converter prints its settings from C++; show that log only if conversion fails
-    with captured_c_stderr() as log:
+    # the converter prints its settings from C++ and warns that int8 inputs carry no float
+    # statistics (they do not need any); show its log only if conversion fails
+    with captured_c_stderr() as log, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         try:
             return converter.convert()
         except Exception as e:  # noqa: BLE001 - ConverterError and friends; re-raised with log
@@ -386,7 +389,7 @@ def evaluate(checkpoint, data, kind, num_eval_windows=32, tflm_windows=1, progre
     val = load_split(checkpoint.data_dir, "val", T, "the deployment report")
     windows = eval_windows(val, num_eval_windows, T + 1)  # (E, T+1)
     inputs, targets = windows[:, :T], windows[:, 1:]
-    keras_logits = np.asarray(checkpoint.model(inputs, training=False))  # (E, T, vocab)
+    keras_logits = checkpoint.model(inputs, training=False).numpy()  # (E, T, vocab)
     litert = load_exported(data, backend="litert")
     progress = progress_factory(len(windows), "evaluating (LiteRT)") if progress_factory else None
     export_logits = []
