@@ -105,3 +105,19 @@ def test_prepare_missing_input_file(tmp_path):
 
     assert main(["--input", str(tmp_path / "nope.txt"), "--out_dir", str(tmp_path)]) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_writes_leave_ordinary_files_and_no_temp_files(tmp_path):
+    from tf_model.fileio import write_files_atomic
+
+    umask = os.umask(0o022)
+    try:
+        write_files_atomic({str(tmp_path / "a.bin"): b"a", str(tmp_path / "b.bin"): b"bb"})
+    finally:
+        os.umask(umask)
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
+    assert (tmp_path / "b.bin").read_bytes() == b"bb"
+    assert os.stat(tmp_path / "a.bin").st_mode & 0o777 == 0o644
+    with pytest.raises(FileNotFoundError):
+        write_files_atomic({str(tmp_path / "c.bin"): b"c", str(tmp_path / "no" / "d.bin"): b"d"})
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]  # nothing half-written
