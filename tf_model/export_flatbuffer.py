@@ -52,14 +52,175 @@ class _AlignedBuffer:
         return schema.BufferEnd(builder)
 
 
-def write_model(model) -> bytes:
+def _remap_buffers(model):
+    """Point every data-less tensor at buffer 0 and identical constants at one buffer.
+
+    Returns the new buffer list and {old index: new index}. Buffer 0 is the schema's empty
+    sentinel; the converter gives every activation its own empty buffer (a 4-byte offset plus
+    a table each). Identical constant bytes (e.g. RESHAPE shape tensors) are stored once;
+    flatbuffers and all three runtimes allow several tensors to reference one buffer.
+    """
     buffers = model.buffers
-    model.buffers = [_AlignedBuffer(b) for b in buffers]
+    if not buffers or (buffers[0].data is not None and len(buffers[0].data)):
+        return buffers, {i: i for i in range(len(buffers))}
+    keep, remap, by_bytes = [buffers[0]], {0: 0}, {}
+    for i, b in enumerate(buffers[1:], start=1):
+        if b.data is None or len(b.data) == 0:
+            if b.offset or b.size:  # stored outside the flatbuffer: keep as is
+                remap[i] = len(keep)
+                keep.append(b)
+            else:
+                remap[i] = 0
+            continue
+        key = np.asarray(b.data, dtype=np.uint8).tobytes()
+        if key not in by_bytes:
+            by_bytes[key] = len(keep)
+            keep.append(b)
+        remap[i] = by_bytes[key]
+    return keep, remap
+
+
+class _Shared:
+    """Packs vectors and quantization tables once per distinct content (deterministic).
+
+    Flatbuffers allow several tables to reference the same vector or table: every per-channel
+    QuantizationParameters of one length points at ONE int64 vector of zeros (zero_point
+    length stays equal to scale length), identical scale vectors, shapes and whole
+    quantization tables are stored once.
+    """
+
+    def __init__(self, builder):
+        self.builder = builder
+        self.vectors = {}
+        self.tables = {}
+
+    def vector(self, values, dtype):
+        arr = np.ascontiguousarray(np.asarray(values, dtype=dtype))
+        key = (arr.dtype.str, len(arr), arr.tobytes())
+        if key not in self.vectors:
+            self.vectors[key] = self.builder.CreateNumpyVector(arr)
+        return self.vectors[key]
+
+    def quantization(self, q):
+        if q.details is not None:  # custom details: not ours to share
+            return q.Pack(self.builder)
+        fields = [("min", np.float32), ("max", np.float32), ("scale", np.float32),
+                  ("zeroPoint", np.int64)]
+        key = tuple(
+            None if getattr(q, f) is None else np.asarray(getattr(q, f), dt).tobytes()
+            for f, dt in fields
+        ) + (q.detailsType, q.quantizedDimension)
+        if key in self.tables:
+            return self.tables[key]
+        b = self.builder
+        offs = {f: self.vector(getattr(q, f), dt) for f, dt in fields if getattr(q, f) is not None}
+        schema.QuantizationParametersStart(b)
+        if "min" in offs:
+            schema.QuantizationParametersAddMin(b, offs["min"])
+        if "max" in offs:
+            schema.QuantizationParametersAddMax(b, offs["max"])
+        if "scale" in offs:
+            schema.QuantizationParametersAddScale(b, offs["scale"])
+        if "zeroPoint" in offs:
+            schema.QuantizationParametersAddZeroPoint(b, offs["zeroPoint"])
+        schema.QuantizationParametersAddDetailsType(b, q.detailsType)
+        schema.QuantizationParametersAddQuantizedDimension(b, q.quantizedDimension)
+        self.tables[key] = schema.QuantizationParametersEnd(b)
+        return self.tables[key]
+
+
+class _SharedTensor:
+    """TensorT.Pack with shape, shape_signature and quantization shared through _Shared."""
+
+    def __init__(self, tensor, shared):
+        self.t = tensor
+        self.shared = shared
+
+    def Pack(self, builder):
+        t, sh = self.t, self.shared
+        if t.sparsity is not None or t.variantTensors is not None:
+            return t.Pack(builder)
+        shape = sh.vector(t.shape, np.int32) if t.shape is not None else None
+        name = builder.CreateString(t.name) if t.name is not None else None
+        quant = sh.quantization(t.quantization) if t.quantization is not None else None
+        signature = None
+        if t.shapeSignature is not None:
+            signature = sh.vector(t.shapeSignature, np.int32)
+        schema.TensorStart(builder)
+        if shape is not None:
+            schema.TensorAddShape(builder, shape)
+        schema.TensorAddType(builder, t.type)
+        schema.TensorAddBuffer(builder, t.buffer)
+        if name is not None:
+            schema.TensorAddName(builder, name)
+        if quant is not None:
+            schema.TensorAddQuantization(builder, quant)
+        schema.TensorAddIsVariable(builder, t.isVariable)
+        if signature is not None:
+            schema.TensorAddShapeSignature(builder, signature)
+        schema.TensorAddHasRank(builder, t.hasRank)
+        schema.TensorAddExternalBuffer(builder, t.externalBuffer)
+        return schema.TensorEnd(builder)
+
+
+class _SharedEmptyBuffer:
+    """One empty Buffer table for every data-less entry left in the buffer list."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def Pack(self, builder):
+        if "empty" not in self.cache:
+            schema.BufferStart(builder)
+            self.cache["empty"] = schema.BufferEnd(builder)
+        return self.cache["empty"]
+
+
+def write_model(model, compact=True) -> bytes:
+    """Serialize a ModelT; constant data 16-byte aligned.
+
+    compact (the default for every export): data-less tensors share buffer 0, identical
+    constant buffers are stored once, and vectors/quantization tables with identical contents
+    (notably the per-channel zero-point vectors, all zeros) are shared. Lossless: every
+    tensor reads exactly the values it read before.
+    """
+    builder = flatbuffers.Builder(1 << 20)
+    saved_buffers = model.buffers
+    saved_tensors = [(g, g.tensors) for g in (model.subgraphs or [])]
+    saved_meta = [(m, m.buffer) for m in (model.metadata or [])]
+    saved_meta_buffer = model.metadataBuffer
+    saved_tensor_buffers = [(t, t.buffer) for g, ts in saved_tensors for t in (ts or [])]
     try:
-        builder = flatbuffers.Builder(1 << 20)
+        if compact:
+            buffers, remap = _remap_buffers(model)
+            for t, index in saved_tensor_buffers:
+                t.buffer = remap[index]
+            for m, index in saved_meta:
+                m.buffer = remap[index]
+            if model.metadataBuffer is not None:
+                model.metadataBuffer = [remap[int(i)] for i in saved_meta_buffer]
+            shared = _Shared(builder)
+            for g, ts in saved_tensors:
+                g.tensors = [_SharedTensor(t, shared) for t in ts or []]
+            empty = {}
+            model.buffers = [
+                _AlignedBuffer(b)
+                if (b.data is not None and len(b.data)) or b.offset or b.size
+                else _SharedEmptyBuffer(empty)
+                for b in buffers
+            ]
+        else:
+            model.buffers = [_AlignedBuffer(b) for b in saved_buffers]
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     finally:
-        model.buffers = buffers
+        model.buffers = saved_buffers
+        model.metadataBuffer = saved_meta_buffer
+        for g, ts in saved_tensors:
+            g.tensors = ts
+        for m, index in saved_meta:
+            m.buffer = index
+        for t, index in saved_tensor_buffers:
+            t.buffer = index
     return bytes(builder.Output())
 
 
