@@ -3,7 +3,9 @@
     cmake --preset host-release && cmake --build --preset host-release
     uv run python bench/bench_runtime.py --model build/host-test/e2e/model_step.tflite
 
-Same INT8 KV-cache step model, same machine, one run each. Every backend decodes the same
+Same INT8 KV-cache step model, same machine; each backend runs --repeats times, interleaved
+(C, LiteRT, TFLite Micro, C, ...), and the table shows the median of the per-run means (the
+machine is shared, so single runs are noisy) and the best single step. Every backend decodes the same
 token sequence with the cache protocol of docs/model_signature.md: LiteRT (XNNPACK, one
 thread) and TFLite Micro get token, pos and the full caches set before every invoke (TFLite
 Micro reuses input memory, so an app must do that), then the new K/V rows are written back;
@@ -26,11 +28,16 @@ sys.path.insert(0, ROOT)
 DEFAULT_BENCH = os.path.join(ROOT, "build", "host-release", "cim_runtime", "apps", "picogpt_bench")
 
 
+_LOADED = {}  # backend -> loaded model: load once, time every repeat
+
+
 def time_python_backend(model, backend, steps):
     """Mean and best per-step latency (ms) of tf_model.tflite_step on one backend."""
     from tf_model.tflite_step import load_exported
 
-    m = load_exported(model, backend=backend)
+    if backend not in _LOADED:
+        _LOADED[backend] = load_exported(model, backend=backend)
+    m = _LOADED[backend]
     times = []
     for rep in range(2):  # rep 0 warms up
         m.reset()
@@ -49,8 +56,9 @@ def time_python_backend(model, backend, steps):
 
 
 def time_c_runtime(model, steps, bench):
-    out = subprocess.run([bench, model, "--steps", str(steps)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [bench, model, "--steps", str(steps)], capture_output=True, text=True, check=True
+    ).stdout
     fields = dict(re.findall(r"(\w+) ([\d.]+)", out))
     return float(fields["mean_ms"]), float(fields["min_ms"]), fields
 
@@ -68,29 +76,51 @@ def cpu_name():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/tmp/picogpt_dev/model.tflite",
-                        help="exported INT8 KV-cache step model")
+    parser.add_argument(
+        "--model", default="/tmp/picogpt_dev/model.tflite", help="exported INT8 KV-cache step model"
+    )
     parser.add_argument("--steps", type=int, default=256, help="decoding steps per backend")
     parser.add_argument("--bench", default=DEFAULT_BENCH, help="picogpt_bench binary")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per backend (median shown)")
     args = parser.parse_args()
     if not os.path.exists(args.bench):
-        sys.exit(f"{args.bench} missing: cmake --preset host-release && "
-                 "cmake --build --preset host-release")
+        sys.exit(
+            f"{args.bench} missing: cmake --preset host-release && "
+            "cmake --build --preset host-release"
+        )
 
-    c_mean, c_best, fields = time_c_runtime(args.model, args.steps, args.bench)
-    litert_mean, litert_best = time_python_backend(args.model, "litert", args.steps)
-    tflm_mean, tflm_best = time_python_backend(args.model, "tflm", args.steps)
+    runs = {"c": [], "litert": [], "tflm": []}
+    for _ in range(max(1, args.repeats)):
+        c_mean, c_best, fields = time_c_runtime(args.model, args.steps, args.bench)
+        runs["c"].append((c_mean, c_best))
+        runs["litert"].append(time_python_backend(args.model, "litert", args.steps))
+        runs["tflm"].append(time_python_backend(args.model, "tflm", args.steps))
 
-    print(f"model: {args.model} ({os.path.getsize(args.model)} bytes), {args.steps} steps")
+    def summary(name):
+        means = sorted(mean for mean, _ in runs[name])
+        return means[len(means) // 2], min(best for _, best in runs[name])
+
+    c_mean, c_best = summary("c")
+    litert_mean, litert_best = summary("litert")
+    tflm_mean, tflm_best = summary("tflm")
+
+    print(
+        f"model: {args.model} ({os.path.getsize(args.model)} bytes), {args.steps} steps, "
+        f"median of {max(1, args.repeats)} runs"
+    )
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, one thread per backend")
-    print(f"C runtime: {float(fields['macs_per_step']) / 1e6:.3f} M CIM MACs per token, "
-          f"arena {int(fields['arena_bytes'])} bytes")
+    print(
+        f"C runtime: {float(fields['macs_per_step']) / 1e6:.3f} M CIM MACs per token, "
+        f"arena {int(fields['arena_bytes'])} bytes"
+    )
     print()
-    print(f"| backend | mean ms/token | best ms/token | C runtime speedup (mean) |")
-    print(f"|---|---|---|---|")
-    for name, mean, best in (("cim_runtime (C, -O3)", c_mean, c_best),
-                             ("LiteRT (XNNPACK, 1 thread)", litert_mean, litert_best),
-                             ("TFLite Micro interpreter", tflm_mean, tflm_best)):
+    print("| backend | mean ms/token (median run) | best ms/token | C runtime speedup (mean) |")
+    print("|---|---|---|---|")
+    for name, mean, best in (
+        ("cim_runtime (C, -O3)", c_mean, c_best),
+        ("LiteRT (XNNPACK, 1 thread)", litert_mean, litert_best),
+        ("TFLite Micro interpreter", tflm_mean, tflm_best),
+    ):
         print(f"| {name} | {mean:.3f} | {best:.3f} | {mean / c_mean:.1f}x |")
 
 
