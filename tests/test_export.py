@@ -31,7 +31,8 @@ SMALL_TRAIN_ITERS = 400
 # the trained default config (val loss + 0.05, 95%) are measured by the report, not here.
 INT8_TOP1_FLOOR = 0.95
 INT8_LOSS_MARGIN = 0.05
-SHARED_TEXT = "/work/shared/data/tinyshakespeare/input.txt"
+# CI clones the repo with ../shared beside its root
+SHARED_TEXT = os.path.join(ROOT, "..", "shared", "data", "tinyshakespeare", "input.txt")
 
 
 def shakespeare_data_dir(tmp_path_factory):
@@ -51,18 +52,22 @@ def shakespeare_data_dir(tmp_path_factory):
 
 
 def train_checkpoint(out_dir, data_dir):
-    """The one place these tests get a trained checkpoint (tf_train.py's out_dir format)."""
-    from tf_model.export_devtrain import train_dev_model
-
-    train_dev_model(
-        str(out_dir),
-        data_dir,
-        max_iters=SMALL_TRAIN_ITERS,
-        batch_size=16,
-        lr=3e-3,
-        config_overrides=SMALL_MODEL,
-        log_every=0,
-    )
+    """The one place these tests get a trained checkpoint: the real trainer, tf_train.py."""
+    overrides = {
+        **SMALL_MODEL,
+        "out_dir": str(out_dir),
+        "data_dir": str(data_dir),
+        "max_iters": SMALL_TRAIN_ITERS,
+        "lr_decay_iters": SMALL_TRAIN_ITERS,
+        "eval_interval": SMALL_TRAIN_ITERS,  # evaluates at 0 and at the end, saves the last
+        "eval_iters": 4,
+        "batch_size": 16,
+        "tensorboard": False,
+    }
+    args = [f"--{k}={v}" for k, v in overrides.items()]
+    proc = run_script("tf_train.py", "--config", "tf_config/train_pico_quick.py", *args)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert os.path.exists(os.path.join(out_dir, "model.keras")), proc.stdout[-2000:]
 
 
 def save_untrained_checkpoint(out_dir, data_dir, **config):
@@ -211,13 +216,22 @@ def test_tflm_runs_int8_and_matches_litert(exports, data_dir, kind):
     assert tflm.interp.arena_bytes() > 0
 
 
-def test_tflm_default_config_step_model(default_config_dir):
+@pytest.fixture(scope="module")
+def default_step_int8(default_config_dir):
+    """The default (per-channel) int8 step export of the default config."""
+    from tf_model.export import build_tflite, load_checkpoint
+
+    data, _ = build_tflite(load_checkpoint(default_config_dir), "step", "int8",
+                           num_calibration_windows=1)
+    return data
+
+
+def test_tflm_default_config_step_model(default_step_int8):
     """The chip's shapes (n_embd 128, head 64, block 128): TFLM runs it, cache stays in place."""
-    from tf_model.export import build_tflite, check_tflm, load_checkpoint
+    from tf_model.export import check_tflm
     from tf_model.tflite_step import load_exported
 
-    ck = load_checkpoint(default_config_dir)
-    data, _ = build_tflite(ck, "step", "int8", num_calibration_windows=1)
+    data = default_step_int8
     arena, status = check_tflm(data, "int8", "step")
     assert status == "runs"
     # cache inputs (96 KB) + activations + per-channel data; a transposed V copy would add 48 KB
@@ -227,6 +241,33 @@ def test_tflm_default_config_step_model(default_config_dir):
         model.step(token, pos)
     assert np.array_equal(model.caches["v_cache_2"][:, :, 2], model.last_raw["v_new_2"][:, :, 0])
     assert np.array_equal(model.caches["k_cache_1"][:, 2, :], model.last_raw["k_new_1"][:, 0, :])
+
+
+def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_step_int8):
+    """Issue #3: per-channel int8 weights AND <= 460,000 B; the flatbuffer shares one zero-point
+    vector per channel count (zero_point length still equals scale length)."""
+    import flatbuffers
+
+    from tf_model.export_flatbuffer import schema
+
+    data = default_step_int8
+    assert len(data) <= 460_000
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
+    graph = model.Subgraphs(0)
+    zp_vectors = {}  # channel count -> positions of the zero-point vectors used
+    for i in range(graph.TensorsLength()):
+        q = graph.Tensors(i).Quantization()
+        if q is None or q.ScaleLength() <= 1:
+            continue
+        assert q.ZeroPointLength() == q.ScaleLength()
+        assert not q.ZeroPointAsNumpy().any()
+        field = flatbuffers.number_types.UOffsetTFlags.py_type(q._tab.Offset(10))  # zero_point
+        zp_vectors.setdefault(q.ScaleLength(), set()).add(q._tab.Vector(field))
+    assert sum(len(v) for v in zp_vectors.values()) >= 3  # per-channel tensors of 3+ widths
+    assert all(len(positions) == 1 for positions in zp_vectors.values()), zp_vectors
+    # every data-less tensor reads buffer 0 (no per-activation empty buffers)
+    empty = [b for b in range(model.BuffersLength()) if model.Buffers(b).DataLength() == 0]
+    assert empty == [0]
 
 
 def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
