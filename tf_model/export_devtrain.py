@@ -2,8 +2,10 @@
 
     uv run python -m tf_model.export_devtrain --out_dir /tmp/picogpt_dev/ckpt --max_iters 300
 
-It exists so the exporter and its tests have a real trained model before tf_train.py lands; it
-is not a training recipe (fixed LR, no eval, no schedule). The checkpoint contract it writes:
+The exporter's tests now train with tf_train.py itself. This file stays only because
+cim_runtime/tests/gen_e2e_golden.py (the C runtime's golden-data generator, run by its CMake
+tests) still imports train_dev_model; delete it once that script uses tf_train.py. It is not a
+training recipe (fixed LR, no eval, no schedule). The checkpoint contract it writes:
 `out_dir/model.keras` and `out_dir/model_config.pkl` = {"model_args", "data_dir", "iter_num",
 "best_val_loss", "train_config"}.
 """
