@@ -89,7 +89,12 @@ static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *n
                   sy = d->b.stride[2][SC_RANK - 1];
     for (int32_t i = 0; i < d->b.count; i += inner) {
       const uint8_t *c = cond + off[0], *xs = x + off[1], *ys = y + off[2];
-      for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j * sc] ? xs[j * sx] : ys[j * sy];
+      if (sc == 1 && sx == 1 && sy == 0) { /* the mask's case: fixed strides vectorize */
+        const uint8_t y0 = ys[0];
+        for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j] ? xs[j] : y0;
+      } else {
+        for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j * sc] ? xs[j * sx] : ys[j * sy];
+      }
       /* Skip the innermost dimension: advance the odometer by one whole run. */
       idx[SC_RANK - 1] = inner - 1;
       for (int k = 0; k < 3; ++k) off[k] += d->b.stride[k][SC_RANK - 1] * (inner - 1);
