@@ -261,7 +261,7 @@ int main(int argc, char **argv) {
   fprintf(stderr,
           "---\nmodel: %s, %s, vocab %d, block_size %d\n"
           "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s (%.3f ms per model step)\n"
-          "arena: %zu bytes used (%zu planned activations, %zu persistent incl. KV cache)\n"
+          "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; %zu persistent)\n"
           "CIM HAL: %.1f calls and %.0f MACs per token\n",
           model_path ? model_path : "embedded", g_rt.use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)g_rt.vocab_size, (int)g_rt.block_size, n_prompt, (int)n_out, elapsed,

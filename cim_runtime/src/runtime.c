@@ -2,7 +2,7 @@
  * signature (docs/model_signature.md), keeps the KV cache in place, samples.
  *
  * KV-cache model: the cache inputs are graph inputs, which the interpreter
- * keeps in the arena's persistent part and never reuses, so the cache lives
+ * plans for the whole graph and never reuses, so the cache lives
  * in the input tensors themselves. After each invoke the new K row / V column
  * is copied into position `pos` (no requantization: the exporter ties their
  * scales). Nothing else is copied.

@@ -117,8 +117,8 @@ typedef struct picogpt_interpreter {
    * else a lower bound (the model's tables alone did not fit); after success = arena_used. */
   size_t arena_needed;
   int32_t arena_needed_exact;
-  size_t activation_bytes;  /* the planned (reused) part */
-  size_t persistent_bytes;  /* tensor/op tables, per-op data, variables */
+  size_t activation_bytes;  /* the planned part: graph inputs + activations (reused by lifetime) */
+  size_t persistent_bytes;  /* nodes, per-op data, data pointers, I/O records, variables, scratch */
   /* [num_tensors] full records: valid during init only (they live at the arena's
    * start, which graph inputs and activations reuse afterwards); NULL after init. */
   picogpt_tensor *tensors;
@@ -142,8 +142,9 @@ typedef struct picogpt_interpreter {
 picogpt_status picogpt_interpreter_init(picogpt_interpreter *it, const void *model,
                                         size_t model_size, void *arena,
                                         size_t arena_size);
-/* Runs every op once. Inputs must be written before each call (the planner
- * reuses input memory during the call, as TFLite Micro does). */
+/* Runs every op once. Graph inputs keep their contents across calls (they are
+ * planned for the whole graph and never reused), so unchanged inputs need not be
+ * written again; stock TFLite Micro differs here. */
 picogpt_status picogpt_interpreter_invoke(picogpt_interpreter *it);
 picogpt_tensor *picogpt_interpreter_input(picogpt_interpreter *it, int index);
 picogpt_tensor *picogpt_interpreter_output(picogpt_interpreter *it, int index);
