@@ -490,34 +490,49 @@ static inline __m256i pair_sums32(const int8_t *p) {
   return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)p));
 }
 
+/* Row totals of 8 vectors of int32 lanes (a[k] -> lane k of the result). */
+static inline __m256i transpose_add8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4,
+                                     __m256i a5, __m256i a6, __m256i a7) {
+  const __m256i h01 = _mm256_hadd_epi32(a0, a1), h23 = _mm256_hadd_epi32(a2, a3);
+  const __m256i h45 = _mm256_hadd_epi32(a4, a5), h67 = _mm256_hadd_epi32(a6, a7);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
 void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                       int32_t *out) {
   const __m256i ones16 = _mm256_set1_epi16(1);
   const int32_t vec_cols = cols & ~31;
+  /* int16 lanes gain at most 2 * 128 per 32 columns: widen to int32 every 2048 columns. */
+  enum { CHUNK = 32 * 64 };
   int32_t r = 0;
-  /* Eight rows at a time, reduced with the same transpose-and-add as the HAL matvec.
-   * int16 lanes hold at most 2 * 128 per 32 columns; widened to int32 every 64 chunks. */
   for (; r + 8 <= rows; r += 8) {
     const int8_t *w = m + (intptr_t)r * stride;
-    __m256i acc[8];
-    for (int k = 0; k < 8; ++k) acc[k] = _mm256_setzero_si256();
-    for (int32_t c0 = 0; c0 < vec_cols; c0 += 32 * 64) {
-      const int32_t c_end = c0 + 32 * 64 < vec_cols ? c0 + 32 * 64 : vec_cols;
-      __m256i part[8];
-      for (int k = 0; k < 8; ++k) part[k] = _mm256_setzero_si256();
+    const intptr_t s = stride;
+    __m256i total = _mm256_setzero_si256();
+    for (int32_t c0 = 0; c0 < vec_cols; c0 += CHUNK) {
+      const int32_t c_end = vec_cols - c0 < CHUNK ? vec_cols : c0 + CHUNK;
+      __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0,
+              p7 = p0;
       for (int32_t c = c0; c < c_end; c += 32) {
-        for (int k = 0; k < 8; ++k) {
-          part[k] = _mm256_add_epi16(part[k], pair_sums32(w + (intptr_t)k * stride + c));
-        }
+        const int8_t *wc = w + c;
+        p0 = _mm256_add_epi16(p0, pair_sums32(wc));
+        p1 = _mm256_add_epi16(p1, pair_sums32(wc + s));
+        p2 = _mm256_add_epi16(p2, pair_sums32(wc + 2 * s));
+        p3 = _mm256_add_epi16(p3, pair_sums32(wc + 3 * s));
+        p4 = _mm256_add_epi16(p4, pair_sums32(wc + 4 * s));
+        p5 = _mm256_add_epi16(p5, pair_sums32(wc + 5 * s));
+        p6 = _mm256_add_epi16(p6, pair_sums32(wc + 6 * s));
+        p7 = _mm256_add_epi16(p7, pair_sums32(wc + 7 * s));
       }
-      for (int k = 0; k < 8; ++k) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(part[k], ones16));
+      total = _mm256_add_epi32(
+          total, transpose_add8(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
+                                _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16),
+                                _mm256_madd_epi16(p4, ones16), _mm256_madd_epi16(p5, ones16),
+                                _mm256_madd_epi16(p6, ones16), _mm256_madd_epi16(p7, ones16)));
     }
-    const __m256i h01 = _mm256_hadd_epi32(acc[0], acc[1]), h23 = _mm256_hadd_epi32(acc[2], acc[3]);
-    const __m256i h45 = _mm256_hadd_epi32(acc[4], acc[5]), h67 = _mm256_hadd_epi32(acc[6], acc[7]);
-    const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-    _mm256_storeu_si256((__m256i *)(out + r), sums);
+    _mm256_storeu_si256((__m256i *)(out + r), total);
     if (vec_cols < cols) {
       for (int k = 0; k < 8; ++k) {
         const int8_t *row = w + (intptr_t)k * stride;

@@ -221,12 +221,14 @@ static void test_binary(void) {
 }
 
 static void test_row_sums(void) {
-  static int8_t m[40 * 1200];
+  static int8_t m[40 * 2400];
   static int32_t out_s[40], out_v[40];
   for (int iter = 0; iter < 500; ++iter) {
-    /* Every 10th: long rows, past the scalar version's 1024-byte SWAR chunk. */
-    const int32_t rows = rnd_range(1, 40), cols = iter % 10 ? rnd_range(1, 290) : rnd_range(1000, 1190);
-    const int32_t stride = cols + rnd_range(0, 9);
+    /* Every 10th: long rows, past the 1024-byte (scalar SWAR) and 2048-byte (AVX2 int16)
+     * chunks. */
+    const int32_t rows = rnd_range(1, 40),
+                  cols = iter % 10 ? rnd_range(1, 290) : rnd_range(1000, 2390);
+    const int32_t stride = cols + rnd_range(0, 9); /* rows * stride <= 40 * 2399 */
     fill_i8(m, rows * stride, iter % 5 == 0 ? 1 : iter % 5 == 1 ? 2 : 0);
     pg_row_sums_scalar(m, rows, cols, stride, out_s);
     pg_row_sums_avx2(m, rows, cols, stride, out_v);
