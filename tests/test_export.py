@@ -411,6 +411,7 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
         f"#define PICOGPT_MODEL_TENSOR_ARENA_SIZE {report['tflm']['recommended_arena_bytes']}"
         in header_text
     )
+    assert "define PICOGPT_TENSOR_ARENA_SIZE" not in header_text  # runtime.h owns that macro
 
     # the standalone generator (for build directories) writes the very same files
     header3, source3 = tmp_path / "h3" / "pico_gpt" / "model_data.h", tmp_path / "s3.cc"

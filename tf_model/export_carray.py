@@ -82,13 +82,10 @@ def c_arrays(model_bytes, info, header_path, recommended_arena_bytes, kv_cache_b
     h.append(f"#define PICOGPT_VOCAB_SIZE {config['vocab_size']}")
     h.append(f"#define PICOGPT_USE_KV_CACHE {1 if step else 0}")
     h.append("")
-    h.append(
-        "// Tensor arena this model needs in TFLite Micro (measured, rounded up with headroom)."
-    )
+    h.append("// Tensor arena this model needs in stock TFLite Micro (measured, with headroom).")
+    h.append("// cim_runtime sizes its own arena: PICOGPT_TENSOR_ARENA_SIZE in runtime.h, or the")
+    h.append("// exact need it reports (arena_used / arena_needed); this header does not set it.")
     h.append(f"#define PICOGPT_MODEL_TENSOR_ARENA_SIZE {recommended_arena_bytes}")
-    h.append("#ifndef PICOGPT_TENSOR_ARENA_SIZE")
-    h.append("#define PICOGPT_TENSOR_ARENA_SIZE PICOGPT_MODEL_TENSOR_ARENA_SIZE")
-    h.append("#endif")
     h.append("// Runtime-held int8 KV cache, all layers, K and V (bytes).")
     h.append(f"#define PICOGPT_KV_CACHE_BYTES {kv_cache_bytes}")
     h.append("")
