@@ -82,6 +82,16 @@ class CharDataset:
         batch = tokens[starts[:, None] + window].astype(np.int32)  # (B, T+1)
         return batch[:, :-1], batch[:, 1:]
 
+    def windows(self, split, batch_size=None):
+        """Every non-overlapping (x, y) window of a split, in order, batched: an exact evaluation."""
+        tokens = self.tokens[split]
+        T, B = self.block_size, batch_size or self.batch_size
+        n = (len(tokens) - 1) // T
+        for first in range(0, n, B):
+            starts = np.arange(first, min(first + B, n)) * T
+            batch = tokens[starts[:, None] + np.arange(T + 1)].astype(np.int32)  # (b, T+1)
+            yield batch[:, :-1], batch[:, 1:]
+
     def get_rng_state(self):
         return self.rng.bit_generator.state
 

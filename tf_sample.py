@@ -22,7 +22,7 @@ class SampleError(Exception):
 
 
 def load_keras_checkpoint(out_dir):
-    """(model, itos, stoi) from out_dir/model.keras, model_config.pkl and the dataset's meta.pkl."""
+    """(model, meta, data_dir) from out_dir/model.keras, model_config.pkl and the dataset's meta.pkl."""
     model_path = os.path.join(out_dir, "model.keras")
     config_path = os.path.join(out_dir, "model_config.pkl")
     for path in (model_path, config_path):
@@ -45,7 +45,7 @@ def load_keras_checkpoint(out_dir):
             f"{model_config['data_dir']}/meta.pkl has vocab_size={meta['vocab_size']} but the model has "
             f"{model.config.vocab_size}; the checkpoint was trained on a different dataset"
         )
-    return model, meta["itos"], meta["stoi"]
+    return model, meta, model_config["data_dir"]
 
 
 class KerasNextLogits:
@@ -154,7 +154,8 @@ def main(argv=None):
             stoi = {ch: i for i, ch in enumerate(itos)}
             next_logits = lambda ids: exported.next_logits(ids).astype(np.float64)
         else:
-            model, itos, stoi = load_keras_checkpoint(args.out_dir)
+            model, meta, _ = load_keras_checkpoint(args.out_dir)
+            itos, stoi = meta["itos"], meta["stoi"]
             next_logits = KerasNextLogits(model)
             block_size = model.config.block_size
         prompt_ids = encode_prompt(text, stoi)

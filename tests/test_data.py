@@ -121,3 +121,18 @@ def test_atomic_writes_leave_ordinary_files_and_no_temp_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_files_atomic({str(tmp_path / "c.bin"): b"c", str(tmp_path / "no" / "d.bin"): b"d"})
     assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]  # nothing half-written
+
+
+def test_windows_cover_the_split_once_in_order(tmp_path):
+    tokens = list(range(60)) * 20  # val split: the last 120 tokens
+    write_nanogpt_dataset(tmp_path, tokens)
+    data = CharDataset(str(tmp_path), block_size=8, batch_size=4)
+    batches = list(data.windows("val", batch_size=4))
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    val = np.array(tokens[len(tokens) * 9 // 10 :])
+    assert x.shape == ((len(val) - 1) // 8, 8) and [len(b[0]) for b in batches][:-1] == [4] * (
+        len(batches) - 1
+    )
+    np.testing.assert_array_equal(x.reshape(-1), val[: x.size])
+    np.testing.assert_array_equal(y.reshape(-1), val[1 : x.size + 1])

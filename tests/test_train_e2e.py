@@ -84,6 +84,19 @@ def test_sampling_is_reproducible_and_in_vocabulary(trained, corpus_dir):
     assert c.stdout != a.stdout
 
 
+def test_exact_split_loss(trained):
+    out_dir, _ = trained
+    r = run_script("tf_eval.py", f"--out_dir={out_dir}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    val_loss = float(r.stdout.split("val loss ")[1].split()[0])
+    estimate = float(read_metrics(out_dir)[-1]["val_loss"])  # from 4 random batches
+    assert abs(val_loss - estimate) < 0.25, (val_loss, estimate)
+    r = run_script("tf_eval.py", f"--out_dir={out_dir}", "--split=train", "--max_windows=10")
+    assert r.returncode == 0 and "over 320 tokens" in r.stdout, r.stdout + r.stderr[-2000:]
+    r = run_script("tf_eval.py", f"--out_dir={out_dir}/missing")
+    assert r.returncode == 2 and "model.keras not found" in r.stderr
+
+
 def test_greedy_sampling_ignores_the_seed(trained):
     out_dir, _ = trained
     a, b = (
