@@ -227,10 +227,89 @@ def full_representative_dataset(windows):
     return gen
 
 
+# ---- calibration range clipping -------------------------------------------------------------
+
+# Computed activations (outputs of these ops with more than one element) get the
+# [CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH] percentiles of their float calibration values as
+# their int8 range instead of the raw min/max; a square (MUL of a tensor by itself) gets
+# CLIP_PERCENTILE_SQUARE. A few outlier channels (up to +-43 in the last block of the fully
+# trained default model, where most values are within +-6) otherwise set the scale of the whole
+# tensor. Softmax, select, concat, slices, reshapes and per-row scalars (mean, rsqrt) keep the
+# converter's ranges; int8 kernels saturate values outside a range.
+CLIP_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "ADD", "SUB", "MUL")
+CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH = 0.01, 99.99
+CLIP_PERCENTILE_SQUARE = 99.9
+# Logits more than this many nats below the step's largest logit do not matter for argmax or
+# sampling (weight < e^-10); the logits range starts there (5th percentile of the per-step max
+# over calibration minus this margin) so the int8 scale spends its steps near the top.
+LOGITS_FLOOR_MARGIN = 10.0
+
+
+def clipped_ranges(calibrated: bytes, representative_dataset) -> bytes:
+    """Narrow the min/max the calibrator recorded (see CLIP_OPS) using the float values of
+    every tensor over the representative dataset; returns the calibrated model to quantize."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .export_flatbuffer import op_name, read_model, write_model
+    from .tflite_step import captured_c_stderr
+
+    model = read_model(calibrated)
+    graph = model.subgraphs[0]
+    targets = {}  # tensor index -> is a square
+    for op in graph.operators:
+        index = op.outputs[0]
+        q = graph.tensors[index].quantization
+        if (
+            op_name(model, op) in CLIP_OPS
+            and index not in graph.outputs
+            and int(np.prod(graph.tensors[index].shape)) > 1
+            and q is not None
+            and q.min is not None
+            and len(q.min) == 1
+        ):
+            targets[index] = op_name(model, op) == "MUL" and op.inputs[0] == op.inputs[1]
+    logits = graph.outputs[0]
+    with captured_c_stderr():
+        interp = Interpreter(
+            model_content=bytes(calibrated), num_threads=1, experimental_preserve_all_tensors=True
+        )
+        interp.allocate_tensors()
+    in_details = interp.get_input_details()
+    values = {i: [] for i in targets}
+    step_max = []
+    for sample in representative_dataset():
+        for detail, x in zip(in_details, sample):
+            interp.set_tensor(detail["index"], np.asarray(x, dtype=detail["dtype"]))
+        interp.invoke()
+        for i in targets:
+            values[i].append(interp.get_tensor(i).ravel().copy())
+        step_max.append(
+            interp.get_tensor(logits).reshape(-1, interp.get_tensor(logits).shape[-1]).max(-1)
+        )
+    for i, square in targets.items():
+        v = np.concatenate(values[i])
+        q = graph.tensors[i].quantization
+        if square:
+            lo, hi = float(q.min[0]), float(np.percentile(v, CLIP_PERCENTILE_SQUARE))
+        else:
+            lo, hi = (
+                float(x) for x in np.percentile(v, [CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH])
+            )
+        q.min = np.array([max(lo, float(q.min[0]))], np.float32)
+        q.max = np.array([min(hi, float(q.max[0]))], np.float32)
+    q = graph.tensors[logits].quantization
+    floor = float(np.percentile(np.concatenate(step_max), 5)) - LOGITS_FLOOR_MARGIN
+    if q is not None and q.min is not None and len(q.min) == 1 and floor < float(q.max[0]):
+        q.min = np.array([max(floor, float(q.min[0]))], np.float32)
+    return write_model(model)
+
+
 # ---- conversion -----------------------------------------------------------------------------
 
 
-def convert(fn, quantization, representative_dataset=None, weights="per_channel") -> bytes:
+def convert(
+    fn, quantization, representative_dataset=None, weights="per_channel", clip_ranges=True
+) -> bytes:
     import tensorflow as tf
 
     if weights not in WEIGHT_QUANTIZATIONS:
@@ -248,6 +327,9 @@ def convert(fn, quantization, representative_dataset=None, weights="per_channel"
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # calibrate only, narrow the recorded ranges, then quantize: the same two steps the
+        # converter takes internally (calibrate, then its MLIR quantizer), with clip_ranges between
+        converter._experimental_calibrate_only = clip_ranges
     elif quantization == "hybrid":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights only
     elif quantization != "float":
@@ -259,7 +341,19 @@ def convert(fn, quantization, representative_dataset=None, weights="per_channel"
     with captured_c_stderr() as log, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         try:
-            return converter.convert()
+            result = converter.convert()
+            if quantization == "int8" and clip_ranges:
+                from tensorflow.lite.python.convert import mlir_quantize
+
+                calibrated = clipped_ranges(result, representative_dataset)
+                result = mlir_quantize(
+                    calibrated,
+                    False,  # the converter's _experimental_disable_per_channel default
+                    input_data_type=tf.int8,
+                    output_data_type=tf.int8,
+                    disable_per_channel_for_dense_layers=weights == "per_tensor",
+                )
+            return result
         except Exception as e:  # noqa: BLE001 - ConverterError and friends; re-raised with log
             error = e
     raise ExportError(f"TFLite conversion failed: {error}\n{log['value'].strip()}") from None
