@@ -230,6 +230,8 @@ def main(argv):
             f"mixed_precision must be 'auto', 'float16' or 'float32', got {cfg['mixed_precision']!r}"
         )
     data_dir = resolve_data_dir(cfg)
+    if cfg["init_from"] == "scratch":
+        PicoGPTConfig(**{k: cfg[k] for k in MODEL_KEYS})  # a config error beats a missing dataset
 
     meta_vocab = CharDataset(data_dir, cfg["block_size"], cfg["batch_size"], cfg["seed"]).meta[
         "vocab_size"
