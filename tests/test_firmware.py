@@ -49,6 +49,9 @@ def build_preset(preset, extra=()):
     code, log = run(["cmake", "--preset", preset, *RESET_CACHE, *model_args(), *extra], 300)
     if code != 0:
         return False, log
+    elf = os.path.join(ROOT, "build", preset, FW_REL)
+    if os.path.exists(elf):
+        os.unlink(elf)  # the link step prints the size report: relink even when up to date
     code, out = run(["cmake", "--build", "--preset", f"{preset}-build"], 900)
     return code == 0, log + out
 
