@@ -25,8 +25,8 @@ extern "C" {
 #define PICOGPT_KV_CACHE_BYTES 0
 
 // logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.
-#define PICOGPT_LOGITS_SCALE 0.136428237f
-#define PICOGPT_LOGITS_ZERO_POINT -10
+#define PICOGPT_LOGITS_SCALE 0.127619952f
+#define PICOGPT_LOGITS_ZERO_POINT -11
 
 #define PICOGPT_INPUT_TOKENS 0  // int32 [1][BLOCK_SIZE]
 #define PICOGPT_OUTPUT_LOGITS 0  // int8 [1][BLOCK_SIZE][VOCAB]
