@@ -190,10 +190,10 @@ def main(argv=None):
         evaluate,
         kv_cache_bytes,
         recommended_arena_bytes,
-        write_files_atomic,
     )
     from tf_model.export_carray import c_arrays
     from tf_model.export_flatbuffer import describe
+    from tf_model.fileio import write_files_atomic
     from tf_model.model import count_params
 
     def progress(total, desc):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import PicoGPTConfig
-from .fileio import atomic_path
 
 QUANTIZATIONS = ("int8", "hybrid", "float")
 WEIGHT_QUANTIZATIONS = ("per_channel", "per_tensor")
@@ -550,25 +549,3 @@ def check_writable(path):
         raise ExportError(f"cannot write {path}: directory {directory} is not writable")
     if os.path.isdir(path):
         raise ExportError(f"cannot write {path}: it is a directory; give a file path")
-
-
-def write_files_atomic(files):
-    """Write {path: bytes} all-or-nothing: stage every temp file, then rename them in."""
-    staged = []
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for path, data in files.items():
-            tmp = atomic_path(path)
-            staged.append((tmp, path))
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are ordinary files
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)

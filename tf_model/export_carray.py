@@ -207,7 +207,8 @@ def main(argv=None):
     parser.add_argument("--c_header", required=True)
     parser.add_argument("--c_source", required=True)
     args = parser.parse_args(argv)
-    from .export import ExportError, check_writable, write_files_atomic
+    from .export import ExportError, check_writable
+    from .fileio import write_files_atomic
     from .tflite_step import TFLiteRunError
 
     try:
