@@ -221,8 +221,9 @@ def default_step_int8(default_config_dir):
     """The default (per-channel) int8 step export of the default config."""
     from tf_model.export import build_tflite, load_checkpoint
 
-    data, _ = build_tflite(load_checkpoint(default_config_dir), "step", "int8",
-                           num_calibration_windows=1)
+    data, _ = build_tflite(
+        load_checkpoint(default_config_dir), "step", "int8", num_calibration_windows=1
+    )
     return data
 
 

@@ -104,8 +104,12 @@ class _Shared:
     def quantization(self, q):
         if q.details is not None:  # custom details: not ours to share
             return q.Pack(self.builder)
-        fields = [("min", np.float32), ("max", np.float32), ("scale", np.float32),
-                  ("zeroPoint", np.int64)]
+        fields = [
+            ("min", np.float32),
+            ("max", np.float32),
+            ("scale", np.float32),
+            ("zeroPoint", np.int64),
+        ]
         key = tuple(
             None if getattr(q, f) is None else np.asarray(getattr(q, f), dt).tobytes()
             for f, dt in fields

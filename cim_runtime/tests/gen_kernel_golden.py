@@ -23,9 +23,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tflite_micro.python.tflite_micro import runtime as tflm  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from tflite_micro.python.tflite_micro import runtime as tflm
 
 INVOCATIONS = 3
 
@@ -39,9 +39,13 @@ def convert(fn, input_specs, rng, int8_io=True, per_channel_dense=True, calib_fn
     def representative():
         for _ in range(32):
             yield [
-                calib_fn(shape, rng) if (calib_fn and dtype == tf.float32) else
-                (rng.standard_normal(shape).astype(np.float32) if dtype == tf.float32
-                 else rng.integers(0, 8, size=shape).astype(np.int32))
+                calib_fn(shape, rng)
+                if (calib_fn and dtype == tf.float32)
+                else (
+                    rng.standard_normal(shape).astype(np.float32)
+                    if dtype == tf.float32
+                    else rng.integers(0, 8, size=shape).astype(np.int32)
+                )
                 for shape, dtype in input_specs
             ]
 
@@ -110,11 +114,11 @@ def write_pgtv(path, cases):
             for inputs, outputs in records:
                 for group in (inputs, outputs):
                     f.write(struct.pack("<I", len(group)))
-                    for idx, data in group:
-                        f.write(struct.pack("<II", idx, len(data)) + data)
+                    f.writelines(struct.pack("<II", idx, len(data)) + data for idx, data in group)
 
 
 # ---- model families, one .pgtv each -----------------------------------------------
+
 
 def dense_fn(weights, relu):
     w = tf.constant(weights)
@@ -165,20 +169,30 @@ def batch_matmul(rng):
         "bmm_broadcast": ((3, 4, 7), (1, 7, 5), False, False),
     }.items():
         model = convert(
-            bind(lambda a, b, ta, tb: tf.matmul(a, b, transpose_a=ta, transpose_b=tb), ta=ta, tb=tb),
-            [(sa, tf.float32), (sb, tf.float32)], rng)
+            bind(
+                lambda a, b, ta, tb: tf.matmul(a, b, transpose_a=ta, transpose_b=tb), ta=ta, tb=tb
+            ),
+            [(sa, tf.float32), (sb, tf.float32)],
+            rng,
+        )
         cases.append((name, model, run_tflm(model, rng)))
     return cases
 
 
 def binary(rng):
     cases = []
-    ops = {"add": tf.add, "sub": tf.subtract, "mul": tf.multiply,
-           "squared_difference": tf.math.squared_difference}
+    ops = {
+        "add": tf.add,
+        "sub": tf.subtract,
+        "mul": tf.multiply,
+        "squared_difference": tf.math.squared_difference,
+    }
     for opname, op in ops.items():
-        for shape_name, (sa, sb) in {"same": ((1, 4, 32), (1, 4, 32)),
-                                     "bcast": ((1, 4, 32), (1, 1, 32)),
-                                     "bcast2": ((2, 1, 8), (1, 3, 1))}.items():
+        for shape_name, (sa, sb) in {
+            "same": ((1, 4, 32), (1, 4, 32)),
+            "bcast": ((1, 4, 32), (1, 1, 32)),
+            "bcast2": ((2, 1, 8), (1, 3, 1)),
+        }.items():
             fn = bind(lambda a, b, op: op(a, b * 0.5), op=op)  # different input scales
             model = convert(fn, [(sa, tf.float32), (sb, tf.float32)], rng)
             cases.append((f"{opname}_{shape_name}", model, run_tflm(model, rng)))
@@ -214,9 +228,13 @@ def mean(rng):
         "mean_middle": ((2, 5, 3), 1),
         "mean_two_axes": ((2, 4, 6), (0, 2)),
     }.items():
-        model = convert(bind(lambda x, axis: tf.reduce_mean(x * 1.5 + 0.3, axis=axis, keepdims=True),
-                             axis=axis),
-                        [(shape, tf.float32)], rng)
+        model = convert(
+            bind(
+                lambda x, axis: tf.reduce_mean(x * 1.5 + 0.3, axis=axis, keepdims=True), axis=axis
+            ),
+            [(shape, tf.float32)],
+            rng,
+        )
         cases.append((name, model, run_tflm(model, rng)))
     return cases
 
@@ -230,8 +248,11 @@ def rsqrt(rng):
     def inputs(i, shape, dtype, rng, inv):
         # Every int8 value at or above the zero point (negative reals are an error).
         vals = np.arange(-128, 128, dtype=np.int64)
-        return np.resize(rng.permutation(vals), shape).astype(np.int8) if inv == 0 else \
-            rng.integers(-128, 128, size=shape).astype(np.int8)
+        return (
+            np.resize(rng.permutation(vals), shape).astype(np.int8)
+            if inv == 0
+            else rng.integers(-128, 128, size=shape).astype(np.int8)
+        )
 
     model = convert(lambda x: tf.math.rsqrt(x), [((1, 256), tf.float32)], rng, calib_fn=calib)
     interp = tf.lite.Interpreter(model_content=model)
@@ -247,13 +268,13 @@ def rsqrt(rng):
 def shapes(rng):
     cases = []
     table = {
-        "reshape_transpose": (((1, 1, 384),),
-                              lambda x: tf.transpose(tf.reshape(x * 1.0, (1, 1, 3, 2, 64)),
-                                                     (2, 0, 3, 1, 4))),
+        "reshape_transpose": (
+            ((1, 1, 384),),
+            lambda x: tf.transpose(tf.reshape(x * 1.0, (1, 1, 3, 2, 64)), (2, 0, 3, 1, 4)),
+        ),
         "strided_slice": (((3, 2, 1, 64),), lambda x: x[1] + 0.0),
         "strided_slice_steps": (((4, 10, 6),), lambda x: x[1:4, ::2, -3:] + 0.0),
-        "concatenation": (((1, 2, 5, 64), (1, 2, 1, 64)),
-                          lambda a, b: tf.concat([a, b], axis=2)),
+        "concatenation": (((1, 2, 5, 64), (1, 2, 1, 64)), lambda a, b: tf.concat([a, b], axis=2)),
     }
     for name, (shape_list, fn) in table.items():
         model = convert(fn, [(s, tf.float32) for s in shape_list], rng)
