@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from tf_data import CharDataset, DataError
+from tf_data import CharDataset, DataError, load_meta
 
 # -----------------------------------------------------------------------------
 # default config values: a training run of the default PicoGPT on Tiny Shakespeare
@@ -233,9 +233,7 @@ def main(argv):
     if cfg["init_from"] == "scratch":
         PicoGPTConfig(**{k: cfg[k] for k in MODEL_KEYS})  # a config error beats a missing dataset
 
-    meta_vocab = CharDataset(data_dir, cfg["block_size"], cfg["batch_size"], cfg["seed"]).meta[
-        "vocab_size"
-    ]
+    meta_vocab = load_meta(data_dir)["vocab_size"]
     resume = load_resume_state(cfg["out_dir"]) if cfg["init_from"] == "resume" else None
     if resume is not None:
         # the model shape comes from the checkpoint; the command line may only change the schedule
