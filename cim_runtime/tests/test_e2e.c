@@ -15,20 +15,6 @@ static _Alignas(16) uint8_t g_arena[ARENA_BYTES];
 static _Alignas(16) uint8_t g_arena2[ARENA_BYTES];
 static picogpt_runtime g_rt, g_rt2;
 
-static int g_failed, g_passed;
-
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) {                           \
-      ++g_passed;                         \
-    } else {                              \
-      ++g_failed;                         \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
-
 typedef struct golden {
   uint32_t n, vocab;
   const int32_t *tokens;
@@ -196,9 +182,8 @@ int main(int argc, char **argv) {
 
   test_step_model(step, step_size, &g);
   test_full_model(full, full_size, &g);
-  printf("%d passed, %d failed\n", g_passed, g_failed);
   free(gbytes);
   free(step);
   free(full);
-  return g_failed == 0 ? 0 : 1;
+  return test_summary();
 }

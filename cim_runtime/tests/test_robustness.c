@@ -15,19 +15,6 @@
 #define ARENA_BYTES (1024u * 1024u)
 static _Alignas(16) uint8_t g_arena[ARENA_BYTES];
 static picogpt_runtime g_rt;
-static int g_passed, g_failed;
-
-#define CHECK(cond, ...)                           \
-  do {                                             \
-    if (cond) {                                    \
-      ++g_passed;                                  \
-    } else {                                       \
-      ++g_failed;                                  \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);  \
-      printf(__VA_ARGS__);                         \
-      printf("\n");                                \
-    }                                              \
-  } while (0)
 
 /* ---- minimal flatbuffer navigation on a known-good model ---------------------- */
 static uint32_t u32(const uint8_t *m, uint32_t p) {
@@ -262,6 +249,5 @@ int main(int argc, char **argv) {
 
   free(good);
   free(m);
-  printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return test_summary();
 }

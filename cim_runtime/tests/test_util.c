@@ -81,3 +81,10 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
   }
   return 0;
 }
+
+int g_test_passed, g_test_failed;
+
+int test_summary(void) {
+  printf("%d passed, %d failed\n", g_test_passed, g_test_failed);
+  return g_test_failed == 0 ? 0 : 1;
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "pico_gpt/runtime.h"
 
@@ -19,5 +20,21 @@ int compare_tensor_bytes(const char *name, int invocation, int output, const pic
  * init with arena_used must succeed. Returns 0 if both hold. */
 int check_exact_arena(const char *name, const uint8_t *model, size_t model_size, size_t arena_used,
                       uint8_t *arena);
+
+/* Checks counted by CHECK; test_summary() prints "N passed, N failed" and returns the exit
+ * status, so ctest (and its output) sees every failed check, not just the first. */
+extern int g_test_passed, g_test_failed;
+#define CHECK(cond, ...)                            \
+  do {                                              \
+    if (cond) {                                     \
+      ++g_test_passed;                              \
+    } else {                                        \
+      ++g_test_failed;                              \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
+      printf(__VA_ARGS__);                          \
+      printf("\n");                                 \
+    }                                               \
+  } while (0)
+int test_summary(void);
 
 #endif
