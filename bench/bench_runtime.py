@@ -1,7 +1,7 @@
 """Per-token latency of the PicoGPT C runtime vs LiteRT vs the TFLite Micro interpreter.
 
     cmake --preset host-release && cmake --build --preset host-release
-    uv run python bench/bench_runtime.py --model build/host-test/e2e/model_step.tflite
+    uv run python bench/bench_runtime.py --repeats 5     # the reference model; --model for another
 
 Same INT8 KV-cache step model, same machine; each backend runs --repeats times, interleaved
 (C, LiteRT, TFLite Micro, C, ...), and the table shows the median of the per-run means (the
@@ -77,7 +77,9 @@ def cpu_name():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", default="/tmp/picogpt_dev/model.tflite", help="exported INT8 KV-cache step model"
+        "--model",
+        default=os.path.join(ROOT, "models", "shakespeare_char", "model.tflite"),
+        help="exported INT8 KV-cache step model (default: the reference model)",
     )
     parser.add_argument("--steps", type=int, default=256, help="decoding steps per backend")
     parser.add_argument("--bench", default=DEFAULT_BENCH, help="picogpt_bench binary")
