@@ -24,10 +24,10 @@ static _Alignas(16) uint8_t g_arena[HOST_ARENA_BYTES];
 static picogpt_runtime g_rt;
 
 #define MAX_VOCAB PICOGPT_MAX_VOCAB
-typedef struct vocab {
-  int32_t size;
-  char *text[MAX_VOCAB]; /* NUL-terminated UTF-8 per token */
-} vocab;
+#define MAX_TOKEN_BYTES 64
+/* Storage for a vocabulary read from a .tflite's metadata (the embedded model has its own). */
+static char g_vocab_bytes[UINT16_MAX]; /* offsets are uint16 */
+static uint16_t g_vocab_offsets[MAX_VOCAB + 1];
 
 static void usage(const char *argv0) {
   fprintf(stderr,
@@ -61,7 +61,7 @@ static size_t put_utf8(char *out, unsigned cp) {
 }
 
 /* Parses the "itos" string array from the exporter's JSON metadata. */
-static int vocab_from_metadata(const uint8_t *json, size_t n, vocab *v) {
+static int vocab_from_metadata(const uint8_t *json, size_t n, picogpt_vocab *v) {
   const char *key = "\"itos\"";
   size_t i = 0;
   for (; i + 6 <= n && memcmp(json + i, key, 6) != 0; ++i) {
@@ -70,14 +70,16 @@ static int vocab_from_metadata(const uint8_t *json, size_t n, vocab *v) {
   i += 6;
   while (i < n && json[i] != '[') ++i;
   ++i;
-  v->size = 0;
+  size_t used = 0;
+  int32_t size = 0;
+  g_vocab_offsets[0] = 0;
   while (i < n && json[i] != ']') {
     if (json[i] != '"') {
       ++i;
       continue;
     }
     ++i;
-    char buf[64];
+    char buf[MAX_TOKEN_BYTES];
     size_t len = 0;
     while (i < n && json[i] != '"' && len + 4 < sizeof buf) {
       if (json[i] == '\\' && i + 1 < n) {
@@ -96,37 +98,17 @@ static int vocab_from_metadata(const uint8_t *json, size_t n, vocab *v) {
       }
     }
     ++i; /* closing quote */
-    if (v->size >= MAX_VOCAB) return -1;
-    buf[len] = '\0';
-    v->text[v->size] = (char *)malloc(len + 1);
-    memcpy(v->text[v->size], buf, len + 1);
-    v->size++;
+    if (size >= MAX_VOCAB || used + len > sizeof g_vocab_bytes) return -1;
+    memcpy(g_vocab_bytes + used, buf, len);
+    used += len;
+    g_vocab_offsets[++size] = (uint16_t)used;
   }
-  return v->size > 0 ? 0 : -1;
-}
-
-/* Greedy longest match of the prompt against the vocabulary. */
-static int encode(const vocab *v, const char *text, int32_t *ids, int32_t max_ids) {
-  int32_t n = 0;
-  while (*text) {
-    int best = -1;
-    size_t best_len = 0;
-    for (int32_t t = 0; t < v->size; ++t) {
-      const size_t len = strlen(v->text[t]);
-      if (len > best_len && strncmp(text, v->text[t], len) == 0) {
-        best = t;
-        best_len = len;
-      }
-    }
-    if (best < 0 || n >= max_ids) return -1 - (int)n;
-    ids[n++] = best;
-    text += best_len;
-  }
-  return n;
+  *v = (picogpt_vocab){g_vocab_bytes, g_vocab_offsets, size};
+  return size > 0 ? 0 : -1;
 }
 
 typedef struct printer {
-  const vocab *v;
+  const picogpt_vocab *v;
   int quiet;
 } printer;
 
@@ -134,7 +116,8 @@ static int on_token(void *user, int32_t token, int32_t position) {
   (void)position;
   const printer *p = (const printer *)user;
   if (!p->quiet) {
-    fputs(p->v->text[token], stdout);
+    const uint16_t *off = p->v->offsets;
+    fwrite(p->v->bytes + off[token], 1, (size_t)(off[token + 1] - off[token]), stdout);
     fflush(stdout);
   }
   return 0;
@@ -180,7 +163,7 @@ int main(int argc, char **argv) {
 
   const uint8_t *model = NULL;
   size_t model_size = 0;
-  static vocab v;
+  picogpt_vocab v = {NULL, NULL, 0};
   if (model_path != NULL) {
     FILE *f = fopen(model_path, "rb");
     if (f == NULL) {
@@ -203,13 +186,7 @@ int main(int argc, char **argv) {
 #if PICOGPT_HAVE_MODEL_DATA
     model = g_pico_gpt_model_data;
     model_size = g_pico_gpt_model_data_len;
-    v.size = PICOGPT_VOCAB_SIZE;
-    for (int32_t t = 0; t < v.size && t < MAX_VOCAB; ++t) {
-      const size_t len = (size_t)(g_pico_gpt_vocab_offsets[t + 1] - g_pico_gpt_vocab_offsets[t]);
-      v.text[t] = (char *)malloc(len + 1);
-      memcpy(v.text[t], g_pico_gpt_vocab + g_pico_gpt_vocab_offsets[t], len);
-      v.text[t][len] = '\0';
-    }
+    v = (picogpt_vocab){g_pico_gpt_vocab, g_pico_gpt_vocab_offsets, PICOGPT_VOCAB_SIZE};
 #else
     fprintf(stderr, "error: built without an embedded model; pass a .tflite path\n");
     usage(argv[0]);
@@ -237,9 +214,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   static int32_t prompt_ids[1 << 16];
-  const int n_prompt = encode(&v, prompt, prompt_ids, (int32_t)(sizeof prompt_ids / 4));
+  const int n_prompt = picogpt_encode(&v, prompt, prompt_ids, (int32_t)(sizeof prompt_ids / 4));
   if (n_prompt <= 0) {
-    fprintf(stderr, "error: the prompt is empty or has a character outside the vocabulary (at %d)\n",
+    fprintf(stderr,
+            "error: the prompt is empty or has a character outside the vocabulary (at byte %d)\n",
             n_prompt < 0 ? -1 - n_prompt : 0);
     return 2;
   }

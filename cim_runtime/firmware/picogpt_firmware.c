@@ -135,28 +135,8 @@ static const char *token_text(int32_t token, size_t *len) {
   return g_pico_gpt_vocab + begin;
 }
 
-/* Greedy longest match against the vocabulary, as picogpt_generate does on the host.
- * Returns the number of tokens, or -1 - (byte offset) of the first text it cannot encode. */
-static int32_t encode(const char *text, int32_t *ids, int32_t max_ids) {
-  int32_t n = 0;
-  const char *p = text;
-  while (*p) {
-    int32_t best = -1;
-    size_t best_len = 0;
-    for (int32_t t = 0; t < PICOGPT_VOCAB_SIZE; ++t) {
-      size_t len;
-      const char *s = token_text(t, &len);
-      if (len > best_len && strncmp(p, s, len) == 0) {
-        best = t;
-        best_len = len;
-      }
-    }
-    if (best < 0 || n >= max_ids) return -1 - (int32_t)(p - text);
-    ids[n++] = best;
-    p += best_len;
-  }
-  return n;
-}
+static const picogpt_vocab g_vocab = {g_pico_gpt_vocab, g_pico_gpt_vocab_offsets,
+                                      PICOGPT_VOCAB_SIZE};
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -360,7 +340,7 @@ int main(int argc, char **argv) {
             (int)g_rt.vocab_size);
     return 3;
   }
-  const int32_t n_prompt = encode(o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
+  const int32_t n_prompt = picogpt_encode(&g_vocab, o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
   if (n_prompt <= 0) {
     fprintf(stderr,
             "error: the prompt is empty, longer than %d tokens or has a character outside the "

@@ -241,6 +241,20 @@ typedef struct picogpt_rng {
 void picogpt_rng_seed(picogpt_rng *rng, uint64_t seed);
 uint32_t picogpt_rng_next(picogpt_rng *rng);
 
+/* A vocabulary in the exporter's layout (model_data.h): token t is the UTF-8 text
+ * bytes[offsets[t] .. offsets[t + 1]). */
+typedef struct picogpt_vocab {
+  const char *bytes;
+  const uint16_t *offsets; /* (size + 1,) */
+  int32_t size;
+} picogpt_vocab;
+
+/* Greedy longest match of NUL-terminated text against the vocabulary (src/vocab.c). Returns
+ * the number of ids written, or -1 - (byte offset) of the first text it cannot encode or
+ * that does not fit in max_ids. */
+int32_t picogpt_encode(const picogpt_vocab *vocab, const char *text, int32_t *ids,
+                       int32_t max_ids);
+
 /* Picks a token from quantized logits. scratch must hold vocab_size int32.
  * See src/sampler.c for the exact fixed-point procedure. */
 int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_scale,
