@@ -21,7 +21,6 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 
 def parse_args(argv=None):
@@ -67,7 +66,7 @@ def generate_seconds(model, n_tokens):
 
 def main(argv=None):
     args = parse_args(argv)
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     results = []
     for backend in args.backends:
