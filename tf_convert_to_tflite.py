@@ -22,23 +22,24 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter (CUDA probing)
 
-from tf_model.export import QUANTIZATIONS, WEIGHT_QUANTIZATIONS, ExportError, check_writable
+from tqdm import tqdm
+
+from tf_model.export import (
+    QUANTIZATIONS,
+    WEIGHT_QUANTIZATIONS,
+    ExportError,
+    check_writable,
+    default_model_path,
+    export_model,
+    report_path,
+)
+from tf_model.export.carray import c_arrays
+from tf_model.fileio import write_files_atomic
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 
 DEFAULT_C_HEADER = os.path.join(REPO, "cim_runtime", "include", "pico_gpt", "model_data.h")
 DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_data.cc")
-
-
-def default_output(model_dir, kind, quantization):
-    name = "model" + ("_full" if kind == "full" else "")
-    name += "" if quantization == "int8" else f"_{quantization}"
-    return os.path.join(model_dir, name + ".tflite")
-
-
-def report_path(output):
-    stem = output.removesuffix(".tflite")
-    return stem + "_report.json"
 
 
 def parse_args(argv=None):
@@ -153,7 +154,7 @@ def format_table(report):
 def main(argv=None):
     args = parse_args(argv)
     kind = "full" if args.no_kv_cache else "step"
-    output = args.output or default_output(args.model_dir, kind, args.quantization)
+    output = args.output or default_model_path(args.model_dir, kind, args.quantization)
     write_c = args.quantization == "int8" and not args.no_c_arrays
     # unwritable outputs fail now, not after minutes of conversion
     if os.path.isdir(args.model_dir):  # a missing model_dir is reported by export_model
@@ -164,12 +165,6 @@ def main(argv=None):
             if path == default:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             check_writable(path)
-
-    from tqdm import tqdm
-
-    from tf_model.export import export_model
-    from tf_model.export.carray import c_arrays
-    from tf_model.fileio import write_files_atomic
 
     def progress(total, desc):
         return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)

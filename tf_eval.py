@@ -13,7 +13,7 @@ import math
 import sys
 
 from tf_data import CharDataset
-from tf_model.checkpoint import DataError, load_checkpoint
+from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
 
 
 def split_loss(model, data, split, max_windows=None):
@@ -43,7 +43,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out_dir", default="out-shakespeare-char", help="training output with model.keras"
+        "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument("--split", choices=("val", "train"), default="val")
     parser.add_argument(

@@ -3,7 +3,7 @@ Generate text from a trained PicoGPT (Keras checkpoint) or from an exported .tfl
 
     python tf_sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --max_new_tokens=300
     python tf_sample.py --out_dir=out-shakespeare-char --start=FILE:prompt.txt --temperature=0
-    python tf_sample.py --tflite=out-shakespeare-char/model_int8.tflite --start="ROMEO:" --seed=7
+    python tf_sample.py --tflite=out-shakespeare-char/model.tflite --start="ROMEO:" --seed=7
 
 --temperature 0 is greedy decoding. The same seed gives the same text. Prompts longer than the
 model's block_size keep their last block_size characters.
@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from tf_model.checkpoint import DataError, load_checkpoint
+from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
 
 
 class SampleError(Exception):
@@ -99,7 +99,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out_dir", default="out-shakespeare-char", help="training output with model.keras"
+        "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument(
         "--tflite", help="sample from this exported .tflite instead of the Keras model"

@@ -19,13 +19,13 @@ import time
 from dataclasses import replace
 
 from tf_data import CharDataset
-from tf_model.checkpoint import DataError, load_meta
+from tf_model.checkpoint import CONFIG_FILE, DEFAULT_OUT_DIR, MODEL_FILE, DataError, load_meta
 from tf_model.config import PicoGPTConfig
 
 # -----------------------------------------------------------------------------
 # default config values: a training run of the default PicoGPT on Tiny Shakespeare
 # I/O
-out_dir = "out-shakespeare-char"
+out_dir = DEFAULT_OUT_DIR  # model.keras, model_config.pkl, ckpt.pkl, metrics.csv and tb/ go here
 eval_interval = 500  # evaluate train/val loss every this many iterations
 log_interval = 10  # refresh the progress bar's loss every this many iterations
 eval_iters = 200  # batches per split in one evaluation
@@ -179,7 +179,7 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
     }
     written = []
     if save_model:
-        model_path = os.path.join(out_dir, "model.keras")
+        model_path = os.path.join(out_dir, MODEL_FILE)
         tmp = atomic_path(model_path)
         try:
             trainer.model.save(tmp)
@@ -187,8 +187,9 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        write_atomic(os.path.join(out_dir, "model_config.pkl"), pickle.dumps(model_config))
-        written += [model_path, os.path.join(out_dir, "model_config.pkl")]
+        config_path = os.path.join(out_dir, CONFIG_FILE)
+        write_atomic(config_path, pickle.dumps(model_config))
+        written += [model_path, config_path]
     state = {**model_config, **trainer.state(), "data_rng_state": data_rng_state}
     write_atomic(os.path.join(out_dir, "ckpt.pkl"), pickle.dumps(state))
     written.append(os.path.join(out_dir, "ckpt.pkl"))

@@ -5,7 +5,8 @@
 ctest runs the kernel golden tests (TFLite Micro vectors), the end-to-end test (both exported
 model kinds bit-exact over 128 positions), the robustness cases and a bounded libFuzzer run on
 a seed corpus of real models. The build itself generates the golden data (TensorFlow + the
-tflite-micro interpreter) and trains/exports a small PicoGPT for the end-to-end test.
+tflite-micro interpreter): kernel vectors from single-op models, and for the end-to-end test the
+logits of the committed reference models (models/shakespeare_char/); it trains nothing.
 """
 
 import os

@@ -460,6 +460,12 @@ def assert_nothing_written(directory, before):
     assert sorted(os.listdir(directory)) == before
 
 
+@pytest.mark.parametrize("option", ["--num_calibration_samples", "--num_eval_windows"])
+def test_window_counts_must_be_positive(tmp_path, option):
+    msg = convert_in_process("--model_dir", str(tmp_path), option, "0")
+    assert f"{option} must be >= 1, got 0" in msg
+
+
 def test_missing_model_dir(tmp_path):
     msg = convert_in_process("--model_dir", str(tmp_path / "nope"))
     assert "model directory not found" in msg and "nope" in msg
@@ -475,20 +481,16 @@ def test_missing_checkpoint_file(trained_dir, tmp_path, missing):
     assert_nothing_written(d, before)
 
 
-def test_corrupt_config_pickle(trained_dir, tmp_path):
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("model_config.pkl", "cannot read model config"), ("model.keras", "cannot load")],
+)
+def test_corrupt_checkpoint_file(trained_dir, tmp_path, name, fragment):
     d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    with open(os.path.join(d, "model_config.pkl"), "wb") as f:
-        f.write(b"not a pickle")
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(b"garbage, not a pickle or a zip")
     msg = convert_in_process("--model_dir", d)
-    assert "cannot read model config" in msg and "model_config.pkl" in msg
-
-
-def test_corrupt_keras_file(trained_dir, tmp_path):
-    d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    with open(os.path.join(d, "model.keras"), "wb") as f:
-        f.write(b"garbage")
-    msg = convert_in_process("--model_dir", d)
-    assert "cannot load" in msg and "model.keras" in msg
+    assert fragment in msg and name in msg
 
 
 def test_config_disagrees_with_model(trained_dir, tmp_path):

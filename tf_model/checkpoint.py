@@ -17,9 +17,15 @@ import numpy as np
 
 from .config import PicoGPTConfig
 
+# A model directory (tf_train.py's out_dir) holds these two files; tf_sample.py and tf_eval.py
+# look in DEFAULT_OUT_DIR unless told otherwise.
+DEFAULT_OUT_DIR = "out-shakespeare-char"
+MODEL_FILE = "model.keras"  # the Keras model (architecture + weights)
+CONFIG_FILE = "model_config.pkl"  # model_args, data_dir, iter_num, best_val_loss, train_config
+
 TRAIN_COMMAND = "python tf_train.py --config tf_config/train_pico_shakespeare_char.py"
 MODEL_DIR_HINT = (
-    f"A model directory is a tf_train.py out_dir (model.keras + model_config.pkl); "
+    f"A model directory is a tf_train.py out_dir ({MODEL_FILE} + {CONFIG_FILE}); "
     f"train one first: {TRAIN_COMMAND}"
 )
 
@@ -96,13 +102,13 @@ class Checkpoint:
 
 
 def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
-    """tf_train.py's out_dir (model.keras + model_config.pkl) and its dataset's meta.pkl.
+    """tf_train.py's out_dir (MODEL_FILE + CONFIG_FILE) and its dataset's meta.pkl.
 
     data_dir defaults to the dataset recorded at training time. Every file is checked before
     TensorFlow is imported, so a wrong path fails in a second, not after the import.
     """
-    keras_path = os.path.join(model_dir, "model.keras")
-    config_path = os.path.join(model_dir, "model_config.pkl")
+    keras_path = os.path.join(model_dir, MODEL_FILE)
+    config_path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isdir(model_dir):
         raise DataError(
             f"model directory not found: {model_dir} ({keras_path} not found). {MODEL_DIR_HINT}"

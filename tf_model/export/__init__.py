@@ -17,7 +17,7 @@ Importing this package does not import TensorFlow; converting does.
 
 from .convert import KINDS, QUANTIZATIONS, WEIGHT_QUANTIZATIONS, build_tflite
 from .errors import ExportError, check_writable
-from .pipeline import FLOAT_PARITY_TOLERANCE, export_model
+from .pipeline import FLOAT_PARITY_TOLERANCE, default_model_path, export_model, report_path
 from .validate import check_tflm, evaluate
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "build_tflite",
     "check_tflm",
     "check_writable",
+    "default_model_path",
     "evaluate",
     "export_model",
+    "report_path",
 ]

@@ -1,5 +1,7 @@
 """`export_model`: one call from tf_train.py's out_dir to the model bytes and its deployment report."""
 
+import os
+
 from ..checkpoint import DataError, load_checkpoint, load_split
 from .convert import build_tflite
 from .errors import ExportError
@@ -7,6 +9,19 @@ from .flatbuffer import describe
 from .validate import check_tflm, evaluate, kv_cache_bytes, recommended_arena_bytes
 
 FLOAT_PARITY_TOLERANCE = 1e-4  # float export vs Keras logits, max abs difference
+
+
+def default_model_path(model_dir, kind, quantization):
+    """Where an export goes unless told: model.tflite for the int8 step model (the chip's),
+    with _full for --no_kv_cache and _hybrid / _float for the other quantizations."""
+    name = "model" + ("_full" if kind == "full" else "")
+    name += "" if quantization == "int8" else f"_{quantization}"
+    return os.path.join(model_dir, name + ".tflite")
+
+
+def report_path(model_path):
+    """The deployment report beside a model: model.tflite -> model_report.json."""
+    return model_path.removesuffix(".tflite") + "_report.json"
 
 
 def export_model(
@@ -19,14 +34,15 @@ def export_model(
     num_calibration_windows=8,
     num_eval_windows=32,
     seed=0,
-    file_name="model.tflite",
+    file_name=None,
     progress_factory=None,
 ):
     """Validate the checkpoint and data, convert, run on TFLite Micro, evaluate, report.
 
     Returns (tflite bytes, report dict); writes nothing. `file_name` is what the report calls
-    the model; `progress_factory(total, description)` makes progress bars (tqdm-like: update,
-    close). Raises ExportError for anything the user can fix.
+    the model (default: the name of default_model_path); `progress_factory(total, description)`
+    makes progress bars (tqdm-like: update, close). Raises ExportError for anything the user
+    can fix.
     """
     for name, value in (
         ("--num_calibration_samples", num_calibration_windows),
@@ -70,7 +86,7 @@ def export_model(
         "kind": kind,
         "quantization": quantization,
         "weight_quantization": metadata["weight_quantization"],
-        "file": file_name,
+        "file": file_name or os.path.basename(default_model_path("", kind, quantization)),
         "file_bytes": len(data),
         "float32_weight_bytes": 4 * count_params(checkpoint.model),
         "config": checkpoint.config.to_dict(),
