@@ -1,8 +1,8 @@
 """
 Exact loss of a trained PicoGPT over a whole split, not an estimate from random batches.
 
-    python tf_eval.py --out_dir=out-shakespeare-char
-    python tf_eval.py --out_dir=out-shakespeare-char --split=train --max_windows=2000
+    uv run python tf_eval.py --out_dir out-tf-pico-shakespeare-char
+    uv run python tf_eval.py --out_dir out-tf-pico-shakespeare-char --split=train --max_windows=2000
 
 tf_train.py's eval estimates the loss from eval_iters random batches (nanoGPT's method, noise of a
 few thousandths); this walks every non-overlapping block_size window of the split once.
@@ -14,6 +14,7 @@ import sys
 
 from tf_data import CharDataset
 from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
+from tf_model.cli import HelpFormatter
 
 
 def split_loss(model, data, split, max_windows=None):
@@ -39,21 +40,27 @@ def split_loss(model, data, split, max_windows=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
-    parser.add_argument("--split", choices=("val", "train"), default="val")
+    parser.add_argument("--split", choices=("val", "train"), default="val", help="which split")
     parser.add_argument(
-        "--max_windows", type=int, help="stop after this many windows (train is large)"
+        "--max_windows",
+        type=int,
+        help="stop after this many windows (default: the whole split; train is large)",
     )
     parser.add_argument(
         "--data_dir", help="dataset directory (default: the one the model was trained on)"
     )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     args = parser.parse_args(argv)
     try:
+        if args.max_windows is not None and args.max_windows < 1:
+            raise DataError(f"--max_windows must be >= 1, got {args.max_windows}")
+        from tf_model.quiet import import_keras
+
+        import_keras(verbose=args.verbose)
         checkpoint = load_checkpoint(args.out_dir, args.data_dir)
         data = CharDataset(checkpoint.data_dir, checkpoint.config.block_size, 64)
     except DataError as e:

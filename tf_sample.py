@@ -1,21 +1,23 @@
 """
 Generate text from a trained PicoGPT (Keras checkpoint) or from an exported .tflite model.
 
-    python tf_sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --max_new_tokens=300
-    python tf_sample.py --out_dir=out-shakespeare-char --start=FILE:prompt.txt --temperature=0
-    python tf_sample.py --tflite=out-shakespeare-char/model.tflite --start="ROMEO:" --seed=7
+    uv run python tf_sample.py --out_dir out-tf-pico-shakespeare-char --start "O God, O God!"
+    uv run python tf_sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=300
+    uv run python tf_sample.py --tflite=out-tf-pico-shakespeare-char/model_data_int8.tflite --seed=7
 
 --temperature 0 is greedy decoding. The same seed gives the same text. Prompts longer than the
 model's block_size keep their last block_size characters.
 """
 
 import argparse
+import math
 import os
 import sys
 
 import numpy as np
 
 from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
+from tf_model.cli import HelpFormatter
 
 
 class SampleError(Exception):
@@ -60,6 +62,11 @@ def read_start(start):
                 return f.read()
         except OSError as e:
             raise SampleError(f"cannot read the prompt file {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise SampleError(
+                f"the prompt file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at "
+                f"offset {e.start}); save it as UTF-8"
+            ) from None
     return start
 
 
@@ -67,11 +74,12 @@ def sample_token(logits, temperature, top_k, rng):
     """Greedy at temperature 0; otherwise softmax(logits / temperature) over the top_k logits."""
     if temperature == 0:
         return int(np.argmax(logits))
-    logits = logits / temperature
+    # shift before dividing: a tiny temperature (1e-320) then gives -inf, never inf - inf = nan
+    logits = (logits - logits.max()) / temperature
     if top_k is not None and top_k < len(logits):
         kth = np.sort(logits)[-top_k]
         logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max())
+    probs = np.exp(logits)
     probs /= probs.sum()
     return int(rng.choice(len(probs), p=probs))
 
@@ -88,30 +96,36 @@ def check_args(args):
         raise SampleError(f"--num_samples must be >= 1, got {args.num_samples}")
     if args.max_new_tokens < 0:
         raise SampleError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
-    if args.temperature < 0:
-        raise SampleError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise SampleError(
+            f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}"
+        )
     if args.top_k is not None and args.top_k < 1:
         raise SampleError(f"--top_k must be >= 1, got {args.top_k}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument(
-        "--tflite", help="sample from this exported .tflite instead of the Keras model"
+        "--tflite",
+        help="sample from this exported .tflite instead of the Keras model (default: the Keras model in --out_dir)",
     )
     parser.add_argument(
-        "--start", default="\n", help="prompt text, or FILE:path to read it from a file"
+        "--start",
+        default="\n",
+        help="prompt text, or FILE:path to read it from a file (default: %(default)r)",
     )
-    parser.add_argument("--num_samples", type=int, default=3)
-    parser.add_argument("--max_new_tokens", type=int, default=500)
+    parser.add_argument("--num_samples", type=int, default=3, help="texts to generate")
+    parser.add_argument(
+        "--max_new_tokens", type=int, default=500, help="characters generated per text"
+    )
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (argmax)")
     parser.add_argument("--top_k", type=int, default=200, help="keep only the k most likely tokens")
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--seed", type=int, default=1337, help="the same seed gives the same text")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     args = parser.parse_args(argv)
     try:
         check_args(args)
@@ -119,7 +133,8 @@ def main(argv=None):
         if args.tflite:
             if not os.path.exists(args.tflite):
                 raise SampleError(
-                    f"{args.tflite} not found; export one with tf_convert_to_tflite.py"
+                    f"{args.tflite} not found; export one with: uv run python "
+                    "tf_convert_to_tflite.py --model_dir OUT_DIR"
                 )
             from tf_model.export.tflite_step import load_exported
 
@@ -128,6 +143,9 @@ def main(argv=None):
             stoi = {ch: i for i, ch in enumerate(itos)}
             next_logits = lambda ids: exported.next_logits(ids).astype(np.float64)
         else:
+            from tf_model.quiet import import_keras
+
+            import_keras(verbose=args.verbose)
             checkpoint = load_checkpoint(args.out_dir)
             itos, stoi = checkpoint.meta["itos"], checkpoint.meta["stoi"]
             next_logits = KerasNextLogits(checkpoint.model)

@@ -1,7 +1,7 @@
 """Export a trained PicoGPT to TFLite for TFLite Micro and the C runtime (docs/export.md).
 
     from tf_model.export import export_model
-    data, report = export_model("out-shakespeare-char")   # int8 KV-cache step model + report
+    data, report = export_model("out-tf-pico-shakespeare-char")  # int8 KV-cache step model + report
 
 The pipeline, one module per stage:
     pipeline.py     export_model: checks, conversion, TFLite Micro check, evaluation, report
