@@ -421,7 +421,7 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     again = cli("--model_dir", trained_dir, "--num_calibration_samples", "4",
                 "--num_eval_windows", "2", "--c_header", str(header2), "--c_source", str(source2))  # fmt: skip
     assert again.returncode == 0, again.stderr
-    default_path = os.path.join(trained_dir, "model.tflite")
+    default_path = os.path.join(trained_dir, "model_data_int8.tflite")
     with open(default_path, "rb") as f:
         assert f.read() == model_bytes
     assert header2.read_text() == header_text
@@ -483,7 +483,7 @@ def test_missing_checkpoint_file(trained_dir, tmp_path, missing):
 
 @pytest.mark.parametrize(
     "name, fragment",
-    [("model_config.pkl", "cannot read model config"), ("model.keras", "cannot load")],
+    [("model_config.pkl", "cannot read model config"), ("model.keras", "not a valid model file")],
 )
 def test_corrupt_checkpoint_file(trained_dir, tmp_path, name, fragment):
     d = copy_checkpoint(trained_dir, tmp_path / "ck")
