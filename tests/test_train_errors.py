@@ -122,7 +122,7 @@ def test_scratch_run_refuses_to_replace_another_run(corpus_dir, used_dir, monkey
 
 
 def test_scratch_run_with_overwrite_replaces_the_old_run(corpus_dir, used_dir, capsys):
-    d, before = used_dir
+    d, _ = used_dir
     (d / "metrics.csv").write_text("iter,train_loss,val_loss,lr,elapsed_s\n500,1,1,1,1\n")
     argv = train_args(corpus_dir, d, "--overwrite=True", "--max_iters=0", "--seed=7")
     assert tf_train.main([*argv, "--eval_iters=1", "--tensorboard=False"]) == 0
