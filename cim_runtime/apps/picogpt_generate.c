@@ -208,9 +208,10 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (v.size != g_rt.vocab_size) {
+  const picogpt_model_info *info = picogpt_info(&g_rt);
+  if (v.size != info->vocab_size) {
     fprintf(stderr, "error: vocabulary has %d entries, the model %d\n", (int)v.size,
-            (int)g_rt.vocab_size);
+            (int)info->vocab_size);
     return 1;
   }
   static int32_t prompt_ids[1 << 16];
@@ -234,17 +235,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "error: %s: %s\n", picogpt_status_name(st), picogpt_last_error(&g_rt));
     return 1;
   }
-  const picogpt_stats *s = &g_rt.stats;
+  const picogpt_stats *s = picogpt_get_stats(&g_rt);
   const double steps = s->steps ? (double)s->steps : 1.0;
   fprintf(stderr,
           "---\nmodel: %s, %s, vocab %d, block_size %d\n"
           "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s (%.3f ms per model step)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; %zu persistent)\n"
           "CIM HAL: %.1f calls and %.0f MACs per token\n",
-          model_path ? model_path : "embedded", g_rt.use_kv_cache ? "KV-cache step model" : "full-window model",
-          (int)g_rt.vocab_size, (int)g_rt.block_size, n_prompt, (int)n_out, elapsed,
+          model_path ? model_path : "embedded", info->use_kv_cache ? "KV-cache step model" : "full-window model",
+          (int)info->vocab_size, (int)info->block_size, n_prompt, (int)n_out, elapsed,
           elapsed > 0 ? (double)(n_prompt + n_out) / elapsed : 0.0, 1e3 * elapsed / steps,
-          g_rt.interp.arena_used, g_rt.interp.activation_bytes, g_rt.interp.persistent_bytes,
+          info->arena_used, info->activation_bytes, info->persistent_bytes,
           (double)s->cim.calls / steps, (double)s->cim.macs / steps);
   return 0;
 }

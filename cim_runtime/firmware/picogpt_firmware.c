@@ -312,7 +312,7 @@ int main(void) {
             picogpt_last_error(&g_rt));
     return 1;
   }
-  printf("picogpt-arena-bytes: %lu\n", (unsigned long)g_rt.interp.arena_used);
+  printf("picogpt-arena-bytes: %lu\n", (unsigned long)picogpt_info(&g_rt)->arena_used);
   return 0;
 }
 #else
@@ -328,16 +328,17 @@ int main(int argc, char **argv) {
                                    g_arena, sizeof g_arena);
   if (st != PICOGPT_OK) return fail("picogpt_init", st);
   const counters t_ready = now();
-  if (g_rt.use_kv_cache != kBuildUsesKvCache) {
+  const picogpt_model_info *info = picogpt_info(&g_rt);
+  if (info->use_kv_cache != kBuildUsesKvCache) {
     fprintf(stderr,
             "error: the firmware is built with PICOGPT_USE_KV_CACHE=%d but the embedded model is "
             "the %s model; embed the matching model_data (docs/firmware.md)\n",
-            (int)kBuildUsesKvCache, g_rt.use_kv_cache ? "KV-cache step" : "full-window");
+            (int)kBuildUsesKvCache, info->use_kv_cache ? "KV-cache step" : "full-window");
     return 3;
   }
-  if (g_rt.vocab_size != PICOGPT_VOCAB_SIZE) {
+  if (info->vocab_size != PICOGPT_VOCAB_SIZE) {
     fprintf(stderr, "error: model_data.h says %d tokens, the model has %d\n", PICOGPT_VOCAB_SIZE,
-            (int)g_rt.vocab_size);
+            (int)info->vocab_size);
     return 3;
   }
   const int32_t n_prompt = picogpt_encode(&g_vocab, o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
@@ -364,12 +365,9 @@ int main(int argc, char **argv) {
   const uint64_t decode_steps = n_out > 1 ? (uint64_t)(n_out - 1) : 0;
   const uint64_t decode_instret = rs.last.instret - rs.first.instret - rs.io.instret;
   const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
-  size_t kv_bytes = 0;
-  if (g_rt.use_kv_cache) {
-    for (int32_t l = 0; l < g_rt.n_layer; ++l) kv_bytes += g_rt.k_cache[l]->bytes + g_rt.v_cache[l]->bytes;
-  }
-  const uint64_t steps = g_rt.stats.steps;
-  printf("picogpt-stats: model=%s", g_rt.use_kv_cache ? "kv-cache" : "full-window");
+  const picogpt_stats *stats = picogpt_get_stats(&g_rt);
+  const uint64_t steps = stats->steps;
+  printf("picogpt-stats: model=%s", info->use_kv_cache ? "kv-cache" : "full-window");
   put_stat("tokens", (uint64_t)n_out);
   put_stat("prompt_tokens", (uint64_t)n_prompt);
   put_stat("instructions_per_token", per(decode_instret, decode_steps));
@@ -377,10 +375,10 @@ int main(int argc, char **argv) {
   put_stat("prefill_instructions", (n_out ? rs.first.instret : t_end.instret) - t_start.instret);
   put_stat("init_instructions", t_ready.instret - t_init.instret);
   put_stat("total_instructions", t_end.instret - t_init.instret);
-  put_stat("arena_bytes", g_rt.interp.arena_used);
-  put_stat("kv_cache_bytes", kv_bytes);
-  put_stat("cim_macs_per_token", per(g_rt.stats.cim.macs, steps));
-  put_stat("cim_calls_per_token", per(g_rt.stats.cim.calls, steps));
+  put_stat("arena_bytes", info->arena_used);
+  put_stat("kv_cache_bytes", info->kv_cache_bytes);
+  put_stat("cim_macs_per_token", per(stats->cim.macs, steps));
+  put_stat("cim_calls_per_token", per(stats->cim.calls, steps));
   put_stat("stack_bytes", stack_used());
   putchar('\n');
   return 0;
