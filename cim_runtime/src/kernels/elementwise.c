@@ -41,6 +41,18 @@ static picogpt_status eval_binary(pg_interpreter *it, const pg_node *node) {
   return PICOGPT_OK;
 }
 
+/* ADD and SQUARED_DIFFERENCE rescale both inputs to twice the larger input scale, in
+ * double; returns that twice_max. */
+static double input_multipliers_in_double(pg_binary_params *p, float s1, float s2, int *shift1,
+                                          int *shift2, int *bad) {
+  const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
+  *bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max, &p->input1_multiplier,
+                                                  shift1);
+  *bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max, &p->input2_multiplier,
+                                                  shift2);
+  return twice_max;
+}
+
 picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node) {
   pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
@@ -84,11 +96,7 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node) {
   switch (node->opcode) {
     case PG_OP_ADD: { /* add_common.cc: all in double */
       p->left_shift = 20;
-      const double twice_max = 2 * (double)(s1 > s2 ? s1 : s2);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &p->input1_multiplier, &shift1);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &p->input2_multiplier, &shift2);
+      const double twice_max = input_multipliers_in_double(p, s1, s2, &shift1, &shift2, &bad);
       bad |= pg_quantize_multiplier_smaller_than_one(
           twice_max / ((1 << p->left_shift) * (double)so), &p->output_multiplier, &shift_out);
       break;
@@ -111,11 +119,7 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node) {
       break;
     default: { /* SQUARED_DIFFERENCE: left shift 7, output denominator in float */
       p->left_shift = 7;
-      const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &p->input1_multiplier, &shift1);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &p->input2_multiplier, &shift2);
+      const double twice_max = input_multipliers_in_double(p, s1, s2, &shift1, &shift2, &bad);
       bad |= pg_quantize_multiplier(
           (twice_max * twice_max) / (double)((float)(1 << (p->left_shift * 2)) * so),
           &p->output_multiplier, &shift_out);
