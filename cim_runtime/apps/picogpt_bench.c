@@ -70,10 +70,10 @@ int main(int argc, char **argv) {
     }
     if (pass == 1) macs = picogpt_get_stats(&g_rt)->cim.macs;
   }
+  const uint32_t steps_run = picogpt_get_stats(&g_rt)->steps;
   printf("steps %llu mean_ms %.4f min_ms %.4f macs_per_step %.0f arena_bytes %zu\n",
          (unsigned long long)counted, 1e3 * total / (double)counted, 1e3 * best,
-         (double)macs / (double)(picogpt_get_stats(&g_rt)->steps ? picogpt_get_stats(&g_rt)->steps : 1),
-         info->arena_used);
+         (double)macs / (double)(steps_run ? steps_run : 1), info->arena_used);
   free(model);
   return 0;
 }
