@@ -113,15 +113,21 @@ def release(tools):
     return build_preset("riscv-release")
 
 
-def configure_scratch(name, *extra):
-    """Configure + build build/<name> from the riscv-release preset with extra cache entries."""
+def configure(name, *extra):
+    """Configure build/<name> from the riscv-release preset with extra cache entries (later
+    ones win); returns (exit status, log)."""
     build = os.path.join(ROOT, "build", name)
-    code, log = run(
+    return run(
         ["cmake", "--preset", "riscv-release", "-B", build, *RESET_CACHE, *model_args(), *extra],
         300,
     )
+
+
+def configure_scratch(name, *extra):
+    """Configure + build build/<name> from the riscv-release preset with extra cache entries."""
+    code, log = configure(name, *extra)
     assert code == 0, f"configure failed:\n{log[-4000:]}"
-    code, out = run(["cmake", "--build", build, "-j2"], 900)
+    code, out = run(["cmake", "--build", os.path.join(ROOT, "build", name), "-j2"], 900)
     return code, log + out
 
 
@@ -383,17 +389,13 @@ def test_build_refuses_too_small_arena_ram_and_flash(tools):
 def test_full_window_model_data_builds_and_runs(tools, host_cli, tmp_path):
     """The build follows the kind the header records: the committed full-window model_data
     (PICOGPT_USE_KV_CACHE 0) builds with the release preset and runs, as the host CLI does."""
-    build = os.path.join(ROOT, "build", "riscv-release-full-window")
-    code, log = run(
-        ["cmake", "--preset", "riscv-release", "-B", build, *RESET_CACHE,
-         "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_MODEL_DATA=model_data_full"],
-        300,
-    )  # fmt: skip
-    assert code == 0, f"configure failed:\n{log[-4000:]}"
+    name = "riscv-release-full-window"
+    code, log = configure_scratch(
+        name, "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_MODEL_DATA=model_data_full"
+    )
+    assert code == 0, f"build failed:\n{log[-6000:]}"
     assert "model_data_full.cc, a full-window (--no_kv_cache) model" in log, log[-3000:]
-    code, out = run(["cmake", "--build", build, "-j2"], 900)
-    assert code == 0, f"build failed:\n{out[-6000:]}"
-    elf = os.path.join(build, FW_REL)
+    elf = os.path.join(ROOT, "build", name, FW_REL)
     code, out, err = qemu(elf, "--prompt", "O God", "--tokens", "3", "--temperature", "0")
     assert code == 0, err + out
     text, stats = split_output(out)
@@ -403,12 +405,9 @@ def test_full_window_model_data_builds_and_runs(tools, host_cli, tmp_path):
 
 
 def test_configure_refuses_a_kind_the_model_contradicts(tools):
-    build = os.path.join(ROOT, "build", "riscv-kind-check")
-    code, log = run(
-        ["cmake", "--preset", "riscv-release", "-B", build, *RESET_CACHE,
-         "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_USE_KV_CACHE=OFF"],
-        300,
-    )  # fmt: skip
+    code, log = configure(
+        "riscv-kind-check", "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_USE_KV_CACHE=OFF"
+    )
     assert code != 0
     flat = " ".join(log.split())  # CMake wraps its messages
     assert "PICOGPT_USE_KV_CACHE=OFF builds for a full-window (--no_kv_cache) model" in flat, flat

@@ -15,17 +15,21 @@ static void put_text(message *m, const char *s) {
   *m->p = '\0';
 }
 
-static void put_u64(message *m, uint64_t v) {
-  char digits[21];
+void cli_format_u64(uint64_t v, char text[CLI_U64_TEXT_SIZE]) {
+  char digits[CLI_U64_TEXT_SIZE];
   int n = 0;
   do {
     digits[n++] = (char)('0' + (int)(v % 10u));
     v /= 10u;
   } while (v != 0);
-  char text[22];
   int k = 0;
   while (n > 0) text[k++] = digits[--n];
   text[k] = '\0';
+}
+
+static void put_u64(message *m, uint64_t v) {
+  char text[CLI_U64_TEXT_SIZE];
+  cli_format_u64(v, text);
   put_text(m, text);
 }
 

@@ -41,4 +41,9 @@ int cli_parse(const cli_option *options, int n_options, int argc, char *const *a
  * significant digits and 22 fraction digits (what it accepts). 0 or -1. */
 int cli_parse_decimal(const char *text, double *value);
 
+/* The decimal text of v, NUL-terminated: for the messages here and the firmware's stats line
+ * (its integer-only printf has no 64-bit conversion). */
+#define CLI_U64_TEXT_SIZE 21
+void cli_format_u64(uint64_t v, char text[CLI_U64_TEXT_SIZE]);
+
 #endif /* PICOGPT_CLI_OPTIONS_H */

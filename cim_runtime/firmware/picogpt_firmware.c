@@ -251,16 +251,11 @@ static uint64_t per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
 
 /* One " key=value" field of the stats line. The firmware links picolibc's integer-only printf
  * (about 7 KB less flash than the default one), which has no 64-bit conversions, so 64-bit
- * counters are formatted here. */
+ * counters are formatted by cli_format_u64. */
 static void put_stat(const char *key, uint64_t value) {
-  char digits[21];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + value % 10u);
-    value /= 10u;
-  } while (value != 0);
-  printf(" %s=", key);
-  while (n > 0) putchar(digits[--n]);
+  char text[CLI_U64_TEXT_SIZE];
+  cli_format_u64(value, text);
+  printf(" %s=%s", key, text);
 }
 #endif /* !PICOGPT_FW_PROBE */
 
