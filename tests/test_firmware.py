@@ -413,3 +413,15 @@ def test_configure_refuses_a_kind_the_model_contradicts(tools):
     assert "PICOGPT_USE_KV_CACHE=OFF builds for a full-window (--no_kv_cache) model" in flat, flat
     assert "model_data.cc is a KV-cache step model" in flat, flat
     assert "-DPICOGPT_MODEL_DATA=model_data_full" in flat and "--no_kv_cache" in flat, flat
+
+
+def test_configure_refuses_settings_out_of_range(tools):
+    for setting, message in [
+        ("-DPICOGPT_FW_TOP_K=2000", "PICOGPT_FW_TOP_K=2000"),
+        ("-DPICOGPT_FW_SEED=18446744073709551616", "PICOGPT_FW_SEED=18446744073709551616"),
+        ("-DPICOGPT_FW_TEMPERATURE=nan", "a decimal number in [0, 100]"),
+        ("-DPICOGPT_FW_FLASH_SIZE=big", "PICOGPT_FW_FLASH_SIZE=big: expected a number of bytes"),
+    ]:
+        code, log = configure("riscv-kind-check", setting)
+        assert code != 0, setting
+        assert message in " ".join(log.split()), (setting, log[-3000:])

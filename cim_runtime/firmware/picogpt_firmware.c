@@ -7,7 +7,7 @@
  * top-k (compiled in from CMake, see fw_config.h), prints the prompt and the text, then one
  * stats line (docs/firmware.md explains every field):
  *
- *   picogpt-stats: tokens=200 prompt_tokens=6 instructions_per_token=... cycles_per_token=...
+ *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 instructions_per_token=... ...
  *
  * Options on the semihosting command line (QEMU -append) override the compiled-in values, so
  * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K,
