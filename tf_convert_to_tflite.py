@@ -22,24 +22,24 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter (CUDA probing)
 
-REPO = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, REPO)
+from tqdm import tqdm
 
-from tf_model.export import QUANTIZATIONS, WEIGHT_QUANTIZATIONS, ExportError
+from tf_model.export import (
+    QUANTIZATIONS,
+    WEIGHT_QUANTIZATIONS,
+    ExportError,
+    check_writable,
+    default_model_path,
+    export_model,
+    report_path,
+)
+from tf_model.export.carray import c_arrays
+from tf_model.fileio import write_files_atomic
+
+REPO = os.path.dirname(os.path.abspath(__file__))
 
 DEFAULT_C_HEADER = os.path.join(REPO, "cim_runtime", "include", "pico_gpt", "model_data.h")
 DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_data.cc")
-
-
-def default_output(model_dir, kind, quantization):
-    name = "model" + ("_full" if kind == "full" else "")
-    name += "" if quantization == "int8" else f"_{quantization}"
-    return os.path.join(model_dir, name + ".tflite")
-
-
-def report_path(output):
-    stem = output.removesuffix(".tflite")
-    return stem + "_report.json"
 
 
 def parse_args(argv=None):
@@ -91,12 +91,7 @@ def parse_args(argv=None):
     parser.add_argument("--c_source", default=DEFAULT_C_SOURCE)
     parser.add_argument("--no_c_arrays", action="store_true", help="do not write the C files")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    if args.num_calibration_samples < 1:
-        parser.error(f"--num_calibration_samples must be >= 1, got {args.num_calibration_samples}")
-    if args.num_eval_windows < 1:
-        parser.error(f"--num_eval_windows must be >= 1, got {args.num_eval_windows}")
-    return args
+    return parser.parse_args(argv)
 
 
 def format_table(report):
@@ -159,12 +154,10 @@ def format_table(report):
 def main(argv=None):
     args = parse_args(argv)
     kind = "full" if args.no_kv_cache else "step"
-    output = args.output or default_output(args.model_dir, kind, args.quantization)
+    output = args.output or default_model_path(args.model_dir, kind, args.quantization)
     write_c = args.quantization == "int8" and not args.no_c_arrays
-
-    from tf_model.export import check_writable
-
-    if os.path.isdir(args.model_dir):  # a missing model_dir is reported by load_checkpoint
+    # unwritable outputs fail now, not after minutes of conversion
+    if os.path.isdir(args.model_dir):  # a missing model_dir is reported by export_model
         check_writable(output)
         check_writable(report_path(output))
     if write_c:
@@ -173,82 +166,28 @@ def main(argv=None):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             check_writable(path)
 
-    from tf_model.export import load_checkpoint, load_split
-
-    checkpoint = load_checkpoint(args.model_dir, args.data_dir)  # checks files before TF loads
-    # data problems surface now, not after minutes of conversion
-    block_size = checkpoint.config.block_size
-    if args.quantization == "int8":
-        load_split(checkpoint.data_dir, "train", block_size, "int8 calibration")
-    load_split(checkpoint.data_dir, "val", block_size, "the deployment report")
-
-    from tqdm import tqdm
-
-    from tf_model.export import (
-        build_tflite,
-        check_tflm,
-        evaluate,
-        kv_cache_bytes,
-        recommended_arena_bytes,
-    )
-    from tf_model.export_carray import c_arrays
-    from tf_model.export_flatbuffer import describe
-    from tf_model.fileio import write_files_atomic
-    from tf_model.model import count_params
-
     def progress(total, desc):
         return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)
 
-    data, metadata = build_tflite(
-        checkpoint,
-        kind,
-        args.quantization,
-        args.num_calibration_samples,
-        args.seed,
-        progress,
-        args.weights,
+    data, report = export_model(
+        args.model_dir,
+        data_dir=args.data_dir,
+        kind=kind,
+        quantization=args.quantization,
+        weight_quantization=args.weights,
+        num_calibration_windows=args.num_calibration_samples,
+        num_eval_windows=args.num_eval_windows,
+        seed=args.seed,
+        file_name=os.path.basename(output),
+        progress_factory=progress,
     )
-    signature = describe(data)
-    arena, tflm_status = check_tflm(data, args.quantization, kind)
-    evaluation = evaluate(checkpoint, data, kind, args.num_eval_windows, progress_factory=progress)
-    if args.quantization == "float" and evaluation["max_abs_logit_diff"] > 1e-4:
-        raise ExportError(
-            f"the float export differs from the Keras model by {evaluation['max_abs_logit_diff']:.3g} "
-            "(> 1e-4) in its logits: this is an exporter bug, please report it with the checkpoint"
-        )
-    kv_bytes = kv_cache_bytes(signature)
-    recommended_arena = recommended_arena_bytes(arena)
-    report = {
-        "kind": kind,
-        "quantization": args.quantization,
-        "weight_quantization": metadata["weight_quantization"],
-        "file": os.path.basename(output),
-        "file_bytes": len(data),
-        "float32_weight_bytes": 4 * count_params(checkpoint.model),
-        "config": checkpoint.config.to_dict(),
-        "iter_num": checkpoint.info.get("iter_num"),
-        "evaluation": evaluation,
-        "tflm": {
-            "status": tflm_status,
-            "arena_bytes": arena,
-            "recommended_arena_bytes": recommended_arena,
-        },
-        "kv_cache_bytes": kv_bytes,
-        "macs_per_token": signature["macs_per_invoke"],
-        "ops": signature["ops"],
-        "num_ops": signature["num_ops"],
-        "signature": {"inputs": signature["inputs"], "outputs": signature["outputs"]},
-        "mask_values": metadata["mask_values"],
-        "num_calibration_windows": metadata["num_calibration_windows"],
-    }
     files = {output: data, report_path(output): (json.dumps(report, indent=2) + "\n").encode()}
     if write_c:
         header, source = c_arrays(
             data,
-            {**metadata, "signature": report["signature"]},
             args.c_header,
-            recommended_arena,
-            kv_bytes,
+            report["tflm"]["recommended_arena_bytes"],
+            report["kv_cache_bytes"],
         )
         files[args.c_header] = header.encode()
         files[args.c_source] = source.encode()

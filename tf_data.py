@@ -11,36 +11,12 @@ of the seed and the number of batches drawn, and its RNG state can be saved and 
 """
 
 import os
-import pickle
 
 import numpy as np
 
+from tf_model.checkpoint import DataError, load_meta, load_split
+
 SPLITS = ("train", "val")
-
-
-class DataError(Exception):
-    pass
-
-
-def prepare_hint(data_dir):
-    script = os.path.join(data_dir, "prepare.py")
-    if os.path.exists(script):
-        return f"python {script} --input PATH/TO/input.txt"
-    return f"python data/shakespeare_char/prepare.py --input PATH/TO/input.txt --out_dir {data_dir}"
-
-
-def load_meta(data_dir):
-    path = os.path.join(data_dir, "meta.pkl")
-    if not os.path.exists(path):
-        raise DataError(
-            f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}"
-        )
-    with open(path, "rb") as f:
-        meta = pickle.load(f)
-    missing = {"vocab_size", "itos", "stoi"} - set(meta)
-    if missing:
-        raise DataError(f"{path} lacks keys {sorted(missing)}; re-run {prepare_hint(data_dir)}")
-    return meta
 
 
 class CharDataset:
@@ -55,20 +31,10 @@ class CharDataset:
                 f"{self.meta['vocab_size']} but the model has vocab_size={vocab_size}; "
                 f"set vocab_size={self.meta['vocab_size']} in the config"
             )
-        self.tokens = {}
-        for split in SPLITS:
-            path = os.path.join(data_dir, f"{split}.bin")
-            if not os.path.exists(path):
-                raise DataError(
-                    f"{path} not found; prepare the dataset first:\n    {prepare_hint(data_dir)}"
-                )
-            tokens = np.memmap(path, dtype=np.uint16, mode="r")
-            if len(tokens) < block_size + 1:
-                raise DataError(
-                    f"{path} has {len(tokens)} tokens, fewer than block_size+1 = {block_size + 1}; "
-                    "use more text or a smaller block_size"
-                )
-            self.tokens[split] = tokens
+        self.tokens = {
+            split: load_split(data_dir, split, block_size, "training and evaluation")
+            for split in SPLITS
+        }
         self.rng = np.random.default_rng(seed)
 
     def get_batch(self, split, rng=None):

@@ -12,8 +12,8 @@ import argparse
 import math
 import sys
 
-from tf_data import CharDataset, DataError
-from tf_sample import SampleError, load_keras_checkpoint
+from tf_data import CharDataset
+from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
 
 
 def split_loss(model, data, split, max_windows=None):
@@ -43,7 +43,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out_dir", default="out-shakespeare-char", help="training output with model.keras"
+        "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument("--split", choices=("val", "train"), default="val")
     parser.add_argument(
@@ -54,17 +54,12 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     try:
-        model, _, data_dir = load_keras_checkpoint(args.out_dir)
-        data = CharDataset(
-            args.data_dir or data_dir,
-            model.config.block_size,
-            64,
-            vocab_size=model.config.vocab_size,
-        )
-    except (SampleError, DataError) as e:
+        checkpoint = load_checkpoint(args.out_dir, args.data_dir)
+        data = CharDataset(checkpoint.data_dir, checkpoint.config.block_size, 64)
+    except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    loss, tokens = split_loss(model, data, args.split, args.max_windows)
+    loss, tokens = split_loss(checkpoint.model, data, args.split, args.max_windows)
     print(
         f"{args.split} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char) over {tokens:,} tokens"
     )

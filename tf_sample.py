@@ -3,7 +3,7 @@ Generate text from a trained PicoGPT (Keras checkpoint) or from an exported .tfl
 
     python tf_sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --max_new_tokens=300
     python tf_sample.py --out_dir=out-shakespeare-char --start=FILE:prompt.txt --temperature=0
-    python tf_sample.py --tflite=out-shakespeare-char/model_int8.tflite --start="ROMEO:" --seed=7
+    python tf_sample.py --tflite=out-shakespeare-char/model.tflite --start="ROMEO:" --seed=7
 
 --temperature 0 is greedy decoding. The same seed gives the same text. Prompts longer than the
 model's block_size keep their last block_size characters.
@@ -11,41 +11,15 @@ model's block_size keep their last block_size characters.
 
 import argparse
 import os
-import pickle
 import sys
 
 import numpy as np
 
+from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
+
 
 class SampleError(Exception):
     pass
-
-
-def load_keras_checkpoint(out_dir):
-    """(model, meta, data_dir) from out_dir/model.keras, model_config.pkl and the dataset's meta.pkl."""
-    model_path = os.path.join(out_dir, "model.keras")
-    config_path = os.path.join(out_dir, "model_config.pkl")
-    for path in (model_path, config_path):
-        if not os.path.exists(path):
-            raise SampleError(
-                f"{path} not found; train a model first (python tf_train.py --config ...) or pass --out_dir"
-            )
-    with open(config_path, "rb") as f:
-        model_config = pickle.load(f)
-    from tf_data import load_meta
-
-    meta = load_meta(model_config["data_dir"])
-    import keras
-
-    import tf_model.model  # noqa: F401  registers the custom layers for loading
-
-    model = keras.models.load_model(model_path)
-    if meta["vocab_size"] != model.config.vocab_size:
-        raise SampleError(
-            f"{model_config['data_dir']}/meta.pkl has vocab_size={meta['vocab_size']} but the model has "
-            f"{model.config.vocab_size}; the checkpoint was trained on a different dataset"
-        )
-    return model, meta, model_config["data_dir"]
 
 
 class KerasNextLogits:
@@ -125,7 +99,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out_dir", default="out-shakespeare-char", help="training output with model.keras"
+        "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument(
         "--tflite", help="sample from this exported .tflite instead of the Keras model"
@@ -147,17 +121,17 @@ def main(argv=None):
                 raise SampleError(
                     f"{args.tflite} not found; export one with tf_convert_to_tflite.py"
                 )
-            from tf_model.tflite_step import load_exported
+            from tf_model.export.tflite_step import load_exported
 
             exported = load_exported(args.tflite)
             itos, block_size = exported.itos, exported.block_size
             stoi = {ch: i for i, ch in enumerate(itos)}
             next_logits = lambda ids: exported.next_logits(ids).astype(np.float64)
         else:
-            model, meta, _ = load_keras_checkpoint(args.out_dir)
-            itos, stoi = meta["itos"], meta["stoi"]
-            next_logits = KerasNextLogits(model)
-            block_size = model.config.block_size
+            checkpoint = load_checkpoint(args.out_dir)
+            itos, stoi = checkpoint.meta["itos"], checkpoint.meta["stoi"]
+            next_logits = KerasNextLogits(checkpoint.model)
+            block_size = checkpoint.config.block_size
         prompt_ids = encode_prompt(text, stoi)
         if len(prompt_ids) > block_size:
             print(
@@ -165,7 +139,7 @@ def main(argv=None):
                 file=sys.stderr,
             )
             prompt_ids = prompt_ids[-block_size:]
-    except (SampleError, ValueError) as e:
+    except (SampleError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)

@@ -16,13 +16,16 @@ import pickle
 import signal
 import sys
 import time
+from dataclasses import replace
 
-from tf_data import CharDataset, DataError, load_meta
+from tf_data import CharDataset
+from tf_model.checkpoint import CONFIG_FILE, DEFAULT_OUT_DIR, MODEL_FILE, DataError, load_meta
+from tf_model.config import PicoGPTConfig
 
 # -----------------------------------------------------------------------------
 # default config values: a training run of the default PicoGPT on Tiny Shakespeare
 # I/O
-out_dir = "out-shakespeare-char"
+out_dir = DEFAULT_OUT_DIR  # model.keras, model_config.pkl, ckpt.pkl, metrics.csv and tb/ go here
 eval_interval = 500  # evaluate train/val loss every this many iterations
 log_interval = 10  # refresh the progress bar's loss every this many iterations
 eval_iters = 200  # batches per split in one evaluation
@@ -34,15 +37,8 @@ tensorboard = True  # write TensorBoard event files under out_dir/tb
 dataset = "shakespeare_char"  # directory under data/ holding train.bin, val.bin, meta.pkl
 data_dir = ""  # explicit dataset directory; overrides dataset when set
 batch_size = 32
-block_size = 128
-# model
-n_layer = 3
-n_head = 2
-n_embd = 128
-dropout = 0.1
-bias = False
-activation = "relu"
-enforce_cim_limits = True  # refuse configs the CIMv3 accelerator cannot run
+# model: every field of tf_model.config.PicoGPTConfig, with its defaults (added below), except
+# vocab_size, which comes from the dataset's meta.pkl
 # AdamW optimizer
 learning_rate = 3e-3  # peak learning rate
 max_iters = 8000  # total training iterations
@@ -60,21 +56,15 @@ seed = 1337
 xla = "auto"  # XLA-compile the train step: "on", "off", or "auto" (on for GPU; plain tf.function measured faster on CPU)
 mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16' or 'float32'
 # -----------------------------------------------------------------------------
+MODEL_DEFAULTS = {k: v for k, v in PicoGPTConfig().to_dict().items() if k != "vocab_size"}
 DEFAULTS = {
-    k: v
-    for k, v in dict(globals()).items()
-    if not k.startswith("_") and isinstance(v, (int, float, bool, str))
+    **{
+        k: v
+        for k, v in dict(globals()).items()
+        if not k.startswith("_") and isinstance(v, (int, float, bool, str))
+    },
+    **MODEL_DEFAULTS,
 }
-MODEL_KEYS = (
-    "block_size",
-    "n_layer",
-    "n_head",
-    "n_embd",
-    "dropout",
-    "bias",
-    "activation",
-    "enforce_cim_limits",
-)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -189,7 +179,7 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
     }
     written = []
     if save_model:
-        model_path = os.path.join(out_dir, "model.keras")
+        model_path = os.path.join(out_dir, MODEL_FILE)
         tmp = atomic_path(model_path)
         try:
             trainer.model.save(tmp)
@@ -197,8 +187,9 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        write_atomic(os.path.join(out_dir, "model_config.pkl"), pickle.dumps(model_config))
-        written += [model_path, os.path.join(out_dir, "model_config.pkl")]
+        config_path = os.path.join(out_dir, CONFIG_FILE)
+        write_atomic(config_path, pickle.dumps(model_config))
+        written += [model_path, config_path]
     state = {**model_config, **trainer.state(), "data_rng_state": data_rng_state}
     write_atomic(os.path.join(out_dir, "ckpt.pkl"), pickle.dumps(state))
     written.append(os.path.join(out_dir, "ckpt.pkl"))
@@ -216,7 +207,6 @@ def load_resume_state(out_dir):
 
 
 def main(argv):
-    from tf_model import PicoGPTConfig
     from tf_model.configurator import apply_config
     from tf_model.schedule import get_lr
 
@@ -230,18 +220,15 @@ def main(argv):
             f"mixed_precision must be 'auto', 'float16' or 'float32', got {cfg['mixed_precision']!r}"
         )
     data_dir = resolve_data_dir(cfg)
-    if cfg["init_from"] == "scratch":
-        PicoGPTConfig(**{k: cfg[k] for k in MODEL_KEYS})  # a config error beats a missing dataset
-
-    meta_vocab = load_meta(data_dir)["vocab_size"]
     resume = load_resume_state(cfg["out_dir"]) if cfg["init_from"] == "resume" else None
     if resume is not None:
         # the model shape comes from the checkpoint; the command line may only change the schedule
         model_config = PicoGPTConfig.from_dict(resume["model_args"])
-        for key in MODEL_KEYS:
-            cfg[key] = getattr(model_config, key)
+        cfg.update({k: getattr(model_config, k) for k in MODEL_DEFAULTS})
     else:
-        model_config = PicoGPTConfig(vocab_size=meta_vocab, **{k: cfg[k] for k in MODEL_KEYS})
+        # built before any file is read: a config error beats a missing dataset
+        model_config = PicoGPTConfig(**{k: cfg[k] for k in MODEL_DEFAULTS})
+        model_config = replace(model_config, vocab_size=load_meta(data_dir)["vocab_size"])
     data = CharDataset(
         data_dir, model_config.block_size, cfg["batch_size"], cfg["seed"], model_config.vocab_size
     )

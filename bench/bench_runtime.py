@@ -23,7 +23,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 DEFAULT_BENCH = os.path.join(ROOT, "build", "host-release", "cim_runtime", "apps", "picogpt_bench")
 
@@ -32,8 +31,8 @@ _LOADED = {}  # backend -> loaded model: load once, time every repeat
 
 
 def time_python_backend(model, backend, steps):
-    """Mean and best per-step latency (ms) of tf_model.tflite_step on one backend."""
-    from tf_model.tflite_step import load_exported
+    """Mean and best per-step latency (ms) of tf_model.export.tflite_step on one backend."""
+    from tf_model.export.tflite_step import load_exported
 
     if backend not in _LOADED:
         _LOADED[backend] = load_exported(model, backend=backend)

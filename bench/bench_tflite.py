@@ -20,8 +20,7 @@ import statistics
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from tf_model.export import default_model_path
 
 
 def parse_args(argv=None):
@@ -39,9 +38,9 @@ def parse_args(argv=None):
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     if not args.step and args.model_dir:
-        args.step = os.path.join(args.model_dir, "model.tflite")
+        args.step = default_model_path(args.model_dir, "step", "int8")
     if not args.full and args.model_dir:
-        args.full = os.path.join(args.model_dir, "model_full.tflite")
+        args.full = default_model_path(args.model_dir, "full", "int8")
     if not args.step or not args.full:
         parser.error("give --model_dir, or both --step and --full")
     for path, flag in ((args.step, "--no_kv_cache not given"), (args.full, "--no_kv_cache")):
@@ -67,7 +66,7 @@ def generate_seconds(model, n_tokens):
 
 def main(argv=None):
     args = parse_args(argv)
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     results = []
     for backend in args.backends:

@@ -11,10 +11,7 @@ the default config on a 2-core x86 CPU, i.e. >= 1.5x a PyTorch eager implementat
 import argparse
 import os
 import platform
-import sys
 import time
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 TARGET_MS = 235.0
 

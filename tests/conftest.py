@@ -7,7 +7,6 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 # A tiny off-target model that trains in seconds (CIMv3 checks off: n_embd=32 is not a CIM width).
 TINY_MODEL_ARGS = [

@@ -5,9 +5,11 @@
 ctest runs the kernel golden tests (TFLite Micro vectors), the end-to-end test (both committed
 reference models, bit-exact over 128 positions), the robustness cases, the public-header and
 input-parser tests and a bounded libFuzzer run on a seed corpus of real models. The build itself
-generates the golden data (TensorFlow + the tflite-micro interpreter). The host CLI is checked
-end to end: text and stats, and a clear error (exit status, message, no sanitizer report) for
-every bad option, model path and vocabulary; and the configure's choice of the model kind.
+generates the golden data (TensorFlow + the tflite-micro interpreter): kernel vectors from
+single-op models, and for the end-to-end test the logits of the committed reference models
+(models/shakespeare_char/); it trains nothing. The host CLI is checked end to end: text and
+stats, and a clear error (exit status, message, no sanitizer report) for every bad option, model
+path and vocabulary; and the configure's choice of the model kind.
 """
 
 import os

@@ -65,6 +65,13 @@ def test_missing_dataset_names_the_prepare_command(tmp_path):
     assert "meta.pkl not found" in str(e.value) and "prepare.py" in str(e.value)
 
 
+def test_corrupt_meta_is_named(tmp_path):
+    write_nanogpt_dataset(tmp_path, list(range(60)) * 20)
+    (tmp_path / "meta.pkl").write_bytes(b"truncated")
+    with pytest.raises(DataError, match="cannot read vocabulary file .*meta.pkl"):
+        CharDataset(str(tmp_path), 16, 4)
+
+
 def test_dataset_shorter_than_a_block_is_rejected(tmp_path):
     write_nanogpt_dataset(tmp_path, list(range(40)))
     with pytest.raises(DataError, match="fewer than block_size\\+1"):

@@ -1,4 +1,4 @@
-"""Tests for the TFLite exporter (tf_convert_to_tflite.py, tf_model/export*.py, tflite_step.py).
+"""Tests for the TFLite exporter (tf_convert_to_tflite.py and the tf_model/export/ package).
 
 Models: a small trained PicoGPT (2 layers, n_embd 64, block 32, off-target sizes so it trains in
 seconds) on real Tiny Shakespeare text, and an untrained default-config model for the shapes the
@@ -14,8 +14,7 @@ import subprocess
 
 import numpy as np
 import pytest
-
-from tests.conftest import ROOT, run_script
+from conftest import ROOT, run_script
 
 SMALL_MODEL = {
     "n_layer": 2,
@@ -104,7 +103,7 @@ def trained_dir(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def checkpoint(trained_dir):
-    from tf_model.export import load_checkpoint
+    from tf_model.checkpoint import load_checkpoint
 
     return load_checkpoint(trained_dir)
 
@@ -132,7 +131,7 @@ def default_config_dir(tmp_path_factory, data_dir):
 @pytest.mark.parametrize("kind", ["step", "full"])
 @pytest.mark.parametrize("quantization", ["int8", "hybrid", "float"])
 def test_every_mode_converts_and_runs_in_litert(exports, checkpoint, kind, quantization):
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     data, metadata = exports[(kind, quantization)]
     assert metadata["kind"] == kind and metadata["quantization"] == quantization
@@ -143,7 +142,7 @@ def test_every_mode_converts_and_runs_in_litert(exports, checkpoint, kind, quant
 
 
 def test_step_int8_signature(exports, checkpoint):
-    from tf_model.export_flatbuffer import describe
+    from tf_model.export.flatbuffer import describe
 
     c = checkpoint.config
     info = describe(exports[("step", "int8")][0])
@@ -185,7 +184,7 @@ DOCUMENTED_OPS = {
 @pytest.mark.parametrize("kind", ["step", "full"])
 def test_int8_ops_are_the_documented_set(exports, kind):
     """The C runtime implements exactly docs/model_signature.md's list; a new op must be noticed."""
-    from tf_model.export_flatbuffer import describe
+    from tf_model.export.flatbuffer import describe
 
     assert set(describe(exports[(kind, "int8")][0])["ops"]) == DOCUMENTED_OPS[kind]
     with open(os.path.join(ROOT, "docs", "model_signature.md"), encoding="utf-8") as f:
@@ -199,7 +198,7 @@ def test_int8_ops_are_the_documented_set(exports, kind):
 
 @pytest.mark.parametrize("kind", ["step", "full"])
 def test_tflm_runs_int8_and_matches_litert(exports, data_dir, kind):
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     data = exports[(kind, "int8")][0]
     tflm = load_exported(data, backend="tflm")
@@ -219,7 +218,8 @@ def test_tflm_runs_int8_and_matches_litert(exports, data_dir, kind):
 @pytest.fixture(scope="module")
 def default_step_int8(default_config_dir):
     """The default (per-channel) int8 step export of the default config."""
-    from tf_model.export import build_tflite, load_checkpoint
+    from tf_model.checkpoint import load_checkpoint
+    from tf_model.export import build_tflite
 
     data, _ = build_tflite(
         load_checkpoint(default_config_dir), "step", "int8", num_calibration_windows=1
@@ -230,7 +230,7 @@ def default_step_int8(default_config_dir):
 def test_tflm_default_config_step_model(default_step_int8):
     """The chip's shapes (n_embd 128, head 64, block 128): TFLM runs it, cache stays in place."""
     from tf_model.export import check_tflm
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     data = default_step_int8
     arena, status = check_tflm(data, "int8", "step")
@@ -247,33 +247,26 @@ def test_tflm_default_config_step_model(default_step_int8):
 def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_step_int8):
     """Issue #3: per-channel int8 weights AND <= 460,000 B; the flatbuffer shares one zero-point
     vector per channel count (zero_point length still equals scale length)."""
-    import flatbuffers
-
-    from tf_model.export_flatbuffer import schema
+    from tf_model.export.flatbuffer import per_channel_quantization, schema
 
     data = default_step_int8
     assert len(data) <= 460_000
-    model = schema.Model.GetRootAsModel(bytearray(data), 0)
-    graph = model.Subgraphs(0)
-    zp_vectors = {}  # channel count -> positions of the zero-point vectors used
-    for i in range(graph.TensorsLength()):
-        q = graph.Tensors(i).Quantization()
-        if q is None or q.ScaleLength() <= 1:
-            continue
-        assert q.ZeroPointLength() == q.ScaleLength()
-        assert not q.ZeroPointAsNumpy().any()
-        field = flatbuffers.number_types.UOffsetTFlags.py_type(q._tab.Offset(10))  # zero_point
-        zp_vectors.setdefault(q.ScaleLength(), set()).add(q._tab.Vector(field))
+    zp_vectors = {}  # channel count -> offsets of the zero-point vectors used
+    for q in per_channel_quantization(data):
+        assert len(q["zero_points"]) == q["channels"]
+        assert not q["zero_points"].any()
+        zp_vectors.setdefault(q["channels"], set()).add(q["zero_point_offset"])
     assert sum(len(v) for v in zp_vectors.values()) >= 3  # per-channel tensors of 3+ widths
     assert all(len(positions) == 1 for positions in zp_vectors.values()), zp_vectors
     # every data-less tensor reads buffer 0 (no per-activation empty buffers)
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
     empty = [b for b in range(model.BuffersLength()) if model.Buffers(b).DataLength() == 0]
     assert empty == [0]
 
 
 def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
     from tf_model.export import build_tflite, check_tflm, evaluate
-    from tf_model.export_flatbuffer import read_model
+    from tf_model.export.flatbuffer import read_model
 
     data, metadata = build_tflite(
         checkpoint, "step", "int8", num_calibration_windows=4, weight_quantization="per_tensor"
@@ -324,7 +317,7 @@ def test_int8_agrees_with_float_on_real_text(exports, checkpoint, kind):
 
 
 def test_step_and_full_int8_agree(exports, data_dir):
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     step = load_exported(exports[("step", "int8")][0])
     full = load_exported(exports[("full", "int8")][0])
@@ -338,7 +331,7 @@ def test_step_and_full_int8_agree(exports, data_dir):
 
 
 def test_next_logits_reuses_cache_and_crops_like_keras(exports, checkpoint):
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     model = load_exported(exports[("step", "float")][0])
     T = model.block_size
@@ -417,7 +410,7 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     # the standalone generator (for build directories) writes the very same files
     header3, source3 = tmp_path / "h3" / "pico_gpt" / "model_data.h", tmp_path / "s3.cc"
     header3.parent.mkdir(parents=True)
-    regen = run_script("-m", "tf_model.export_carray", str(out / "chip.tflite"),
+    regen = run_script("-m", "tf_model.export.carray", str(out / "chip.tflite"),
                        "--c_header", str(header3), "--c_source", str(source3))  # fmt: skip
     assert regen.returncode == 0, regen.stderr
     assert header3.read_text() == header_text and source3.read_text() == source.read_text()
@@ -467,6 +460,12 @@ def assert_nothing_written(directory, before):
     assert sorted(os.listdir(directory)) == before
 
 
+@pytest.mark.parametrize("option", ["--num_calibration_samples", "--num_eval_windows"])
+def test_window_counts_must_be_positive(tmp_path, option):
+    msg = convert_in_process("--model_dir", str(tmp_path), option, "0")
+    assert f"{option} must be >= 1, got 0" in msg
+
+
 def test_missing_model_dir(tmp_path):
     msg = convert_in_process("--model_dir", str(tmp_path / "nope"))
     assert "model directory not found" in msg and "nope" in msg
@@ -482,20 +481,16 @@ def test_missing_checkpoint_file(trained_dir, tmp_path, missing):
     assert_nothing_written(d, before)
 
 
-def test_corrupt_config_pickle(trained_dir, tmp_path):
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("model_config.pkl", "cannot read model config"), ("model.keras", "cannot load")],
+)
+def test_corrupt_checkpoint_file(trained_dir, tmp_path, name, fragment):
     d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    with open(os.path.join(d, "model_config.pkl"), "wb") as f:
-        f.write(b"not a pickle")
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(b"garbage, not a pickle or a zip")
     msg = convert_in_process("--model_dir", d)
-    assert "cannot read model config" in msg and "model_config.pkl" in msg
-
-
-def test_corrupt_keras_file(trained_dir, tmp_path):
-    d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    with open(os.path.join(d, "model.keras"), "wb") as f:
-        f.write(b"garbage")
-    msg = convert_in_process("--model_dir", d)
-    assert "cannot load" in msg and "model.keras" in msg
+    assert fragment in msg and name in msg
 
 
 def test_config_disagrees_with_model(trained_dir, tmp_path):
@@ -571,7 +566,7 @@ def test_op_tflm_lacks_fails_and_names_it(tmp_path, data_dir):
 
 
 def test_c_arrays_refuse_a_float_model(exports, tmp_path):
-    from tf_model.export_carray import main
+    from tf_model.export.carray import main
 
     path = tmp_path / "float.tflite"
     path.write_bytes(exports[("step", "float")][0])

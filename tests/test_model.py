@@ -71,3 +71,33 @@ def test_initialisation_follows_nanogpt():
     assert abs(weights["h_0/attn/c_attn/kernel"].std() - 0.02) < 0.002
     assert abs(weights["h_0/mlp/c_proj/kernel"].std() - 0.02 / np.sqrt(6)) < 0.001
     np.testing.assert_array_equal(weights["h_0/ln_2/gamma"], 1.0)
+
+
+def test_layers_ignore_the_block_size_older_files_carry():
+    """Attention and blocks once took an unused block_size; configs saved then still load."""
+    from tf_model.layers import Block, CausalSelfAttention
+
+    block = Block(n_embd=32, n_head=2, dropout=0.0, activation="relu", name="h_0")
+    config = block.get_config()
+    assert "block_size" not in config
+    restored = Block.from_config({**config, "block_size": 16})
+    assert (restored.n_embd, restored.n_head, restored.activation) == (32, 2, "relu")
+    attn = CausalSelfAttention.from_config(
+        {**CausalSelfAttention(32, 2, name="attn").get_config(), "block_size": 16}
+    )
+    x = np.random.default_rng(4).standard_normal((1, 16, 32)).astype(np.float32)
+    assert attn(x).shape == (1, 16, 32)
+
+
+def test_importing_the_library_and_its_config_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tf_model, tf_model.export, tf_model.checkpoint\n"
+        "from tf_model import PicoGPTConfig\n"
+        "PicoGPTConfig()\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

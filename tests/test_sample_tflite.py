@@ -14,7 +14,7 @@ def sample(*extra):
 
 
 def test_int8_sampling_is_reproducible_and_in_vocabulary():
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
 
     vocab = set(load_exported(REFERENCE).itos)
     a, b = sample("--start=ROMEO:", "--seed=3"), sample("--start=ROMEO:", "--seed=3")

@@ -6,9 +6,19 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+LN_EPSILON = 1e-5  # LayerNormNoBias's default; the exporter's graph reads it from here
+# Masked attention scores: exp(-1e4 - max) is exactly 0 in float32, and -1e4 still fits float16.
+MASK_VALUE = -1e4
+
 
 def normal_init(std):
     return keras.initializers.RandomNormal(mean=0.0, stddev=std)
+
+
+def without_block_size(config):
+    """A layer config without `block_size`: attention and blocks once took it (unused), and
+    .keras files saved then still carry it."""
+    return {k: v for k, v in config.items() if k != "block_size"}
 
 
 @keras.saving.register_keras_serializable(package="pico_gpt")
@@ -49,7 +59,7 @@ class Dropout(keras.layers.Layer):
 class LayerNormNoBias(keras.layers.Layer):
     """LayerNorm with a learned scale (gamma) and no offset, as the CIMv3 datapath has no bias."""
 
-    def __init__(self, epsilon=1e-5, **kwargs):
+    def __init__(self, epsilon=LN_EPSILON, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
@@ -75,10 +85,9 @@ class CausalSelfAttention(keras.layers.Layer):
     The mask is built by hand (no fused attention kernel) so the graph converts to TFLite ops.
     """
 
-    def __init__(self, n_embd, n_head, block_size, dropout=0.0, resid_std=0.02, **kwargs):
+    def __init__(self, n_embd, n_head, dropout=0.0, resid_std=0.02, **kwargs):
         super().__init__(**kwargs)
-        self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
-        self.dropout, self.resid_std = dropout, resid_std
+        self.n_embd, self.n_head, self.dropout, self.resid_std = n_embd, n_head, dropout, resid_std
         self.head_size = n_embd // n_head
         self.c_attn = keras.layers.Dense(
             3 * n_embd, use_bias=False, kernel_initializer=normal_init(0.02), name="c_attn"
@@ -105,7 +114,7 @@ class CausalSelfAttention(keras.layers.Layer):
         q = q * ops.cast(1.0 / math.sqrt(hs), q.dtype)  # scale q, not the 4x larger (T, T) scores
         att = ops.einsum("bhqd,bhkd->bhqk", q, k)  # (B, nh, T, T); no transposed copy of k
         causal = ops.tril(ops.ones((T, T), dtype="bool"))  # (T, T), True where key <= query
-        att = ops.where(causal, att, ops.cast(-1e4, att.dtype))
+        att = ops.where(causal, att, ops.cast(MASK_VALUE, att.dtype))
         att = ops.softmax(att, axis=-1)
         att = self.attn_dropout(att, training=training)
         y = ops.matmul(att, v)  # (B, nh, T, hs)
@@ -117,10 +126,13 @@ class CausalSelfAttention(keras.layers.Layer):
             **super().get_config(),
             "n_embd": self.n_embd,
             "n_head": self.n_head,
-            "block_size": self.block_size,
             "dropout": self.dropout,
             "resid_std": self.resid_std,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**without_block_size(config))
 
 
 @keras.saving.register_keras_serializable(package="pico_gpt")
@@ -166,13 +178,11 @@ class MLP(keras.layers.Layer):
 class Block(keras.layers.Layer):
     """Post-norm transformer block: x = x + attn(x); x = x + mlp(x); x = ln_2(x)."""
 
-    def __init__(
-        self, n_embd, n_head, block_size, dropout=0.0, activation="relu", resid_std=0.02, **kwargs
-    ):
+    def __init__(self, n_embd, n_head, dropout=0.0, activation="relu", resid_std=0.02, **kwargs):
         super().__init__(**kwargs)
-        self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
+        self.n_embd, self.n_head = n_embd, n_head
         self.dropout, self.activation, self.resid_std = dropout, activation, resid_std
-        self.attn = CausalSelfAttention(n_embd, n_head, block_size, dropout, resid_std, name="attn")
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, resid_std, name="attn")
         self.mlp = MLP(n_embd, dropout, activation, resid_std, name="mlp")
         self.ln_2 = LayerNormNoBias(name="ln_2")
 
@@ -191,8 +201,11 @@ class Block(keras.layers.Layer):
             **super().get_config(),
             "n_embd": self.n_embd,
             "n_head": self.n_head,
-            "block_size": self.block_size,
             "dropout": self.dropout,
             "activation": self.activation,
             "resid_std": self.resid_std,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**without_block_size(config))

@@ -28,9 +28,7 @@ class PicoGPT(keras.Model):
         )
         self.drop = Dropout(c.dropout, name="drop")
         self.blocks = [
-            Block(
-                c.n_embd, c.n_head, c.block_size, c.dropout, c.activation, resid_std, name=f"h_{i}"
-            )
+            Block(c.n_embd, c.n_head, c.dropout, c.activation, resid_std, name=f"h_{i}")
             for i in range(c.n_layer)
         ]
         self.build((None, c.block_size))

@@ -3,17 +3,14 @@
     uv run python cim_runtime/apps/embed_model.py MODEL.tflite BUILD_DIR/generated
 
 Writes BUILD_DIR/generated/include/pico_gpt/model_data.h and src/pico_gpt/model_data.cc: the
-very files tf_convert_to_tflite.py writes for that model (tf_model.export_carray), so a build can
+very files tf_convert_to_tflite.py writes for that model (tf_model.export.carray), so a build can
 embed any exported model without touching the source tree.
 """
 
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-from tf_model.export_carray import main as export_carray
+from tf_model.export.carray import main as export_carray
 
 
 def main(argv):

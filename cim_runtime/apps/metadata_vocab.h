@@ -1,5 +1,5 @@
 /* The vocabulary of an exported .tflite, read from its "pico_gpt" metadata: the
- * JSON object the exporter writes (tf_model/export.py), whose "itos" member is the
+ * JSON object the exporter writes (tf_model/export/convert.py), whose "itos" member is the
  * array of token strings (token id -> UTF-8 text).
  *
  * The reader is strict JSON (RFC 8259): any syntax error, a bad escape or UTF-8

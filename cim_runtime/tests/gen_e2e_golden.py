@@ -21,10 +21,12 @@ import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 import numpy as np
+
+from tf_model.export.tflite_step import load_exported
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 REFERENCE_DIR = os.path.join(ROOT, "models", "shakespeare_char")
 N_TOKENS = 128
@@ -44,9 +46,6 @@ def main():
     parser.add_argument("--full_model", default=os.path.join(REFERENCE_DIR, "model_full.tflite"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-
-    from tf_model.tflite_step import load_exported
-
     for kind, src in (("step", args.step_model), ("full", args.full_model)):
         shutil.copy(src, os.path.join(args.out, f"model_{kind}.tflite"))
 

@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import requests
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from tf_model.fileio import write_atomic
 
 DATA_URL = (

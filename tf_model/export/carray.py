@@ -1,6 +1,6 @@
 """The .tflite bytes and the constants firmware needs, as a C header and a C++ source file.
 
-    uv run python -m tf_model.export_carray out/model.tflite \
+    uv run python -m tf_model.export.carray out/model.tflite \
         --c_header build/gen/include/pico_gpt/model_data.h --c_source build/gen/model_data.cc
 
 tf_convert_to_tflite.py writes these files itself; the command above regenerates them from any
@@ -13,6 +13,12 @@ model always yields byte-identical files.
 import argparse
 import os
 import sys
+
+from ..fileio import write_files_atomic
+from .errors import ExportError, check_writable
+from .flatbuffer import describe, read_metadata
+from .tflite_step import TFLiteRunError
+from .validate import kv_cache_bytes, recommended_arena_bytes, tflm_arena_bytes
 
 BYTES_PER_LINE = 16
 
@@ -48,14 +54,17 @@ def _float(x):
     return f"{x:.9g}f" if "e" in f"{x:.9g}" or "." in f"{x:.9g}" else f"{x:.9g}.0f"
 
 
-def c_arrays(model_bytes, info, header_path, recommended_arena_bytes, kv_cache_bytes):
-    """Returns (header text, source text). `info` is the model's metadata plus its signature."""
+def c_arrays(model_bytes, header_path, arena_bytes, cache_bytes):
+    """(header text, source text) for an exported int8 model; vocabulary, config and signature
+    come from the model itself, the recommended arena and KV cache sizes from the caller."""
+    info = read_metadata(model_bytes)
+    signature = describe(model_bytes)
     config = info["config"]
     include = include_name(header_path)
     guard = _guard(include)
     step = info["kind"] == "step"
-    outputs = {t["name"]: t for t in info["signature"]["outputs"]}
-    inputs = {t["name"]: t for t in info["signature"]["inputs"]}
+    outputs = {t["name"]: t for t in signature["outputs"]}
+    inputs = {t["name"]: t for t in signature["inputs"]}
     L = config["n_layer"]
     vocab = [s.encode("utf-8") for s in info["itos"]]
     offsets = [0]
@@ -85,9 +94,9 @@ def c_arrays(model_bytes, info, header_path, recommended_arena_bytes, kv_cache_b
     h.append("// Tensor arena this model needs in stock TFLite Micro (measured, with headroom).")
     h.append("// cim_runtime sizes its own arena: PICOGPT_TENSOR_ARENA_SIZE in runtime.h, or the")
     h.append("// exact need it reports (arena_used / arena_needed); this header does not set it.")
-    h.append(f"#define PICOGPT_MODEL_TENSOR_ARENA_SIZE {recommended_arena_bytes}")
+    h.append(f"#define PICOGPT_MODEL_TENSOR_ARENA_SIZE {arena_bytes}")
     h.append("// Runtime-held int8 KV cache, all layers, K and V (bytes).")
-    h.append(f"#define PICOGPT_KV_CACHE_BYTES {kv_cache_bytes}")
+    h.append(f"#define PICOGPT_KV_CACHE_BYTES {cache_bytes}")
     h.append("")
     logits_q = outputs["logits"]["quantization"]
     h.append("// logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.")
@@ -173,10 +182,6 @@ def c_arrays(model_bytes, info, header_path, recommended_arena_bytes, kv_cache_b
 
 def c_arrays_for_model(model_bytes, header_path):
     """(header, source) for an exported int8 .tflite, measuring its TFLite Micro arena."""
-    from .export import kv_cache_bytes, recommended_arena_bytes
-    from .export_flatbuffer import describe, read_metadata
-    from .tflite_step import load_exported
-
     metadata = read_metadata(model_bytes)
     if metadata is None:
         raise ValueError("no pico_gpt metadata: export the model with tf_convert_to_tflite.py")
@@ -185,18 +190,8 @@ def c_arrays_for_model(model_bytes, header_path):
             f"C arrays are for int8 models (TFLite Micro / the C runtime); this one is "
             f"{metadata['quantization']}"
         )
-    signature = describe(model_bytes)
-    runner = load_exported(model_bytes, backend="tflm")
-    if runner.kind == "step":
-        runner.step(0, 0)
-    else:
-        runner.sequence_logits([0])
-    arena = recommended_arena_bytes(runner.interp.arena_bytes())
-    info = {
-        **metadata,
-        "signature": {"inputs": signature["inputs"], "outputs": signature["outputs"]},
-    }
-    return c_arrays(model_bytes, info, header_path, arena, kv_cache_bytes(signature))
+    arena = recommended_arena_bytes(tflm_arena_bytes(model_bytes))
+    return c_arrays(model_bytes, header_path, arena, kv_cache_bytes(describe(model_bytes)))
 
 
 def main(argv=None):
@@ -207,10 +202,6 @@ def main(argv=None):
     parser.add_argument("--c_header", required=True)
     parser.add_argument("--c_source", required=True)
     args = parser.parse_args(argv)
-    from .export import ExportError, check_writable
-    from .fileio import write_files_atomic
-    from .tflite_step import TFLiteRunError
-
     try:
         if not os.path.isfile(args.model):
             raise ExportError(f"model not found: {args.model}")

@@ -1,6 +1,6 @@
 """Run an exported PicoGPT .tflite from Python: LiteRT or TFLite Micro's own interpreter.
 
-    from tf_model.tflite_step import load_exported
+    from tf_model.export.tflite_step import load_exported
     model = load_exported("out/model.tflite")            # backend="litert" (default) or "tflm"
     model.reset()
     logits = model.step(token=17, pos=0)                 # np.float32 (vocab_size,), dequantized
@@ -13,15 +13,13 @@ stored unchanged (cache input and new-row output share scale and zero point by c
 backend="tflm": LiteRT's reference kernels round differently by 1 LSB in places.
 """
 
-import contextlib
-import os
 import re
-import tempfile
 
 import numpy as np
 
-from .config import PicoGPTConfig
-from .export_flatbuffer import describe, read_metadata
+from ..config import PicoGPTConfig
+from ..quiet import captured_c_stderr
+from .flatbuffer import describe, read_metadata
 
 BACKENDS = ("litert", "tflm")
 TFLM_PROBE_ARENA_BYTES = 8 << 20  # generous arena for measuring; the real need is reported
@@ -29,24 +27,6 @@ TFLM_PROBE_ARENA_BYTES = 8 << 20  # generous arena for measuring; the real need 
 
 class TFLiteRunError(RuntimeError):
     """An interpreter refused or failed to run the model; the message carries its log."""
-
-
-@contextlib.contextmanager
-def captured_c_stderr():
-    """Capture what C/C++ code writes to file descriptor 2 (TFLite Micro logs there)."""
-    text = {"value": ""}
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                yield text
-            finally:
-                os.dup2(saved, 2)
-                tmp.seek(0)
-                text["value"] = tmp.read().decode(errors="replace")
-        finally:
-            os.close(saved)
 
 
 def _dequantize(x, quant):
@@ -145,14 +125,19 @@ def _load_bytes(model):
         return f.read()
 
 
+def _pico_gpt_metadata(data):
+    metadata = read_metadata(data)
+    if metadata is None:
+        raise ValueError(
+            "this .tflite has no pico_gpt metadata; export it with tf_convert_to_tflite.py"
+        )
+    return metadata
+
+
 class _ExportedModel:
     def __init__(self, model, backend="litert", arena_size=None):
         self.data = _load_bytes(model)
-        self.metadata = read_metadata(self.data)
-        if self.metadata is None:
-            raise ValueError(
-                "this .tflite has no pico_gpt metadata; export it with tf_convert_to_tflite.py"
-            )
+        self.metadata = _pico_gpt_metadata(self.data)
         self.config = PicoGPTConfig.from_dict(self.metadata["config"])
         self.block_size = self.config.block_size
         self.vocab_size = self.config.vocab_size
@@ -256,10 +241,5 @@ class TFLiteFullModel(_ExportedModel):
 def load_exported(model, backend="litert", arena_size=None):
     """TFLiteStepModel or TFLiteFullModel, chosen from the model's pico_gpt metadata."""
     data = _load_bytes(model)
-    metadata = read_metadata(data)
-    if metadata is None:
-        raise ValueError(
-            "this .tflite has no pico_gpt metadata; export it with tf_convert_to_tflite.py"
-        )
-    cls = TFLiteStepModel if metadata["kind"] == "step" else TFLiteFullModel
+    cls = TFLiteStepModel if _pico_gpt_metadata(data)["kind"] == "step" else TFLiteFullModel
     return cls(data, backend, arena_size)

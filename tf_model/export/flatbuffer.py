@@ -326,3 +326,27 @@ def describe(data: bytes):
         "macs_per_invoke": macs,
         "constant_bytes": const_bytes,
     }
+
+
+def per_channel_quantization(data: bytes):
+    """Every tensor quantized per channel: its index, channel count, zero points, and the byte
+    offset of its zero_point vector in `data` (tensors with equal offsets share one vector)."""
+    buf = bytearray(data)
+    base = np.frombuffer(buf, np.uint8).ctypes.data
+    graph = schema.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+    found = []
+    for i in range(graph.TensorsLength()):
+        q = graph.Tensors(i).Quantization()
+        if q is None or q.ScaleLength() <= 1:
+            continue
+        # a view into buf (the generated reader does not copy), so its address gives the offset
+        zero_points = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(0, np.int64)
+        found.append(
+            {
+                "tensor": i,
+                "channels": q.ScaleLength(),
+                "zero_points": zero_points,
+                "zero_point_offset": zero_points.ctypes.data - base if len(zero_points) else None,
+            }
+        )
+    return found

@@ -12,18 +12,14 @@ Two graphs share one set of helpers (same math as `tf_model/model.py`, eval mode
 Only ops with int8 kernels in TFLite Micro are used (see docs/model_signature.md). The causal
 mask is a SELECT_V2 with a per-layer constant `mask_values[i]` rather than an additive -1e9: in
 int8 the masked constant shares the score tensor's scale, so it is chosen just low enough
-(calibrated minimum score - MASK_MARGIN) instead of stretching the int8 range to 1e9.
+(calibration.py: calibrated minimum score - MASK_MARGIN) instead of stretching the int8 range to
+1e9. Float exports use the Keras model's MASK_VALUE.
 """
 
 import numpy as np
 import tensorflow as tf
 
-LN_EPSILON = 1e-5  # LayerNormNoBias default
-FLOAT_MASK_VALUE = -1e4  # the Keras model's mask value; exp(-1e4) is exactly 0 in float32
-# Masked scores sit this many nats below the smallest real score seen in calibration: with up
-# to block_size masked entries each weighted <= e^-10 relative to the row maximum, they shift
-# the softmax denominator by < 0.6% while stretching the int8 score range by only ~10 nats.
-MASK_MARGIN = 10.0
+from ..layers import LN_EPSILON, MASK_VALUE
 
 
 def keras_weights(model):
@@ -80,7 +76,7 @@ class PicoGPTGraph:
                 }
             )
         if mask_values is None:
-            mask_values = [FLOAT_MASK_VALUE] * c.n_layer
+            mask_values = [MASK_VALUE] * c.n_layer
         self.mask_values = [float(m) for m in mask_values]
 
     # ---- shared pieces -------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Read what data preparation and training wrote: meta.pkl, the token splits, and a model directory.
+
+    from tf_model.checkpoint import load_checkpoint, load_split
+    ckpt = load_checkpoint("out-shakespeare-char")    # model, config, meta (vocabulary), data_dir
+    val = load_split(ckpt.data_dir, "val", ckpt.config.block_size, "the evaluation")
+
+The one loader for tf_data.py, tf_sample.py, tf_eval.py and the exporter. Every problem is a
+`DataError` whose message names the file, what is wrong with it and how to fix it.
+"""
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import PicoGPTConfig
+
+# A model directory (tf_train.py's out_dir) holds these two files; tf_sample.py and tf_eval.py
+# look in DEFAULT_OUT_DIR unless told otherwise.
+DEFAULT_OUT_DIR = "out-shakespeare-char"
+MODEL_FILE = "model.keras"  # the Keras model (architecture + weights)
+CONFIG_FILE = "model_config.pkl"  # model_args, data_dir, iter_num, best_val_loss, train_config
+
+TRAIN_COMMAND = "python tf_train.py --config tf_config/train_pico_shakespeare_char.py"
+MODEL_DIR_HINT = (
+    f"A model directory is a tf_train.py out_dir ({MODEL_FILE} + {CONFIG_FILE}); "
+    f"train one first: {TRAIN_COMMAND}"
+)
+
+
+class DataError(Exception):
+    """A dataset or model file is missing, unreadable or does not fit; the message says the fix."""
+
+
+def prepare_hint(data_dir):
+    script = os.path.join(data_dir, "prepare.py")
+    if os.path.exists(script):
+        return f"python {script} --input PATH/TO/input.txt"
+    return f"python data/shakespeare_char/prepare.py --input PATH/TO/input.txt --out_dir {data_dir}"
+
+
+def load_pickle(path, what, fix):
+    """Unpickle `path`; a missing, truncated or foreign file is a DataError naming `what`."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path} not found; {fix}")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        TypeError,
+        ValueError,
+    ) as e:  # truncated, foreign or incompatible pickle
+        raise DataError(f"cannot read {what} {path}: {type(e).__name__}: {e}\n{fix}") from None
+
+
+def load_meta(data_dir):
+    """The dataset's meta.pkl (nanoGPT format): vocab_size, itos, stoi."""
+    path = os.path.join(data_dir, "meta.pkl")
+    fix = f"prepare the dataset first:\n    {prepare_hint(data_dir)}"
+    meta = load_pickle(path, "vocabulary file", fix)
+    missing = {"vocab_size", "itos", "stoi"} - set(meta if isinstance(meta, dict) else ())
+    if missing:
+        raise DataError(f"{path} lacks keys {sorted(missing)}; re-run {prepare_hint(data_dir)}")
+    return meta
+
+
+def load_split(data_dir, split, block_size, purpose):
+    """The split's uint16 tokens, memory-mapped; `purpose` (e.g. "training") is for messages.
+
+    The one length rule: a split must hold at least one (x, y) window, block_size + 1 tokens.
+    """
+    path = os.path.join(data_dir, f"{split}.bin")
+    if not os.path.isfile(path):
+        raise DataError(
+            f"{path} not found ({purpose} reads it); prepare the dataset first:\n"
+            f"    {prepare_hint(data_dir)}"
+        )
+    tokens = np.memmap(path, dtype=np.uint16, mode="r")
+    if len(tokens) < block_size + 1:
+        raise DataError(
+            f"{path} has {len(tokens)} tokens, fewer than block_size+1 = {block_size + 1} "
+            f"({purpose} needs one window); use more text or a smaller block_size"
+        )
+    return tokens
+
+
+@dataclass
+class Checkpoint:
+    model_dir: str
+    model: object  # the Keras PicoGPT
+    config: PicoGPTConfig
+    meta: dict  # meta.pkl: vocab_size, itos, stoi
+    data_dir: str
+    info: dict = field(default_factory=dict)  # model_config.pkl contents
+
+
+def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
+    """tf_train.py's out_dir (MODEL_FILE + CONFIG_FILE) and its dataset's meta.pkl.
+
+    data_dir defaults to the dataset recorded at training time. Every file is checked before
+    TensorFlow is imported, so a wrong path fails in a second, not after the import.
+    """
+    keras_path = os.path.join(model_dir, MODEL_FILE)
+    config_path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isdir(model_dir):
+        raise DataError(
+            f"model directory not found: {model_dir} ({keras_path} not found). {MODEL_DIR_HINT}"
+        )
+    if not os.path.isfile(keras_path):
+        raise DataError(f"{keras_path} not found; {MODEL_DIR_HINT}")
+    info = load_pickle(config_path, "model config", MODEL_DIR_HINT)
+    if not isinstance(info, dict) or "model_args" not in info:
+        raise DataError(
+            f"{config_path} has no 'model_args' entry (keys: "
+            f"{sorted(info) if isinstance(info, dict) else type(info).__name__}); "
+            f"expected the dict tf_train.py writes.\n{MODEL_DIR_HINT}"
+        )
+    try:
+        config = PicoGPTConfig.from_dict(info["model_args"])
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{config_path}: invalid model_args: {e}") from None
+
+    data_dir = data_dir or info.get("data_dir")
+    if not data_dir:
+        raise DataError(
+            f"{config_path} names no data_dir; pass --data_dir with the dataset directory "
+            "(the one holding meta.pkl, train.bin and val.bin)"
+        )
+    meta = load_meta(data_dir)
+    if meta["vocab_size"] != config.vocab_size:
+        raise DataError(
+            f"vocabulary mismatch: {os.path.join(data_dir, 'meta.pkl')} has vocab_size "
+            f"{meta['vocab_size']} but the model was built with vocab_size {config.vocab_size} "
+            f"({config_path}). Use the dataset the model was trained on (--data_dir)."
+        )
+
+    from .quiet import import_keras
+
+    keras = import_keras()
+    try:
+        model = keras.models.load_model(keras_path, compile=False)
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        ImportError,
+        zipfile.BadZipFile,
+    ) as e:  # unreadable archive or config that does not deserialize
+        raise DataError(
+            f"cannot load {keras_path}: {type(e).__name__}: {e}\n{MODEL_DIR_HINT}"
+        ) from None
+    model_config = getattr(model, "config", None)
+    if not isinstance(model_config, PicoGPTConfig):
+        raise DataError(f"{keras_path} is not a PicoGPT model (got {type(model).__name__})")
+    if model_config != config:
+        diff = {
+            k: (v, config.to_dict()[k])
+            for k, v in model_config.to_dict().items()
+            if config.to_dict()[k] != v
+        }
+        raise DataError(
+            f"{keras_path} and {config_path} disagree (model.keras value, model_config.pkl value): "
+            f"{diff}. Both files must come from the same tf_train.py run."
+        )
+    return Checkpoint(model_dir, model, config, meta, data_dir, info)

@@ -1,0 +1,135 @@
+"""Conversion: the Keras checkpoint -> a TensorFlow graph -> TFLite bytes with pico_gpt metadata."""
+
+import warnings
+
+from ..checkpoint import load_split
+from ..quiet import captured_c_stderr
+from .calibration import calibration_data, clipped_ranges
+from .errors import ExportError
+from .flatbuffer import finalize
+
+QUANTIZATIONS = ("int8", "hybrid", "float")
+WEIGHT_QUANTIZATIONS = ("per_channel", "per_tensor")
+KINDS = ("step", "full")
+METADATA_FORMAT = 1
+
+
+def convert(
+    fn, quantization, representative_dataset=None, weights="per_channel", clip_ranges=True
+) -> bytes:
+    import tensorflow as tf
+
+    if weights not in WEIGHT_QUANTIZATIONS:
+        raise ValueError(f"weights must be one of {WEIGHT_QUANTIZATIONS}, got {weights!r}")
+    concrete = fn.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+    # per-tensor FC weights save the per-channel scale/zero-point arrays (34 KB for the default
+    # config: the schema stores zero points as int64); the converter exposes it as experimental
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+        weights == "per_tensor"
+    )
+    if quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        # calibrate only, narrow the recorded ranges, then quantize: the same two steps the
+        # converter takes internally (calibrate, then its MLIR quantizer), with clip_ranges between
+        converter._experimental_calibrate_only = clip_ranges
+    elif quantization == "hybrid":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights only
+    elif quantization != "float":
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    # the converter prints its settings from C++ and warns that int8 inputs carry no float
+    # statistics (they do not need any); show its log only if conversion fails
+    with captured_c_stderr() as log, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        try:
+            result = converter.convert()
+            if quantization == "int8" and clip_ranges:
+                from tensorflow.lite.python.convert import mlir_quantize
+
+                calibrated = clipped_ranges(result, representative_dataset)
+                result = mlir_quantize(
+                    calibrated,
+                    False,  # the converter's _experimental_disable_per_channel default
+                    input_data_type=tf.int8,
+                    output_data_type=tf.int8,
+                    disable_per_channel_for_dense_layers=weights == "per_tensor",
+                )
+            return result
+        except Exception as e:  # noqa: BLE001 - ConverterError and friends; re-raised with log
+            error = e
+    raise ExportError(f"TFLite conversion failed: {error}\n{log['value'].strip()}") from None
+
+
+def io_names(config, kind):
+    if kind == "full":
+        return ["tokens"], ["logits"], []
+    inputs, outputs, tied = ["token", "pos"], ["logits"], []
+    for i in range(config.n_layer):
+        inputs += [f"k_cache_{i}", f"v_cache_{i}"]
+        outputs += [f"k_new_{i}", f"v_new_{i}"]
+        tied += [(f"k_cache_{i}", f"k_new_{i}"), (f"v_cache_{i}", f"v_new_{i}")]
+    return inputs, outputs, tied
+
+
+def build_tflite(
+    checkpoint,
+    kind="step",
+    quantization="int8",
+    num_calibration_windows=8,
+    seed=0,
+    progress_factory=None,
+    weight_quantization="per_channel",
+):
+    """Convert the checkpoint's Keras model; returns (tflite bytes, metadata dict)."""
+    import tensorflow as tf
+
+    from .graph import PicoGPTGraph, keras_weights
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    config = checkpoint.config
+    weights = keras_weights(checkpoint.model)
+    mask_values, representative = None, None  # None: the float model's mask value
+    if quantization == "int8":
+        train = load_split(checkpoint.data_dir, "train", config.block_size, "int8 calibration")
+        mask_values, representative = calibration_data(
+            PicoGPTGraph(config, weights),
+            kind,
+            train,
+            num_calibration_windows,
+            seed,
+            progress_factory,
+        )
+    graph = PicoGPTGraph(config, weights, mask_values)
+    if kind == "step":
+        cache_dtype = tf.float32  # int8 models get int8 cache I/O from inference_input_type
+        fn = graph.step_function(cache_dtype)
+    else:
+        fn = graph.full_function()
+    raw = convert(fn, quantization, representative, weight_quantization)
+    inputs, outputs, tied = io_names(config, kind)
+    itos = checkpoint.meta["itos"]
+    metadata = {
+        "format": METADATA_FORMAT,
+        "kind": kind,
+        "quantization": quantization,
+        "weight_quantization": weight_quantization if quantization != "float" else None,
+        "config": config.to_dict(),
+        "itos": [itos[i] for i in range(config.vocab_size)],
+        "mask_values": graph.mask_values,
+        "num_calibration_windows": num_calibration_windows if quantization == "int8" else 0,
+        "cache_layout": (
+            {
+                "k_cache": "[n_head, block_size, head_size]",
+                "v_cache": "[n_head, head_size, block_size]",
+            }
+            if kind == "step"
+            else None
+        ),
+    }
+    data = finalize(raw, inputs, outputs, tied if quantization == "int8" else [], metadata)
+    return data, metadata
