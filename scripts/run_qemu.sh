@@ -2,10 +2,14 @@
 # Runs a PicoGPT firmware ELF on QEMU's virt board with semihosting (docs/firmware.md).
 #
 #   scripts/run_qemu.sh build/riscv-release/cim_runtime/firmware/picogpt_firmware.elf
-#   scripts/run_qemu.sh FIRMWARE.elf --prompt JULIET: --tokens 64 --temperature 0 --seed 7
+#   scripts/run_qemu.sh FIRMWARE.elf --prompt "O God, O God!" --tokens 64 --temperature 0 --seed 7
 #
-# Arguments after the ELF become the firmware's semihosting command line (QEMU -append); the
-# firmware splits it at spaces. The firmware's output (its stdout and stderr) comes out on this
+# Arguments after the ELF become the firmware's semihosting command line (QEMU -append), which
+# the firmware splits at spaces. So that an argument arrives exactly as given, each one is
+# written as one word: a backslash as \\, a space as \s, a newline as \n (the firmware undoes
+# this; cim_runtime/firmware/picogpt_firmware.c). An empty argument cannot be carried and is an
+# error (exit 2). PICOGPT_QEMU_APPEND=LINE instead passes LINE unchanged (already in that form).
+# The firmware's output (its stdout and stderr) comes out on this
 # script's stdout, QEMU's own messages on stderr; the exit status is the firmware's (semihosting
 # exit), 124 if it did not finish within PICOGPT_QEMU_TIMEOUT seconds (default 600).
 # qemu-system-riscv32 or -riscv64 is picked from the ELF class; QEMU=... overrides it.
@@ -40,8 +44,29 @@ timeout_s=${PICOGPT_QEMU_TIMEOUT:-600}
 args=(-M virt -bios none -display none -serial none -monitor none
       -chardev stdio,id=semihost -semihosting-config enable=on,target=native,chardev=semihost
       -icount shift=0,sleep=off -kernel "$elf")
-if [ $# -gt 0 ]; then
-  args+=(-append "$*")
+if [ -n "${PICOGPT_QEMU_APPEND:-}" ]; then
+  # A command line already in the firmware's form (escapes included), passed as it is.
+  if [ $# -gt 0 ]; then
+    echo "run_qemu.sh: give the firmware's options either as arguments or in PICOGPT_QEMU_APPEND, not both" >&2
+    exit 2
+  fi
+  args+=(-append "$PICOGPT_QEMU_APPEND")
+elif [ $# -gt 0 ]; then
+  bs='\' space=' ' newline=$'\n'
+  words=()
+  n=0
+  for arg in "$@"; do
+    n=$((n + 1))
+    if [ -z "$arg" ]; then
+      echo "run_qemu.sh: argument $n after the ELF is empty; the firmware's command line cannot carry an empty word" >&2
+      exit 2
+    fi
+    word=${arg//"$bs"/"$bs$bs"}
+    word=${word//"$space"/"${bs}s"}
+    word=${word//"$newline"/"${bs}n"}
+    words+=("$word")
+  done
+  args+=(-append "${words[*]}")
 fi
 
 status=0

@@ -2,14 +2,18 @@
 
     uv run pytest tests/test_cim_runtime.py
 
-ctest runs the kernel golden tests (TFLite Micro vectors), the end-to-end test (both exported
-model kinds bit-exact over 128 positions), the robustness cases and a bounded libFuzzer run on
-a seed corpus of real models. The build itself generates the golden data (TensorFlow + the
-tflite-micro interpreter): kernel vectors from single-op models, and for the end-to-end test the
-logits of the committed reference models (models/shakespeare_char/); it trains nothing.
+ctest runs the kernel golden tests (TFLite Micro vectors), the end-to-end test (both committed
+reference models, bit-exact over 128 positions), the robustness cases, the public-header and
+input-parser tests and a bounded libFuzzer run on a seed corpus of real models. The build itself
+generates the golden data (TensorFlow + the tflite-micro interpreter): kernel vectors from
+single-op models, and for the end-to-end test the logits of the committed reference models
+(models/shakespeare_char/); it trains nothing. The host CLI is checked end to end: text and
+stats, and a clear error (exit status, message, no sanitizer report) for every bad option, model
+path and vocabulary; and the configure's choice of the model kind.
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -58,6 +62,13 @@ def test_robustness_cases(built):
     ctest("^robustness$", timeout=300)
 
 
+def test_public_header_and_input_parsers(built):
+    """runtime.h/status.h compile alone as C and C++ and show no internal name (a build
+    failure otherwise); the option parser and the metadata vocabulary reader, case by case."""
+    out = ctest("^(public_header|cli_parsers)$", timeout=120)
+    assert "out of 2" in out
+
+
 def test_fuzz_model_reader_and_planner(built):
     ctest("^fuzz_", timeout=400)
 
@@ -92,3 +103,98 @@ def test_cli_generates_text_with_stats(built):
     assert code == 2 and "outside the vocabulary" in out
     code, out = run([cli, os.path.join(BUILD, "e2e", "e2e.golden")], timeout=60)
     assert code == 1 and "error:" in out
+
+
+def cli_paths(built):
+    return (
+        os.path.join(built, "cim_runtime", "apps", "picogpt_generate"),
+        os.path.join(built, "e2e", "model_step.tflite"),
+    )
+
+
+def assert_clean_error(code, out, want_code, *messages):
+    """A non-zero exit with the expected message and no sanitizer report or crash."""
+    assert code == want_code, (code, out)
+    for message in messages:
+        assert message in out, (message, out)
+    assert "Sanitizer" not in out and "runtime error:" not in out, out
+
+
+@pytest.mark.parametrize(
+    "args, messages",
+    [
+        (["--temperature", "abc"], ["'--temperature abc'", "a decimal number in [0, 100]"]),
+        (["--temperature", "nan"], ["'--temperature nan'", "[0, 100]"]),
+        (["--temperature", "inf"], ["'--temperature inf'", "[0, 100]"]),
+        (["--temperature", "-0.5"], ["'--temperature -0.5'", "[0, 100]"]),
+        (["--length", "abc"], ["'--length abc'", "an integer in [0, 1000000]"]),
+        (["--length", "10x"], ["'--length 10x'", "an integer in [0, 1000000]"]),
+        (["--top_k", "-3"], ["'--top_k -3'", "an integer in [0, 1024]"]),
+        (["--top_k", "5000"], ["'--top_k 5000'", "an integer in [0, 1024]"]),
+        (["--seed", "-1"], ["'--seed -1'", "[0, 18446744073709551615]"]),
+        (["--seed", "18446744073709551616"], ["[0, 18446744073709551615]"]),
+        (["--arena", "0"], ["'--arena 0'", "an integer in [1, 8388608]"]),
+        (["--bogus"], ["bad option '--bogus': unknown; the options are --prompt TEXT"]),
+        (["--prompt"], ["option --prompt needs a value"]),
+        (["extra.tflite"], ["unexpected argument 'extra.tflite'"]),
+        (["--prompt", ""], ["--prompt must have 1 to"]),
+        (["--prompt", "\u00e9\u00e9"], ["outside the vocabulary (at byte 0)"]),
+    ],
+)
+def test_cli_rejects_bad_input_with_a_message(built, args, messages):
+    cli, model = cli_paths(built)
+    code, out = run([cli, model, *args], timeout=60)
+    assert_clean_error(code, out, 2, "error: ", *messages)
+
+
+def test_cli_model_path_errors(built, tmp_path):
+    cli, _ = cli_paths(built)
+    code, out = run([cli, str(tmp_path)], timeout=60)  # was an ASan abort on a huge size
+    assert_clean_error(code, out, 1, f"model file '{tmp_path}' is a directory", ".tflite")
+    code, out = run([cli, str(tmp_path / "missing.tflite")], timeout=60)
+    assert_clean_error(code, out, 1, "cannot open model file", "No such file")
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    code, out = run([cli, str(empty)], timeout=60)
+    assert_clean_error(code, out, 1, "has 0 bytes; a model has 1..")
+
+
+def test_cli_reads_the_vocabulary_strictly(built, tmp_path):
+    """A model whose metadata vocabulary is damaged is refused with what and where."""
+    cli, model = cli_paths(built)
+    with open(model, "rb") as f:
+        good = f.read()
+    assert good.count(b'"itos":[') == 1
+    for old, new, message in [
+        (b'"itos":[', b'"itoz":[', 'no "itos" member'),
+        (b'"itos":["', b'"itos":[7', '"itos" must hold strings only'),
+        (b'"itos":["\\n"', b'"itos":["\\q"', "unknown escape in a string at byte"),
+    ]:
+        assert len(old) == len(new) and good.count(old) == 1, old
+        bad = tmp_path / "bad.tflite"
+        bad.write_bytes(good.replace(old, new))
+        code, out = run([cli, str(bad), "--length", "1"], timeout=60)
+        assert_clean_error(code, out, 1, "the vocabulary in its metadata is unreadable", message)
+
+
+def test_configure_follows_the_model_kind(built):
+    """A host configure pointed at a header of the other kind follows it; an explicit
+    PICOGPT_USE_KV_CACHE that contradicts the model stops the configure and says how to fix it."""
+    scratch = os.path.join(ROOT, "build", "kind-check")
+    base = ["cmake", "-S", ROOT, "-B", scratch, "-DPICOGPT_MODEL_TFLITE="]
+    code, out = run([*base, "-DPICOGPT_MODEL_DATA=model_data_full", "-UPICOGPT_USE_KV_CACHE"], 300)
+    assert code == 0, out[-4000:]
+    assert "model_data_full.cc, a full-window (--no_kv_cache) model" in out, out[-3000:]
+    code, out = run(
+        [*base, "-DPICOGPT_MODEL_DATA=model_data_full", "-DPICOGPT_USE_KV_CACHE=ON"], 300
+    )
+    flat = " ".join(out.split())
+    assert code != 0
+    assert "PICOGPT_USE_KV_CACHE=ON builds for a KV-cache step model" in flat, flat[-3000:]
+    assert "is a full-window (--no_kv_cache) model" in flat and "Fix:" in flat, flat[-3000:]
+    code, out = run([*base, "-DPICOGPT_MODEL_DATA=model_data", "-DPICOGPT_USE_KV_CACHE=maybe"], 300)
+    assert code != 0 and "PICOGPT_USE_KV_CACHE=maybe: expected ON, OFF or empty" in " ".join(
+        out.split()
+    )
+    code, out = run([*base, "-DPICOGPT_MODEL_DATA=nope", "-DPICOGPT_USE_KV_CACHE="], 300)
+    assert code != 0 and re.search(r"PICOGPT_MODEL_DATA=nope: \S+nope\.h", out), out[-3000:]

@@ -6,9 +6,11 @@
 Builds the riscv-release and riscv-debug presets (the cross compiler, picolibc and QEMU are the
 Debian packages .ci/run installs) and a host picogpt_generate, then runs the firmware under
 qemu-system-riscv32 with a timeout and checks: exit status, text identical to the host CLI for
-the same model bytes, prompt, seed, temperature and top-k (sampled and greedy), a sane stats
-line, the speed target, the memory budgets, and the build's refusal of an arena or RAM that is
-too small. The firmware embeds the repository's model_data (the reference model) unless
+the same model bytes, prompt, seed, temperature and top-k (sampled and greedy, a prompt with
+spaces), a sane stats line, the speed target, the memory budgets, bad options, prompts and
+command lines, the build's refusal of an arena or RAM that is too small, and the model kind:
+a full-window model_data builds and runs, a kind that PICOGPT_USE_KV_CACHE contradicts stops
+the configure. The firmware embeds the repository's model_data (the reference model) unless
 PICOGPT_MODEL_TFLITE names an exported .tflite; the host CLI always gets the very model bytes
 found in the firmware ELF.
 """
@@ -29,7 +31,7 @@ MAX_INSTRUCTIONS_PER_TOKEN = 4_000_000  # rv32imac, scalar, KV cache
 QEMU_TIMEOUT = 120
 # Cache entries a developer may have set by hand in a preset's build directory; cleared so the
 # tests see the defaults of cim_runtime/firmware/CMakeLists.txt.
-RESET_CACHE = ["-U", "PICOGPT_FW_*", "-U", "PICOGPT_USE_KV_CACHE"]
+RESET_CACHE = ["-U", "PICOGPT_FW_*", "-U", "PICOGPT_USE_KV_CACHE", "-U", "PICOGPT_MODEL_DATA"]
 MODEL_TFLITE = os.environ.get("PICOGPT_MODEL_TFLITE", "")
 
 
@@ -56,8 +58,12 @@ def build_preset(preset, extra=()):
     return code == 0, log + out
 
 
-def qemu(elf, *args, timeout=QEMU_TIMEOUT):
+def qemu(elf, *args, timeout=QEMU_TIMEOUT, raw_command_line=None):
+    """Runs the firmware; raw_command_line is passed to it unescaped (PICOGPT_QEMU_APPEND)."""
     env = {**os.environ, "PICOGPT_QEMU_TIMEOUT": str(timeout)}
+    env.pop("PICOGPT_QEMU_APPEND", None)
+    if raw_command_line is not None:
+        env["PICOGPT_QEMU_APPEND"] = raw_command_line
     proc = subprocess.run(
         [RUN_QEMU, elf, *args],
         capture_output=True,
@@ -107,15 +113,21 @@ def release(tools):
     return build_preset("riscv-release")
 
 
-def configure_scratch(name, *extra):
-    """Configure + build build/<name> from the riscv-release preset with extra cache entries."""
+def configure(name, *extra):
+    """Configure build/<name> from the riscv-release preset with extra cache entries (later
+    ones win); returns (exit status, log)."""
     build = os.path.join(ROOT, "build", name)
-    code, log = run(
+    return run(
         ["cmake", "--preset", "riscv-release", "-B", build, *RESET_CACHE, *model_args(), *extra],
         300,
     )
+
+
+def configure_scratch(name, *extra):
+    """Configure + build build/<name> from the riscv-release preset with extra cache entries."""
+    code, log = configure(name, *extra)
     assert code == 0, f"configure failed:\n{log[-4000:]}"
-    code, out = run(["cmake", "--build", build, "-j2"], 900)
+    code, out = run(["cmake", "--build", os.path.join(ROOT, "build", name), "-j2"], 900)
     return code, log + out
 
 
@@ -244,20 +256,20 @@ def test_debug_preset_builds_runs_and_matches_host(tools, host_cli, model_file):
 
 
 @pytest.mark.parametrize(
-    "prompt_arg, prompt, tokens, temperature, top_k, seed",
+    "prompt, tokens, temperature, top_k, seed",
     [
-        ("ROMEO:", "ROMEO:", 48, 0.8, 20, 7),  # sampled with a top-k cut
-        ("JULIET:\\sO\\sRomeo", "JULIET: O Romeo", 32, 0, 0, 1),  # greedy, escaped spaces
-        ("\\n", "\n", 32, 1.0, 0, 0),  # full distribution, seed 0 (replaced by the PRNG)
+        ("ROMEO:", 48, 0.8, 20, 7),  # sampled with a top-k cut
+        ("O God, O God!", 32, 0, 0, 1),  # greedy; spaces and punctuation arrive intact
+        ("\n", 32, 1.0, 0, 0),  # full distribution, seed 0 (replaced by the PRNG)
     ],
 )
 def test_text_equals_host_cli(
-    firmware, host_cli, model_file, prompt_arg, prompt, tokens, temperature, top_k, seed
+    firmware, host_cli, model_file, prompt, tokens, temperature, top_k, seed
 ):
     code, out, err = qemu(
         firmware,
         "--prompt",
-        prompt_arg,
+        prompt,
         "--tokens",
         str(tokens),
         "--temperature",
@@ -316,15 +328,40 @@ def test_default_run_stats_and_speed(firmware, host_cli, model_file):
 def test_bad_options_and_prompts_exit_2(firmware):
     for args, message in [
         (["--bogus", "1"], "bad option"),
-        (["--tokens", "-3"], "bad option"),
+        (["--tokens", "-3"], "bad option '--tokens -3': --tokens needs an integer in [0, 1000000]"),
+        (["--tokens", "10x"], "--tokens needs an integer in [0, 1000000]"),
         (["--temperature", "1e3"], "--temperature needs"),
+        (["--temperature", "nan"], "--temperature needs a decimal number in [0, 100]"),
+        (["--top_k", "-3"], "--top_k needs an integer in [0, 1024]"),
+        (["--seed", "-1"], "--seed needs an integer in [0, 18446744073709551615]"),
         (["--prompt", "\u00e9t\u00e9"], "outside the vocabulary"),
-        (["--prompt", "a\\qb"], "bad escape"),
+        (["--prompt", "a\\b"], "outside the vocabulary (at byte 1)"),  # a backslash is text
+        (["--prompt", "a" * 130], "longer than 128 tokens"),
+        (["--prompt", "a " * 400], "command line is longer than 1023 bytes"),
         (["--seed"], "needs a value"),
     ]:
         code, out, _ = qemu(firmware, *args)
         assert code == 2, (args, code, out)
         assert message in out, (args, out)
+        assert "picogpt-stats" not in out, (args, out)  # nothing ran on a partial command line
+
+
+def test_raw_command_line_is_checked_word_by_word(firmware):
+    """What a user typing QEMU's -append by hand gets: escapes decoded, nothing dropped."""
+    code, out, _ = qemu(firmware, raw_command_line="--prompt O\\sGod! --tokens 3 --temperature 0")
+    assert code == 0 and out.startswith("O God!"), out
+    for line, message in [
+        ("--prompt O God", "unexpected argument 'God': every word must be an option or its value"),
+        ("--prompt a\\qb", "bad escape in 'a\\qb'"),
+        ("--prompt ab\\", "bad escape"),
+    ]:
+        code, out, _ = qemu(firmware, raw_command_line=line)
+        assert code == 2 and message in out, (line, code, out)
+
+
+def test_run_qemu_refuses_an_empty_argument(firmware):
+    code, out, err = qemu(firmware, "--prompt", "")
+    assert code == 2 and "argument 2 after the ELF is empty" in err, (code, out, err)
 
 
 # ---- the build's memory checks ----------------------------------------------------------------
@@ -344,3 +381,47 @@ def test_build_refuses_too_small_arena_ram_and_flash(tools):
     code, log = configure_scratch("riscv-release-checks", "-DPICOGPT_FW_FLASH_SIZE=131072")
     assert code != 0
     assert "PICOGPT_FW_FLASH_SIZE is 131072" in log, log[-4000:]
+
+
+# ---- the model's kind ---------------------------------------------------------------------
+
+
+def test_full_window_model_data_builds_and_runs(tools, host_cli, tmp_path):
+    """The build follows the kind the header records: the committed full-window model_data
+    (PICOGPT_USE_KV_CACHE 0) builds with the release preset and runs, as the host CLI does."""
+    name = "riscv-release-full-window"
+    code, log = configure_scratch(
+        name, "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_MODEL_DATA=model_data_full"
+    )
+    assert code == 0, f"build failed:\n{log[-6000:]}"
+    assert "model_data_full.cc, a full-window (--no_kv_cache) model" in log, log[-3000:]
+    elf = os.path.join(ROOT, "build", name, FW_REL)
+    code, out, err = qemu(elf, "--prompt", "O God", "--tokens", "3", "--temperature", "0")
+    assert code == 0, err + out
+    text, stats = split_output(out)
+    assert stats["model"] == "full-window" and int(stats["kv_cache_bytes"]) == 0, stats
+    model = embedded_model(elf, str(tmp_path / "full.tflite"))
+    assert text == host_text(host_cli, model, "O God", 3, 0, 0, 1)
+
+
+def test_configure_refuses_a_kind_the_model_contradicts(tools):
+    code, log = configure(
+        "riscv-kind-check", "-DPICOGPT_MODEL_TFLITE=", "-DPICOGPT_USE_KV_CACHE=OFF"
+    )
+    assert code != 0
+    flat = " ".join(log.split())  # CMake wraps its messages
+    assert "PICOGPT_USE_KV_CACHE=OFF builds for a full-window (--no_kv_cache) model" in flat, flat
+    assert "model_data.cc is a KV-cache step model" in flat, flat
+    assert "-DPICOGPT_MODEL_DATA=model_data_full" in flat and "--no_kv_cache" in flat, flat
+
+
+def test_configure_refuses_settings_out_of_range(tools):
+    for setting, message in [
+        ("-DPICOGPT_FW_TOP_K=2000", "PICOGPT_FW_TOP_K=2000"),
+        ("-DPICOGPT_FW_SEED=18446744073709551616", "PICOGPT_FW_SEED=18446744073709551616"),
+        ("-DPICOGPT_FW_TEMPERATURE=nan", "a decimal number in [0, 100]"),
+        ("-DPICOGPT_FW_FLASH_SIZE=big", "PICOGPT_FW_FLASH_SIZE=big: expected a number of bytes"),
+    ]:
+        code, log = configure("riscv-kind-check", setting)
+        assert code != 0, setting
+        assert message in " ".join(log.split()), (setting, log[-3000:])

@@ -48,14 +48,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
     return 1;
   }
+  const picogpt_model_info *info = picogpt_info(&g_rt);
   double total = 0.0, best = 1e9;
   uint64_t macs = 0, counted = 0;
   for (int pass = 0; pass < 2; ++pass) { /* pass 0 warms caches and branch predictors */
     picogpt_reset(&g_rt);
     for (long i = 0; i < steps; ++i) {
-      if (g_rt.position == g_rt.block_size) picogpt_reset(&g_rt);
+      if (picogpt_position(&g_rt) == info->block_size) picogpt_reset(&g_rt);
       const double t0 = now_seconds();
-      st = picogpt_step(&g_rt, (int32_t)(i % g_rt.vocab_size), NULL);
+      st = picogpt_step(&g_rt, (int32_t)(i % info->vocab_size), NULL);
       const double dt = now_seconds() - t0;
       if (st != PICOGPT_OK) {
         fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
@@ -67,11 +68,12 @@ int main(int argc, char **argv) {
         ++counted;
       }
     }
-    if (pass == 1) macs = g_rt.stats.cim.macs;
+    if (pass == 1) macs = picogpt_get_stats(&g_rt)->cim.macs;
   }
+  const uint32_t steps_run = picogpt_get_stats(&g_rt)->steps;
   printf("steps %llu mean_ms %.4f min_ms %.4f macs_per_step %.0f arena_bytes %zu\n",
          (unsigned long long)counted, 1e3 * total / (double)counted, 1e3 * best,
-         (double)macs / (double)(g_rt.stats.steps ? g_rt.stats.steps : 1), g_rt.interp.arena_used);
+         (double)macs / (double)(steps_run ? steps_run : 1), info->arena_used);
   free(model);
   return 0;
 }

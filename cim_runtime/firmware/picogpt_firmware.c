@@ -7,42 +7,34 @@
  * top-k (compiled in from CMake, see fw_config.h), prints the prompt and the text, then one
  * stats line (docs/firmware.md explains every field):
  *
- *   picogpt-stats: tokens=200 prompt_tokens=6 instructions_per_token=... cycles_per_token=...
+ *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 instructions_per_token=... ...
  *
  * Options on the semihosting command line (QEMU -append) override the compiled-in values, so
- * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K.
- * picolibc splits that command line at spaces, so in --prompt "\s" stands for a space, "\n"
- * for a newline and "\\" for a backslash.
+ * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K,
+ * parsed by the host CLI's strict parser (cim_runtime/apps/cli_options.c). The firmware reads
+ * that line itself and splits it at spaces; in a word "\s" stands for a space, "\n" for a
+ * newline and "\\" for a backslash (scripts/run_qemu.sh writes every argument that way, so
+ * `run_qemu.sh FW.elf --prompt "O God, O God!"` passes the prompt exactly). Words before the
+ * first option are the program's name (QEMU puts the ELF's path there); after it every word
+ * is an option or its value. A line too long for the buffer, a bad escape, a bad value or a
+ * prompt the vocabulary cannot encode is an error, never a silent cut.
  *
  * Exit status: 0 success, 1 runtime error (message on stderr), 2 bad option or prompt,
- * 3 the embedded model is not the kind PICOGPT_USE_KV_CACHE says.
+ * 3 the embedded model is not what its model_data.h says (kind or vocabulary size).
  *
  * Built with PICOGPT_FW_PROBE, the same code only initializes the runtime in a large arena and
  * prints the exact arena size the model needs on this target; the build runs that probe in
  * QEMU to size the real firmware's arena (cim_runtime/firmware/CMakeLists.txt). */
-#include <errno.h>
+#include <semihost.h> /* sys_semihost_get_cmdline */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "fw_config.h" /* compiled-in prompt, tokens, seed, temperature, top-k (from CMake) */
+#include "embedded_model.h" /* the model's header, picked by cmake/picogpt_model.cmake */
+#include "fw_config.h"      /* compiled-in prompt, tokens, seed, temperature, top-k (from CMake) */
 #include "pico_gpt/runtime.h"
 #if !PICOGPT_FW_PROBE
+#include "cli_options.h"
 #include "fw_arena.h" /* PICOGPT_FW_ARENA_BYTES: what the model needs, measured by the probe */
-#endif
-
-/* The build's model kind is PICOGPT_FW_KV_CACHE (= CMake's PICOGPT_USE_KV_CACHE); the
- * exporter's model header defines PICOGPT_USE_KV_CACHE from the model itself, so a header of
- * the other kind stops the build here with a message instead of a macro-redefinition error. */
-enum { kBuildUsesKvCache = PICOGPT_FW_KV_CACHE };
-#undef PICOGPT_USE_KV_CACHE
-#if PICOGPT_FW_MODEL_FULL
-#include "pico_gpt/model_data_full.h"
-#else
-#include "pico_gpt/model_data.h"
-#endif
-#if defined(PICOGPT_USE_KV_CACHE) && PICOGPT_USE_KV_CACHE != PICOGPT_FW_KV_CACHE
-#error "the embedded model_data is not the kind PICOGPT_USE_KV_CACHE selects (KV-cache step model: model_data.h, full-window: model_data_full.h; docs/firmware.md)"
 #endif
 
 /* ---- memory: everything static, sized at build time ----------------------------------- */
@@ -62,7 +54,11 @@ static picogpt_runtime g_rt;
  * the last block_size tokens of a longer one anyway. */
 #define MAX_PROMPT_TOKENS 128
 static int32_t g_prompt_ids[MAX_PROMPT_TOKENS];
-static char g_prompt_text[256]; /* --prompt after unescaping */
+/* The semihosting command line, split into words and unescaped in place. */
+#define MAX_COMMAND_LINE 1024
+#define MAX_WORDS 64
+static char g_command_line[MAX_COMMAND_LINE];
+static char *g_words[MAX_WORDS];
 #endif
 
 #if !PICOGPT_FW_PROBE
@@ -142,14 +138,17 @@ static const picogpt_vocab g_vocab = {g_pico_gpt_vocab, g_pico_gpt_vocab_offsets
 
 typedef struct options {
   const char *prompt;
-  long tokens;
-  picogpt_sampling sampling;
+  int64_t tokens;
+  uint64_t seed;
+  double temperature;
+  int64_t top_k;
 } options;
 
-/* "\s" -> space, "\n" -> newline, "\\" -> backslash (the command line has no quoting). */
-static int unescape(const char *in, char *out, size_t cap) {
-  size_t n = 0;
-  for (; *in; ++in) {
+/* "\s" -> space, "\n" -> newline, "\\" -> backslash, in place (the text only shrinks).
+ * 0, or -1 for any other backslash sequence. */
+static int unescape(char *word) {
+  char *out = word;
+  for (const char *in = word; *in; ++in) {
     char c = *in;
     if (c == '\\') {
       ++in;
@@ -158,95 +157,57 @@ static int unescape(const char *in, char *out, size_t cap) {
       else if (*in == '\\') c = '\\';
       else return -1;
     }
-    if (n + 1 >= cap) return -1;
-    out[n++] = c;
+    *out++ = c;
   }
-  out[n] = '\0';
+  *out = '\0';
   return 0;
 }
 
-/* The double nearest to a plain decimal ("0.8", "1", ".25"), bit-identical to strtod's for up
- * to 15 significant digits and 22 fraction digits: the digits form an integer below 2^53 and
- * 10^k (k <= 22) is exact in double, so their quotient is one correctly rounded IEEE division
- * (Clinger's fast path). This keeps picolibc's strtod (~3 KB of flash) out of the firmware. */
-static int parse_decimal(const char *s, double *out) {
-  uint64_t mantissa = 0;
-  int digits = 0, any = 0, fraction = -1; /* fraction < 0: no decimal point seen yet */
-  for (; *s; ++s) {
-    if (*s == '.' && fraction < 0) {
-      fraction = 0;
+/* Reads the semihosting command line and parses the options in it. 0, or -1 after printing
+ * why not. */
+static int parse_options(options *o) {
+  if (sys_semihost_get_cmdline(g_command_line, (int)sizeof g_command_line) != 0) {
+    fprintf(stderr,
+            "error: the semihosting command line is longer than %u bytes (with the ELF's path); "
+            "shorten the options, e.g. the prompt\n",
+            (unsigned)(sizeof g_command_line - 1));
+    return -1;
+  }
+  int n_words = 0, first_option = -1;
+  for (char *p = g_command_line; *p;) {
+    if (*p == ' ') {
+      *p++ = '\0';
       continue;
     }
-    if (*s < '0' || *s > '9') return -1;
-    any = 1;
-    if (fraction >= 0) fraction++;
-    if (mantissa == 0 && *s == '0') continue; /* leading zeros are not significant */
-    if (++digits > 15) return -1;
-    mantissa = mantissa * 10u + (uint64_t)(*s - '0');
+    if (n_words == MAX_WORDS) {
+      fprintf(stderr, "error: more than %d words on the semihosting command line\n", MAX_WORDS);
+      return -1;
+    }
+    g_words[n_words] = p;
+    while (*p && *p != ' ') ++p;
+    if (*p) *p++ = '\0'; /* the word ends here */
+    if (first_option < 0 && strncmp(g_words[n_words], "--", 2) == 0) first_option = n_words;
+    if (first_option >= 0 && unescape(g_words[n_words]) != 0) {
+      fprintf(stderr, "error: bad escape in '%s' (use \\s for a space, \\n for a newline, "
+                      "\\\\ for a backslash)\n", g_words[n_words]);
+      return -1;
+    }
+    ++n_words;
   }
-  if (!any || fraction > 22) return -1;
-  double scale = 1.0;
-  for (int i = 0; i < fraction; ++i) scale *= 10.0; /* exact up to 1e22 */
-  *out = (double)(int64_t)mantissa / scale; /* < 2^53: exact, and the signed conversion is one libgcc routine fewer */
-  return 0;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  const long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_options(int argc, char **argv, options *o) {
-  for (int i = 1; i < argc; ++i) {
-    const char *a = argv[i];
-    /* QEMU puts the kernel file name first on the semihosting command line; picolibc adds its
-     * own argv[0]. Words that are not options are therefore skipped, not rejected. */
-    if (strncmp(a, "--", 2) != 0) continue;
-    if (i + 1 >= argc) {
-      fprintf(stderr, "error: option %s needs a value\n", a);
-      return -1;
-    }
-    const char *v = argv[++i];
-    long n;
-    if (!strcmp(a, "--prompt")) {
-      if (unescape(v, g_prompt_text, sizeof g_prompt_text) != 0) {
-        fprintf(stderr, "error: --prompt: bad escape (use \\s, \\n, \\\\) or longer than %u bytes\n",
-                (unsigned)(sizeof g_prompt_text - 1));
-        return -1;
-      }
-      o->prompt = g_prompt_text;
-    } else if (!strcmp(a, "--tokens") && parse_long(v, 0, 1000000, &n) == 0) {
-      o->tokens = n;
-    } else if (!strcmp(a, "--top_k") && parse_long(v, 0, PICOGPT_MAX_VOCAB, &n) == 0) {
-      o->sampling.top_k = (int32_t)n;
-    } else if (!strcmp(a, "--seed")) {
-      char *end;
-      errno = 0;
-      const unsigned long long s = strtoull(v, &end, 10);
-      if (errno || end == v || *end) {
-        fprintf(stderr, "error: --seed needs an unsigned integer, got '%s'\n", v);
-        return -1;
-      }
-      o->sampling.seed = (uint64_t)s;
-    } else if (!strcmp(a, "--temperature")) {
-      /* Parsed as double, then rounded to float, exactly as the host CLI does. */
-      double t;
-      if (parse_decimal(v, &t) != 0 || t > 100.0) {
-        fprintf(stderr, "error: --temperature needs a decimal number in [0, 100], got '%s'\n", v);
-        return -1;
-      }
-      o->sampling.temperature = (float)t;
-    } else {
-      fprintf(stderr,
-              "error: bad option '%s %s' (options: --prompt TEXT, --tokens N, --seed S, "
-              "--temperature T, --top_k K)\n",
-              a, v);
-      return -1;
-    }
+  if (first_option < 0) return 0; /* no options: the compiled-in settings */
+  const cli_option table[] = {
+      {"--prompt", CLI_TEXT, &o->prompt, 0, 0},
+      {"--tokens", CLI_INT, &o->tokens, 0, 1000000},
+      {"--seed", CLI_UINT64, &o->seed, 0, 0},
+      {"--temperature", CLI_DECIMAL, &o->temperature, 0, 100},
+      {"--top_k", CLI_INT, &o->top_k, 0, PICOGPT_MAX_VOCAB},
+  };
+  char why[192];
+  int n_positional;
+  if (cli_parse(table, (int)(sizeof table / sizeof table[0]), n_words, g_words, first_option,
+                NULL, 0, &n_positional, why, sizeof why) != 0) {
+    fprintf(stderr, "error: %s\n", why);
+    return -1;
   }
   return 0;
 }
@@ -290,16 +251,11 @@ static uint64_t per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
 
 /* One " key=value" field of the stats line. The firmware links picolibc's integer-only printf
  * (about 7 KB less flash than the default one), which has no 64-bit conversions, so 64-bit
- * counters are formatted here. */
+ * counters are formatted by cli_format_u64. */
 static void put_stat(const char *key, uint64_t value) {
-  char digits[21];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + value % 10u);
-    value /= 10u;
-  } while (value != 0);
-  printf(" %s=", key);
-  while (n > 0) putchar(digits[--n]);
+  char text[CLI_U64_TEXT_SIZE];
+  cli_format_u64(value, text);
+  printf(" %s=%s", key, text);
 }
 #endif /* !PICOGPT_FW_PROBE */
 
@@ -312,40 +268,50 @@ int main(void) {
             picogpt_last_error(&g_rt));
     return 1;
   }
-  printf("picogpt-arena-bytes: %lu\n", (unsigned long)g_rt.interp.arena_used);
+  printf("picogpt-arena-bytes: %lu\n", (unsigned long)picogpt_info(&g_rt)->arena_used);
   return 0;
 }
 #else
-int main(int argc, char **argv) {
+int main(void) {
   paint_stack();
-  options o = {PICOGPT_FW_PROMPT,
-               PICOGPT_FW_TOKENS,
-               {PICOGPT_FW_TEMPERATURE, PICOGPT_FW_TOP_K, PICOGPT_FW_SEED}};
-  if (parse_options(argc, argv, &o) != 0) return 2;
+  options o = {PICOGPT_FW_PROMPT, PICOGPT_FW_TOKENS, PICOGPT_FW_SEED, PICOGPT_FW_TEMPERATURE,
+               PICOGPT_FW_TOP_K};
+  if (parse_options(&o) != 0) return 2;
+  /* The temperature is parsed as a double and rounded to float, exactly as the host CLI does. */
+  const picogpt_sampling sampling = {(float)o.temperature, (int32_t)o.top_k, o.seed};
 
   const counters t_init = now();
   picogpt_status st = picogpt_init(&g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len,
                                    g_arena, sizeof g_arena);
   if (st != PICOGPT_OK) return fail("picogpt_init", st);
   const counters t_ready = now();
-  if (g_rt.use_kv_cache != kBuildUsesKvCache) {
+  const picogpt_model_info *info = picogpt_info(&g_rt);
+  if (info->use_kv_cache != PICOGPT_USE_KV_CACHE) {
     fprintf(stderr,
-            "error: the firmware is built with PICOGPT_USE_KV_CACHE=%d but the embedded model is "
-            "the %s model; embed the matching model_data (docs/firmware.md)\n",
-            (int)kBuildUsesKvCache, g_rt.use_kv_cache ? "KV-cache step" : "full-window");
+            "error: model_data.h says PICOGPT_USE_KV_CACHE %d but the embedded model is the %s "
+            "model; re-export it with tf_convert_to_tflite.py (docs/firmware.md)\n",
+            PICOGPT_USE_KV_CACHE, info->use_kv_cache ? "KV-cache step" : "full-window");
     return 3;
   }
-  if (g_rt.vocab_size != PICOGPT_VOCAB_SIZE) {
+  if (info->vocab_size != PICOGPT_VOCAB_SIZE) {
     fprintf(stderr, "error: model_data.h says %d tokens, the model has %d\n", PICOGPT_VOCAB_SIZE,
-            (int)g_rt.vocab_size);
+            (int)info->vocab_size);
     return 3;
   }
   const int32_t n_prompt = picogpt_encode(&g_vocab, o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
   if (n_prompt <= 0) {
-    fprintf(stderr,
-            "error: the prompt is empty, longer than %d tokens or has a character outside the "
-            "vocabulary (at byte %d)\n",
-            MAX_PROMPT_TOKENS, n_prompt < 0 ? (int)(-1 - n_prompt) : 0);
+    /* Where encoding stopped: no token matches there, or the ids ran out. */
+    const int32_t at = n_prompt < 0 ? -1 - n_prompt : 0;
+    int32_t one;
+    if (n_prompt == 0) {
+      fprintf(stderr, "error: the prompt is empty\n");
+    } else if (picogpt_encode(&g_vocab, o.prompt + at, &one, 1) == -1) {
+      fprintf(stderr, "error: the prompt has a character outside the vocabulary (at byte %d)\n",
+              (int)at);
+    } else {
+      fprintf(stderr, "error: the prompt is longer than %d tokens (one context window)\n",
+              MAX_PROMPT_TOKENS);
+    }
     return 2;
   }
 
@@ -353,7 +319,7 @@ int main(int argc, char **argv) {
   run_state rs = {0};
   int32_t n_out = 0;
   const counters t_start = now();
-  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)o.tokens, &o.sampling, on_token,
+  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)o.tokens, &sampling, on_token,
                         &rs, NULL, &n_out);
   const counters t_end = now();
   fputs("\n", stdout);
@@ -364,12 +330,9 @@ int main(int argc, char **argv) {
   const uint64_t decode_steps = n_out > 1 ? (uint64_t)(n_out - 1) : 0;
   const uint64_t decode_instret = rs.last.instret - rs.first.instret - rs.io.instret;
   const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
-  size_t kv_bytes = 0;
-  if (g_rt.use_kv_cache) {
-    for (int32_t l = 0; l < g_rt.n_layer; ++l) kv_bytes += g_rt.k_cache[l]->bytes + g_rt.v_cache[l]->bytes;
-  }
-  const uint64_t steps = g_rt.stats.steps;
-  printf("picogpt-stats: model=%s", g_rt.use_kv_cache ? "kv-cache" : "full-window");
+  const picogpt_stats *stats = picogpt_get_stats(&g_rt);
+  const uint64_t steps = stats->steps;
+  printf("picogpt-stats: model=%s", info->use_kv_cache ? "kv-cache" : "full-window");
   put_stat("tokens", (uint64_t)n_out);
   put_stat("prompt_tokens", (uint64_t)n_prompt);
   put_stat("instructions_per_token", per(decode_instret, decode_steps));
@@ -377,10 +340,10 @@ int main(int argc, char **argv) {
   put_stat("prefill_instructions", (n_out ? rs.first.instret : t_end.instret) - t_start.instret);
   put_stat("init_instructions", t_ready.instret - t_init.instret);
   put_stat("total_instructions", t_end.instret - t_init.instret);
-  put_stat("arena_bytes", g_rt.interp.arena_used);
-  put_stat("kv_cache_bytes", kv_bytes);
-  put_stat("cim_macs_per_token", per(g_rt.stats.cim.macs, steps));
-  put_stat("cim_calls_per_token", per(g_rt.stats.cim.calls, steps));
+  put_stat("arena_bytes", info->arena_used);
+  put_stat("kv_cache_bytes", info->kv_cache_bytes);
+  put_stat("cim_macs_per_token", per(stats->cim.macs, steps));
+  put_stat("cim_calls_per_token", per(stats->cim.calls, steps));
   put_stat("stack_bytes", stack_used());
   putchar('\n');
   return 0;

@@ -7,9 +7,7 @@
  * fits the int32 lanes exactly; no saturating vpmaddubsw tricks). */
 #include "cim_hal_sw.h"
 
-#if PG_HAVE_AVX2
-#include <immintrin.h>
-#endif
+#include "avx2_util.h"
 
 static cim_hal_counters g_counters;
 
@@ -127,12 +125,7 @@ void pg_hal_matvec_avx2(const int8_t *weights, int32_t rows, int32_t cols, int32
       a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wc + 6 * s), xv));
       a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(load16_i16(wc + 7 * s), xv));
     }
-    /* Transpose-and-add: lane sums of a0..a7 into one vector of 8 row totals. */
-    const __m256i h01 = _mm256_hadd_epi32(a0, a1), h23 = _mm256_hadd_epi32(a2, a3);
-    const __m256i h45 = _mm256_hadd_epi32(a4, a5), h67 = _mm256_hadd_epi32(a6, a7);
-    const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+    const __m256i sums = pg_avx2_transpose_add8(a0, a1, a2, a3, a4, a5, a6, a7);
     _mm256_storeu_si256((__m256i *)(out + r), sums);
     if (vec_cols < cols) {
       for (int32_t k = 0; k < 8; ++k) {

@@ -6,9 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#if PG_HAVE_AVX2
-#include <immintrin.h>
-#endif
+#include "avx2_util.h"
 
 #define PG_INT32_MIN (-2147483647 - 1)
 #define PG_INT32_MAX 2147483647
@@ -196,8 +194,6 @@ void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
 }
 
 #undef SRDHM
-
-/* ---- requantization ------------------------------------------------------ */
 
 /* ---- multiplier derivation ----------------------------------------------- */
 
@@ -490,16 +486,6 @@ static inline __m256i pair_sums32(const int8_t *p) {
   return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)p));
 }
 
-/* Row totals of 8 vectors of int32 lanes (a[k] -> lane k of the result). */
-static inline __m256i transpose_add8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4,
-                                     __m256i a5, __m256i a6, __m256i a7) {
-  const __m256i h01 = _mm256_hadd_epi32(a0, a1), h23 = _mm256_hadd_epi32(a2, a3);
-  const __m256i h45 = _mm256_hadd_epi32(a4, a5), h67 = _mm256_hadd_epi32(a6, a7);
-  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
-
 void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                       int32_t *out) {
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -527,10 +513,11 @@ void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t strid
         p7 = _mm256_add_epi16(p7, pair_sums32(wc + 7 * s));
       }
       total = _mm256_add_epi32(
-          total, transpose_add8(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
-                                _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16),
-                                _mm256_madd_epi16(p4, ones16), _mm256_madd_epi16(p5, ones16),
-                                _mm256_madd_epi16(p6, ones16), _mm256_madd_epi16(p7, ones16)));
+          total, pg_avx2_transpose_add8(
+                     _mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
+                     _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16),
+                     _mm256_madd_epi16(p4, ones16), _mm256_madd_epi16(p5, ones16),
+                     _mm256_madd_epi16(p6, ones16), _mm256_madd_epi16(p7, ones16)));
     }
     _mm256_storeu_si256((__m256i *)(out + r), total);
     if (vec_cols < cols) {

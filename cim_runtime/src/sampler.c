@@ -74,8 +74,10 @@ int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_sc
     total += (uint64_t)w;
   }
   if (total == 0) return argmax(logits, vocab_size);
-  const uint64_t r64 = ((uint64_t)picogpt_rng_next(rng) << 32) | picogpt_rng_next(rng);
-  const uint64_t r = r64 % total;
+  /* Two draws, high word first: sequenced, so every compiler gives the same r. */
+  const uint64_t high = picogpt_rng_next(rng);
+  const uint64_t low = picogpt_rng_next(rng);
+  const uint64_t r = ((high << 32) | low) % total;
   uint64_t cumulative = 0;
   for (int32_t i = 0; i < vocab_size; ++i) {
     cumulative += (uint64_t)scratch[i];

@@ -1,8 +1,7 @@
 /* Status names and the small message formatter (no stdio in the runtime). */
 #include <stdarg.h>
 
-#include "pico_gpt/runtime.h"
-#include "status.h"
+#include "error.h"
 
 const char *picogpt_status_name(picogpt_status status) {
   static const char *const names[PICOGPT_STATUS_COUNT] = {
@@ -96,7 +95,7 @@ void pg_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
   *o.p = '\0';
 }
 
-picogpt_status pg_set_error(picogpt_error *err, picogpt_status status, const char *fmt, ...) {
+picogpt_status pg_set_error(pg_error *err, picogpt_status status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   err->status = status;

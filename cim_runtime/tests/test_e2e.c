@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pico_gpt/runtime.h"
+#include "runtime_internal.h" /* the full-window test invokes the interpreter directly */
 #include "test_util.h"
 
 #define ARENA_BYTES (2u * 1024u * 1024u)
@@ -59,21 +60,24 @@ static void check_decode(picogpt_runtime *rt, const golden *g, const int8_t *exp
   CHECK(bad_steps == 0, "%s model: %d of %u steps differ from TFLite Micro", kind, bad_steps,
         g->n);
   printf("%s model: %u steps compared with TFLite Micro, %d differ; CIM: %llu MACs/step\n", kind,
-         g->n, bad_steps, (unsigned long long)(rt->stats.cim.macs / (rt->stats.steps ? rt->stats.steps : 1)));
+         g->n, bad_steps, (unsigned long long)(picogpt_get_stats(rt)->cim.macs /
+                              (picogpt_get_stats(rt)->steps ? picogpt_get_stats(rt)->steps : 1)));
 }
 
 static void test_step_model(const uint8_t *model, size_t size, const golden *g) {
   picogpt_status st = picogpt_init(&g_rt, model, size, g_arena, ARENA_BYTES);
   CHECK(st == PICOGPT_OK, "init step model: %s", picogpt_last_error(&g_rt));
   if (st != PICOGPT_OK) return;
-  CHECK(g_rt.use_kv_cache == 1 && g_rt.vocab_size == (int32_t)g->vocab, "step model binding");
-  CHECK(check_exact_arena("step model", model, size, g_rt.interp.arena_used, g_arena2) == 0,
+  const picogpt_model_info *info = picogpt_info(&g_rt);
+  CHECK(info->use_kv_cache == 1 && info->vocab_size == (int32_t)g->vocab, "step model binding");
+  CHECK(check_exact_arena("step model", model, size, info->arena_used, g_arena2) == 0,
         "step model arena size exact");
   check_decode(&g_rt, g, g->step_logits, "step");
-  CHECK(g_rt.stats.cim.macs > 0 && g_rt.stats.steps == g->n, "CIM counters count the work");
+  const picogpt_stats *stats = picogpt_get_stats(&g_rt);
+  CHECK(stats->cim.macs > 0 && stats->steps == g->n, "CIM counters count the work");
 
   /* Past block_size: an error, not a write outside the cache. */
-  if (g->n == (uint32_t)g_rt.block_size) {
+  if (g->n == (uint32_t)info->block_size) {
     st = picogpt_step(&g_rt, 0, NULL);
     CHECK(st == PICOGPT_ERR_CONTEXT_FULL, "step past block_size gives CONTEXT_FULL, got %s",
           picogpt_status_name(st));
@@ -130,17 +134,19 @@ static void test_full_model(const uint8_t *model, size_t size, const golden *g) 
   picogpt_status st = picogpt_init(&g_rt2, model, size, g_arena, ARENA_BYTES);
   CHECK(st == PICOGPT_OK, "init full model: %s", picogpt_last_error(&g_rt2));
   if (st != PICOGPT_OK) return;
-  CHECK(g_rt2.use_kv_cache == 0 && g_rt2.vocab_size == (int32_t)g->vocab, "full model binding");
-  CHECK(check_exact_arena("full model", model, size, g_rt2.interp.arena_used, g_arena2) == 0,
+  const picogpt_model_info *info = picogpt_info(&g_rt2);
+  CHECK(info->use_kv_cache == 0 && info->vocab_size == (int32_t)g->vocab, "full model binding");
+  CHECK(check_exact_arena("full model", model, size, info->arena_used, g_arena2) == 0,
         "full model arena size exact");
   /* Every position of a full window in one invoke (what the full model is for)... */
-  int32_t *window = (int32_t *)g_rt2.tokens_in->data;
+  pg_runtime *rt = pg_runtime_of(&g_rt2);
+  int32_t *window = (int32_t *)rt->tokens_in->data;
   for (uint32_t p = 0; p < g->n; ++p) window[p] = g->tokens[p];
-  st = picogpt_interpreter_invoke(&g_rt2.interp);
-  CHECK(st == PICOGPT_OK, "full window invoke: %s", g_rt2.interp.error.message);
+  st = pg_interpreter_invoke(&rt->interp);
+  CHECK(st == PICOGPT_OK, "full window invoke: %s", rt->interp.error.message);
   int bad_rows = 0;
   for (uint32_t p = 0; p < g->n; ++p) {
-    const int8_t *row = (const int8_t *)g_rt2.logits_out->data + (size_t)p * g->vocab;
+    const int8_t *row = (const int8_t *)rt->logits_out->data + (size_t)p * g->vocab;
     bad_rows += first_mismatch(row, g->full_logits + (size_t)p * g->vocab, g->vocab) >= 0;
   }
   CHECK(bad_rows == 0, "full model: %d of %u positions differ from TFLite Micro", bad_rows, g->n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interpreter.h"
 #include "pico_gpt/runtime.h"
 #include "test_util.h"
 
@@ -45,19 +46,19 @@ static const uint8_t *rd_bytes(reader *r, uint32_t n) {
 }
 
 /* Runs one invocation; returns 0 when all outputs match. */
-static int run_invocation(picogpt_interpreter *it, reader *r, const char *name, int inv) {
+static int run_invocation(pg_interpreter *it, reader *r, const char *name, int inv) {
   const uint32_t n_in = rd_u32(r);
   for (uint32_t i = 0; i < n_in && r->ok; ++i) {
     const uint32_t idx = rd_u32(r), nbytes = rd_u32(r);
     const uint8_t *data = rd_bytes(r, nbytes);
-    picogpt_tensor *t = picogpt_interpreter_input(it, (int)idx);
+    pg_tensor *t = pg_interpreter_input(it, (int)idx);
     if (!r->ok || t == NULL || t->bytes != nbytes) {
       printf("FAIL %s: input %u: size mismatch\n", name, idx);
       return 1;
     }
     memcpy(t->data, data, nbytes);
   }
-  const picogpt_status st = picogpt_interpreter_invoke(it);
+  const picogpt_status st = pg_interpreter_invoke(it);
   if (st != PICOGPT_OK) {
     printf("FAIL %s: invoke %d: %s: %s\n", name, inv, picogpt_status_name(st), it->error.message);
     return 1;
@@ -67,7 +68,7 @@ static int run_invocation(picogpt_interpreter *it, reader *r, const char *name, 
   for (uint32_t o = 0; o < n_out && r->ok; ++o) {
     const uint32_t idx = rd_u32(r), nbytes = rd_u32(r);
     const uint8_t *expect = rd_bytes(r, nbytes);
-    picogpt_tensor *t = picogpt_interpreter_output(it, (int)idx);
+    pg_tensor *t = pg_interpreter_output(it, (int)idx);
     if (!r->ok || t == NULL || t->bytes != nbytes) {
       printf("FAIL %s: output %u: size mismatch\n", name, idx);
       return 1;
@@ -101,8 +102,8 @@ int main(int argc, char **argv) {
       const uint8_t *model_in_file = rd_bytes(&r, model_len);
       if (!r.ok) break;
       uint8_t *model = aligned_copy(model_in_file, model_len);
-      picogpt_interpreter it;
-      picogpt_status st = picogpt_interpreter_init(&it, model, model_len, g_arena, ARENA_BYTES);
+      pg_interpreter it;
+      picogpt_status st = pg_interpreter_init(&it, model, model_len, g_arena, ARENA_BYTES);
       int case_failed = 0;
       if (st != PICOGPT_OK) {
         printf("FAIL %s: init: %s: %s\n", name, picogpt_status_name(st), it.error.message);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pico_gpt/runtime.h"
+#include "runtime_internal.h" /* GATHER at eval: the interpreter under the token API */
 #include "test_util.h"
 
 #define ARENA_BYTES (1024u * 1024u)
@@ -52,9 +53,9 @@ static picogpt_status init_copy(const uint8_t *model, size_t size) {
 static void expect_status(const char *what, const uint8_t *model, size_t size,
                           picogpt_status want) {
   const picogpt_status st = init_copy(model, size);
-  CHECK(st == want && g_rt.error.message[0] != '\0', "%s: expected %s, got %s '%s'", what,
-        picogpt_status_name(want), picogpt_status_name(st), g_rt.error.message);
-  if (st == want) printf("ok   %s -> %s: %s\n", what, picogpt_status_name(st), g_rt.error.message);
+  CHECK(st == want && picogpt_last_error(&g_rt)[0] != '\0', "%s: expected %s, got %s '%s'", what,
+        picogpt_status_name(want), picogpt_status_name(st), picogpt_last_error(&g_rt));
+  if (st == want) printf("ok   %s -> %s: %s\n", what, picogpt_status_name(st), picogpt_last_error(&g_rt));
 }
 
 int main(int argc, char **argv) {
@@ -71,7 +72,7 @@ int main(int argc, char **argv) {
   uint8_t *good = aligned_copy(raw, size);
   uint8_t *m = aligned_copy(raw, size);
   free(raw);
-  CHECK(init_copy(good, size) == PICOGPT_OK, "the unmodified model loads: %s", g_rt.error.message);
+  CHECK(init_copy(good, size) == PICOGPT_OK, "the unmodified model loads: %s", picogpt_last_error(&g_rt));
 
   /* Arguments. */
   CHECK(picogpt_init(&g_rt, NULL, size, g_arena, ARENA_BYTES) == PICOGPT_ERR_ARGUMENT,
@@ -85,7 +86,7 @@ int main(int argc, char **argv) {
   const size_t cuts[] = {0, 4, 7, 8, 16, 64, 1000, size / 3, size / 2, size - 100, size - 1};
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; ++i) {
     const picogpt_status st = init_copy(good, cuts[i]);
-    CHECK(st != PICOGPT_OK && g_rt.error.message[0], "truncated to %zu bytes: %s", cuts[i],
+    CHECK(st != PICOGPT_OK && picogpt_last_error(&g_rt)[0], "truncated to %zu bytes: %s", cuts[i],
           picogpt_status_name(st));
   }
   expect_status("truncated to half", good, size / 2, PICOGPT_ERR_MODEL_TRUNCATED);
@@ -151,7 +152,7 @@ int main(int argc, char **argv) {
       put_u32(m, last, u32(m, last) + 1);
       const picogpt_status st = init_copy(m, size);
       if (st == PICOGPT_ERR_SHAPE) ++shape_errors;
-      if (st == PICOGPT_OK || g_rt.error.message[0] == '\0') clean = 0;
+      if (st == PICOGPT_OK || picogpt_last_error(&g_rt)[0] == '\0') clean = 0;
     }
     CHECK(clean, "every grown dimension is rejected with a message");
     CHECK(shape_errors > 0, "grown dimensions give PICOGPT_ERR_SHAPE");
@@ -179,26 +180,27 @@ int main(int argc, char **argv) {
   /* Arena too small: a tiny arena and one just below the requirement. */
   {
     CHECK(init_copy(good, size) == PICOGPT_OK, "reload");
-    const size_t need = g_rt.interp.arena_used;
+    const size_t need = picogpt_info(&g_rt)->arena_used;
+    const pg_interpreter *it = &pg_runtime_of(&g_rt)->interp;
     picogpt_status st = picogpt_init(&g_rt, good, size, g_arena, 256);
-    CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(g_rt.error.message, "at least"),
-          "256-byte arena: %s", g_rt.error.message);
-    CHECK(!g_rt.interp.arena_needed_exact && g_rt.interp.arena_needed > 256 &&
-              g_rt.interp.arena_needed <= need,
+    CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(picogpt_last_error(&g_rt), "at least"),
+          "256-byte arena: %s", picogpt_last_error(&g_rt));
+    CHECK(!it->arena_needed_exact && it->arena_needed > 256 &&
+              it->arena_needed <= need,
           "256-byte arena: arena_needed %zu is not a lower bound of %zu",
-          g_rt.interp.arena_needed, need);
+          it->arena_needed, need);
     st = picogpt_init(&g_rt, good, size, g_arena, need - 1);
     char want[64];
     snprintf(want, sizeof want, "needs %zu bytes", need);
-    CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(g_rt.error.message, want),
-          "arena one byte short: %s", g_rt.error.message);
-    CHECK(g_rt.interp.arena_needed_exact && g_rt.interp.arena_needed == need,
+    CHECK(st == PICOGPT_ERR_ARENA_TOO_SMALL && strstr(picogpt_last_error(&g_rt), want),
+          "arena one byte short: %s", picogpt_last_error(&g_rt));
+    CHECK(it->arena_needed_exact && it->arena_needed == need,
           "arena one byte short: arena_needed %zu (exact %d), expected %zu",
-          g_rt.interp.arena_needed, (int)g_rt.interp.arena_needed_exact, need);
-    printf("ok   arena of %zu bytes -> %s\n", need - 1, g_rt.error.message);
+          it->arena_needed, (int)it->arena_needed_exact, need);
+    printf("ok   arena of %zu bytes -> %s\n", need - 1, picogpt_last_error(&g_rt));
     /* Unaligned arena start: the skipped bytes are counted. */
     st = picogpt_init(&g_rt, good, size, g_arena + 3, need + 13);
-    CHECK(st == PICOGPT_OK, "unaligned arena with room for the skip: %s", g_rt.error.message);
+    CHECK(st == PICOGPT_OK, "unaligned arena with room for the skip: %s", picogpt_last_error(&g_rt));
   }
 
   /* Misaligned model bytes: constant int32/float data would be misaligned. */
@@ -207,18 +209,19 @@ int main(int argc, char **argv) {
     memcpy(shifted + 1, good, size);
     const picogpt_status st = init_copy(shifted + 1, size);
     CHECK(st == PICOGPT_ERR_MODEL_CORRUPT || st == PICOGPT_OK, "misaligned model: %s",
-          g_rt.error.message);
+          picogpt_last_error(&g_rt));
     free(shifted);
   }
 
   /* GATHER index out of range at eval (bypassing the token check). */
   {
     CHECK(init_copy(good, size) == PICOGPT_OK, "reload");
-    *(int32_t *)g_rt.token_in->data = 100000;
-    *(int32_t *)g_rt.pos_in->data = 0;
-    const picogpt_status st = picogpt_interpreter_invoke(&g_rt.interp);
-    CHECK(st == PICOGPT_ERR_EVAL && strstr(g_rt.interp.error.message, "GATHER"),
-          "gather out of range at eval: %s", g_rt.interp.error.message);
+    pg_runtime *rt = pg_runtime_of(&g_rt);
+    *(int32_t *)rt->token_in->data = 100000;
+    *(int32_t *)rt->pos_in->data = 0;
+    const picogpt_status st = pg_interpreter_invoke(&rt->interp);
+    CHECK(st == PICOGPT_ERR_EVAL && strstr(rt->interp.error.message, "GATHER"),
+          "gather out of range at eval: %s", rt->interp.error.message);
   }
 
   /* Random corruption: 400 seeded byte flips in the graph structure (the
@@ -239,7 +242,7 @@ int main(int argc, char **argv) {
         ++ok_loads;
         picogpt_step(&g_rt, 1, NULL); /* must not crash either way */
       } else {
-        errors += g_rt.error.message[0] != '\0';
+        errors += picogpt_last_error(&g_rt)[0] != '\0';
       }
     }
     CHECK(ok_loads + errors == 400, "every corrupted model loads or fails with a message");

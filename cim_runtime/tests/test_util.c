@@ -27,14 +27,14 @@ uint8_t *aligned_copy(const uint8_t *data, size_t size) {
   return p;
 }
 
-int compare_tensor_bytes(const char *name, int invocation, int output, const picogpt_tensor *t,
+int compare_tensor_bytes(const char *name, int invocation, int output, const pg_tensor *t,
                          const uint8_t *expect) {
   int mismatches = 0;
-  const uint32_t es = t->type == PICOGPT_INT8 || t->type == PICOGPT_BOOL ? 1 : 4;
+  const uint32_t es = t->type == PG_INT8 || t->type == PG_BOOL ? 1 : 4;
   for (uint32_t i = 0; i < t->bytes; i += es) {
     if (memcmp((const uint8_t *)t->data + i, expect + i, es) == 0) continue;
     if (mismatches < 5) {
-      if (t->type == PICOGPT_INT8) {
+      if (t->type == PG_INT8) {
         printf("FAIL %s: invocation %d output %d element %u: got %d, TFLM %d\n", name, invocation,
                output, i, ((const int8_t *)t->data)[i], (int8_t)expect[i]);
       } else {
@@ -53,10 +53,10 @@ int compare_tensor_bytes(const char *name, int invocation, int output, const pic
 
 int check_exact_arena(const char *name, const uint8_t *model, size_t model_size, size_t arena_used,
                       uint8_t *arena) {
-  picogpt_interpreter it;
+  pg_interpreter it;
   char exact[64];
   snprintf(exact, sizeof exact, "needs %zu bytes", arena_used);
-  picogpt_status st = picogpt_interpreter_init(&it, model, model_size, arena, arena_used - 16);
+  picogpt_status st = pg_interpreter_init(&it, model, model_size, arena, arena_used - 16);
   /* When even the model's tables do not fit, the planner cannot run and the
    * message gives a lower bound ("needs at least K bytes", K <= the total). */
   const char *at_least = strstr(it.error.message, "needs at least ");
@@ -73,7 +73,7 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
            picogpt_status_name(st), it.error.message, it.arena_needed, (int)it.arena_needed_exact);
     return 1;
   }
-  st = picogpt_interpreter_init(&it, model, model_size, arena, arena_used);
+  st = pg_interpreter_init(&it, model, model_size, arena, arena_used);
   if (st != PICOGPT_OK || it.arena_needed != arena_used) {
     printf("FAIL %s: the reported %zu bytes do not suffice: %s\n", name, arena_used,
            it.error.message);

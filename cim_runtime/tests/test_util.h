@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "interpreter.h"
 #include "pico_gpt/runtime.h"
 
 /* Whole file into a malloc'd buffer (NULL on failure). */
@@ -14,7 +15,7 @@ uint8_t *read_file(const char *path, size_t *size);
 uint8_t *aligned_copy(const uint8_t *data, size_t size);
 /* Compares an output tensor with expected bytes; prints the first
  * mismatches. Returns 0 if identical. */
-int compare_tensor_bytes(const char *name, int invocation, int output, const picogpt_tensor *t,
+int compare_tensor_bytes(const char *name, int invocation, int output, const pg_tensor *t,
                          const uint8_t *expect);
 /* Init with arena_used - 16 must fail with ARENA_TOO_SMALL naming arena_used;
  * init with arena_used must succeed. Returns 0 if both hold. */

@@ -8,22 +8,19 @@
  * lookup: bit-identical by construction. */
 #include <string.h>
 
-#include "kernels.h"
-
-#define BC_RANK 6
+#include "kernel_util.h"
 
 /* ---- binary ops with broadcasting ------------------------------------------ */
 
 typedef struct binary_data {
-  pg_binary_params p;          /* the arithmetic (src/quant.h) */
-  int32_t broadcast;           /* 0: same shapes, flat loop */
-  int32_t count;               /* output elements */
-  int32_t dims[BC_RANK];       /* output shape, extended with leading 1s */
-  int32_t stride1[BC_RANK];    /* element strides of input 1 (0 = broadcast) */
-  int32_t stride2[BC_RANK];
+  pg_binary_params p;                /* the arithmetic (src/quant.h) */
+  int32_t broadcast;                 /* 0: same shapes, flat loop */
+  int32_t count;                     /* output elements */
+  int32_t dims[PG_MAX_RANK];         /* output shape, extended with leading 1s */
+  int32_t stride[2][PG_MAX_RANK];    /* element strides of inputs 1 and 2 (0 = broadcast) */
 } binary_data;
 
-static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_binary(pg_interpreter *it, const pg_node *node) {
   const binary_data *d = (const binary_data *)node->data;
   const int8_t *in1 = (const int8_t *)pg_in_data(it, node, 0);
   const int8_t *in2 = (const int8_t *)pg_in_data(it, node, 1);
@@ -33,70 +30,36 @@ static picogpt_status eval_binary(picogpt_interpreter *it, const picogpt_node *n
     return PICOGPT_OK;
   }
   /* Runs along the innermost dimension (input steps 0 or 1), odometer over the rest. */
-  const int32_t inner = d->dims[BC_RANK - 1];
-  const int32_t step1 = d->stride1[BC_RANK - 1], step2 = d->stride2[BC_RANK - 1];
-  int32_t idx[BC_RANK] = {0};
-  int32_t off1 = 0, off2 = 0;
+  const int32_t inner = d->dims[PG_MAX_RANK - 1];
+  const int32_t step1 = d->stride[0][PG_MAX_RANK - 1], step2 = d->stride[1][PG_MAX_RANK - 1];
+  int32_t idx[PG_MAX_RANK] = {0};
+  int32_t off[2] = {0, 0};
   for (int32_t i = 0; i < d->count; i += inner) {
-    pg_binary(&d->p, in1 + off1, step1, in2 + off2, step2, out + i, inner);
-    for (int dim = BC_RANK - 2; dim >= 0; --dim) {
-      off1 += d->stride1[dim];
-      off2 += d->stride2[dim];
-      if (++idx[dim] < d->dims[dim]) break;
-      off1 -= d->stride1[dim] * d->dims[dim];
-      off2 -= d->stride2[dim] * d->dims[dim];
-      idx[dim] = 0;
-    }
+    pg_binary(&d->p, in1 + off[0], step1, in2 + off[1], step2, out + i, inner);
+    pg_index_step(idx, d->dims, PG_MAX_RANK - 2, 2, d->stride, off);
   }
   return PICOGPT_OK;
 }
 
-/* Output shape = broadcast of the input shapes (numpy rules). */
-static picogpt_status setup_broadcast(pg_prepare_ctx *ctx, const picogpt_node *node,
-                                      const picogpt_tensor *a, const picogpt_tensor *b,
-                                      const picogpt_tensor *out, binary_data *d) {
-  if (a->rank > BC_RANK || b->rank > BC_RANK) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "rank above %d", BC_RANK);
-  }
-  int32_t da[BC_RANK], db[BC_RANK];
-  for (int i = 0; i < BC_RANK; ++i) {
-    const int ia = i - (BC_RANK - a->rank), ib = i - (BC_RANK - b->rank);
-    da[i] = ia >= 0 ? a->dims[ia] : 1;
-    db[i] = ib >= 0 ? b->dims[ib] : 1;
-    if (da[i] != db[i] && da[i] != 1 && db[i] != 1) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input shapes do not broadcast");
-    }
-    d->dims[i] = da[i] == 1 ? db[i] : da[i];
-  }
-  const int32_t out_rank = a->rank > b->rank ? a->rank : b->rank;
-  if (out->rank != out_rank) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output rank %d, expected %d",
-                        (int)out->rank, (int)out_rank);
-  }
-  for (int i = 0; i < out_rank; ++i) {
-    if (out->dims[i] != d->dims[i + BC_RANK - out_rank]) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output shape is not the broadcast shape");
-    }
-  }
-  int32_t sa = 1, sb = 1;
-  for (int i = BC_RANK - 1; i >= 0; --i) {
-    d->stride1[i] = da[i] == 1 ? 0 : sa;
-    d->stride2[i] = db[i] == 1 ? 0 : sb;
-    sa *= da[i];
-    sb *= db[i];
-  }
-  d->count = out->num_elements;
-  d->broadcast = !pg_same_shape(a, b) || !pg_same_shape(a, out);
-  return PICOGPT_OK;
+/* ADD and SQUARED_DIFFERENCE rescale both inputs to twice the larger input scale, in
+ * double; returns that twice_max. */
+static double input_multipliers_in_double(pg_binary_params *p, float s1, float s2, int *shift1,
+                                          int *shift2, int *bad) {
+  const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
+  *bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max, &p->input1_multiplier,
+                                                  shift1);
+  *bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max, &p->input2_multiplier,
+                                                  shift2);
+  return twice_max;
 }
 
-picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in1 = pg_in(it, node, 0);
-  const picogpt_tensor *in2 = pg_in(it, node, 1);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in1 = pg_in(it, node, 0);
+  const pg_tensor *in2 = pg_in(it, node, 1);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, in1, "input 1")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, in2, "input 2")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
@@ -107,7 +70,11 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
           : node->opcode == PG_OP_SUB ? PG_BIN_SUB
           : node->opcode == PG_OP_MUL ? PG_BIN_MUL
                                       : PG_BIN_SQUARED_DIFFERENCE;
-  if ((st = setup_broadcast(ctx, node, in1, in2, out, d)) != PICOGPT_OK) return st;
+  const pg_tensor *const ins[2] = {in1, in2};
+  st = pg_broadcast_tensors(ctx, node, 2, ins, out, d->dims, d->stride);
+  if (st != PICOGPT_OK) return st;
+  d->count = out->num_elements;
+  d->broadcast = !pg_same_shape(in1, in2) || !pg_same_shape(in1, out);
 
   int8_t activation = 0;
   const int expected_options = node->opcode == PG_OP_ADD   ? PG_OPT_ADD
@@ -115,10 +82,7 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
                                : node->opcode == PG_OP_MUL ? PG_OPT_MUL
                                                            : -1;
   if (expected_options > 0) {
-    if (ctx->options_type != expected_options && ctx->options_type != 0) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                          (int)ctx->options_type);
-    }
+    if ((st = pg_check_options_type(ctx, node, expected_options)) != PICOGPT_OK) return st;
     if (pg_fb_i8(&ctx->fb, &ctx->options, 0, 0, &activation) != 0) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
     }
@@ -132,11 +96,7 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
   switch (node->opcode) {
     case PG_OP_ADD: { /* add_common.cc: all in double */
       p->left_shift = 20;
-      const double twice_max = 2 * (double)(s1 > s2 ? s1 : s2);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &p->input1_multiplier, &shift1);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &p->input2_multiplier, &shift2);
+      const double twice_max = input_multipliers_in_double(p, s1, s2, &shift1, &shift2, &bad);
       bad |= pg_quantize_multiplier_smaller_than_one(
           twice_max / ((1 << p->left_shift) * (double)so), &p->output_multiplier, &shift_out);
       break;
@@ -159,11 +119,7 @@ picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, picogpt_node *node) {
       break;
     default: { /* SQUARED_DIFFERENCE: left shift 7, output denominator in float */
       p->left_shift = 7;
-      const double twice_max = 2.0 * (double)(s1 > s2 ? s1 : s2);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s1 / twice_max,
-                                                     &p->input1_multiplier, &shift1);
-      bad |= pg_quantize_multiplier_smaller_than_one((double)s2 / twice_max,
-                                                     &p->input2_multiplier, &shift2);
+      const double twice_max = input_multipliers_in_double(p, s1, s2, &shift1, &shift2, &bad);
       bad |= pg_quantize_multiplier(
           (twice_max * twice_max) / (double)((float)(1 << (p->left_shift * 2)) * so),
           &p->output_multiplier, &shift_out);
@@ -197,7 +153,7 @@ typedef struct unary_lut_data {
   int32_t min_valid;     /* inputs below this are rejected at eval (RSQRT) */
 } unary_lut_data;
 
-static picogpt_status eval_unary_lut(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_unary_lut(pg_interpreter *it, const pg_node *node) {
   const unary_lut_data *d = (const unary_lut_data *)node->data;
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
@@ -212,13 +168,13 @@ static picogpt_status eval_unary_lut(picogpt_interpreter *it, const picogpt_node
   return PICOGPT_OK;
 }
 
-static picogpt_status prepare_unary_common(pg_prepare_ctx *ctx, picogpt_node *node,
+static picogpt_status prepare_unary_common(pg_prepare_ctx *ctx, pg_node *node,
                                            unary_lut_data **out_data) {
-  picogpt_interpreter *it = ctx->it;
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
   if (in->num_elements != out->num_elements) {
@@ -234,12 +190,12 @@ static picogpt_status prepare_unary_common(pg_prepare_ctx *ctx, picogpt_node *no
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, picogpt_node *node) {
+picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node) {
   unary_lut_data *d;
   picogpt_status st = prepare_unary_common(ctx, node, &d);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(ctx->it, node, 0);
-  const picogpt_tensor *out = pg_out(ctx->it, node, 0);
+  const pg_tensor *in = pg_in(ctx->it, node, 0);
+  const pg_tensor *out = pg_out(ctx->it, node, 0);
   if (!pg_same_shape(in, out)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output shapes differ");
   }
@@ -284,7 +240,7 @@ typedef struct float_quant_data {
   double dscale;      /* DEQUANTIZE: multiplier in double */
 } float_quant_data;
 
-static picogpt_status eval_quantize_float(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_quantize_float(pg_interpreter *it, const pg_node *node) {
   const float_quant_data *d = (const float_quant_data *)node->data;
   const float *in = (const float *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
@@ -306,13 +262,13 @@ static picogpt_status eval_quantize_float(picogpt_interpreter *it, const picogpt
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
-  if (in->type == PICOGPT_FLOAT32) {
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
+  if (in->type == PG_FLOAT32) {
     if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
     if (in->num_elements != out->num_elements) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output sizes differ");
@@ -345,7 +301,7 @@ picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, picogpt_node *node) {
   return PICOGPT_OK;
 }
 
-static picogpt_status eval_dequantize(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_dequantize(pg_interpreter *it, const pg_node *node) {
   const float_quant_data *d = (const float_quant_data *)node->data;
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   float *out = (float *)pg_out_data(it, node, 0);
@@ -353,14 +309,14 @@ static picogpt_status eval_dequantize(picogpt_interpreter *it, const picogpt_nod
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
-  if (out->type != PICOGPT_FLOAT32 || out->num_elements != in->num_elements) {
+  if (out->type != PG_FLOAT32 || out->num_elements != in->num_elements) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE,
                         "output must be FLOAT32 of the input's size");
   }

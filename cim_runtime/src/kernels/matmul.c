@@ -5,7 +5,7 @@
  * exactly (two's complement arithmetic), then requantizes the same way. */
 #include <string.h>
 
-#include "kernels.h"
+#include "kernel_util.h"
 #include "pico_gpt/cim_hal.h"
 
 /* Accumulation depth limit: keeps the HAL's int32 sums exact. */
@@ -25,7 +25,7 @@ typedef struct fc_data {
   pg_requant rq;
 } fc_data;
 
-static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_fully_connected(pg_interpreter *it, const pg_node *node) {
   const fc_data *d = (const fc_data *)node->data;
   const int8_t *input = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *output = (int8_t *)pg_out_data(it, node, 0);
@@ -38,31 +38,36 @@ static picogpt_status eval_fully_connected(picogpt_interpreter *it, const picogp
   return PICOGPT_OK;
 }
 
-static float channel_scale(const picogpt_tensor *t, int32_t i) {
+static float channel_scale(const pg_tensor *t, int32_t i) {
   uint32_t bits = pg_fb_read_u32(t->channel_scales + 4u * (uint32_t)i);
   float f;
   memcpy(&f, &bits, sizeof f);
   return f;
 }
 
-picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+/* sum_k filter[n, k]: the zero-point correction's row sum of output channel n. */
+static int32_t filter_row_sum(const fc_data *d, int32_t n) {
+  int32_t sum;
+  pg_row_sums_scalar(d->filter + (intptr_t)n * d->accum_depth, 1, d->accum_depth, d->accum_depth,
+                     &sum);
+  return sum;
+}
+
+picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 3, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *input = pg_in(it, node, 0);
-  const picogpt_tensor *filter = pg_in(it, node, 1);
-  const picogpt_tensor *bias = pg_in(it, node, 2);
-  const picogpt_tensor *output = pg_out(it, node, 0);
+  const pg_tensor *input = pg_in(it, node, 0);
+  const pg_tensor *filter = pg_in(it, node, 1);
+  const pg_tensor *bias = pg_in(it, node, 2);
+  const pg_tensor *output = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, input, "input")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, filter, "filter")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, output, "output")) != PICOGPT_OK) return st;
 
   int8_t activation = 0;
   uint8_t weights_format = 0;
-  if (ctx->options_type != PG_OPT_FULLY_CONNECTED && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_FULLY_CONNECTED)) != PICOGPT_OK) return st;
   if (pg_fb_i8(&ctx->fb, &ctx->options, 0, 0, &activation) != 0 ||
       pg_fb_u8(&ctx->fb, &ctx->options, 1, 0, &weights_format) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
@@ -88,7 +93,7 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
                         (int)output->num_elements);
   }
   if (bias != NULL) {
-    if (bias->type != PICOGPT_INT32 || !bias->is_constant || bias->num_elements != output_depth) {
+    if (bias->type != PG_INT32 || !bias->is_constant || bias->num_elements != output_depth) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "bias must be constant INT32 (%d)",
                           (int)output_depth);
     }
@@ -104,18 +109,13 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
   const int32_t input_offset = -input->zero_point;
   int fits_int16 = 1;
   for (int32_t n = 0; n < output_depth && fits_int16; ++n) {
-    int32_t sum = 0;
-    for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
+    const int32_t sum = filter_row_sum(d, n);
     fits_int16 = sum >= INT16_MIN && sum <= INT16_MAX;
   }
   if (fits_int16) {
     int16_t *row_sums = (int16_t *)pg_alloc_persistent(ctx, 2u * (size_t)output_depth);
     if (row_sums == NULL) return it->error.status;
-    for (int32_t n = 0; n < output_depth; ++n) {
-      int32_t sum = 0;
-      for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
-      row_sums[n] = (int16_t)sum;
-    }
+    for (int32_t n = 0; n < output_depth; ++n) row_sums[n] = (int16_t)filter_row_sum(d, n);
     d->rq.row_sum = row_sums;
     d->rq.row_sum_scale = input_offset; /* |input_offset * sum| <= 2^23: no overflow */
     d->rq.offset = bias_data;
@@ -123,8 +123,7 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
     int32_t *offsets = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
     if (offsets == NULL) return it->error.status;
     for (int32_t n = 0; n < output_depth; ++n) {
-      int32_t sum = 0;
-      for (int32_t k = 0; k < accum_depth; ++k) sum += d->filter[(intptr_t)n * accum_depth + k];
+      const int32_t sum = filter_row_sum(d, n);
       /* TFLite accumulates sum (x + input_offset) * w (+ bias) in int32 (wrapping). */
       const int32_t offset = (int32_t)((uint32_t)input_offset * (uint32_t)sum);
       offsets[n] = bias_data ? pg_wrap_add(offset, bias_data[n]) : offset;
@@ -174,21 +173,22 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, picogpt_node *nod
 
 /* ---- BATCH_MATMUL ----------------------------------------------------------------- */
 
-#define BMM_RANK 5
+/* Operand ranks up to 5 (as TFLite Micro): up to 3 batch dimensions. */
+#define BMM_MAX_RANK 5
+#define BATCH_RANK (BMM_MAX_RANK - 2)
 
 typedef struct bmm_data {
   int32_t rows;   /* M: output rows (lhs rows) */
   int32_t cols;   /* N: output columns (rhs columns) */
   int32_t depth;  /* K */
   int32_t adj_x, adj_y;
-  int32_t batch_dims[BMM_RANK - 2];  /* output batch extents, padded with 1 */
-  int32_t lhs_batch_stride[BMM_RANK - 2]; /* elements per batch step, 0 = broadcast */
-  int32_t rhs_batch_stride[BMM_RANK - 2];
+  int32_t batch_dims[BATCH_RANK];     /* output batch extents, padded with leading 1s */
+  int32_t batch_stride[2][BATCH_RANK]; /* lhs, rhs elements per batch step, 0 = broadcast */
   int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
   int32_t multiplier, shift;
 } bmm_data;
 
-static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node) {
   const bmm_data *d = (const bmm_data *)node->data;
   const int8_t *lhs = (const int8_t *)pg_in_data(it, node, 0);
   const int8_t *rhs = (const int8_t *)pg_in_data(it, node, 1);
@@ -207,12 +207,12 @@ static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_n
   for (int32_t b0 = 0; b0 < d->batch_dims[0]; ++b0) {
     for (int32_t b1 = 0; b1 < d->batch_dims[1]; ++b1) {
       for (int32_t b2 = 0; b2 < d->batch_dims[2]; ++b2) {
-        const int8_t *L = lhs + (intptr_t)b0 * d->lhs_batch_stride[0] +
-                          (intptr_t)b1 * d->lhs_batch_stride[1] +
-                          (intptr_t)b2 * d->lhs_batch_stride[2];
-        const int8_t *R = rhs + (intptr_t)b0 * d->rhs_batch_stride[0] +
-                          (intptr_t)b1 * d->rhs_batch_stride[1] +
-                          (intptr_t)b2 * d->rhs_batch_stride[2];
+        const int8_t *L = lhs + (intptr_t)b0 * d->batch_stride[0][0] +
+                          (intptr_t)b1 * d->batch_stride[0][1] +
+                          (intptr_t)b2 * d->batch_stride[0][2];
+        const int8_t *R = rhs + (intptr_t)b0 * d->batch_stride[1][0] +
+                          (intptr_t)b1 * d->batch_stride[1][1] +
+                          (intptr_t)b2 * d->batch_stride[1][2];
         /* Sums of the right operand's output columns, times the lhs offset. */
         if (d->adj_y) { /* rhs stored (N, K) */
           pg_row_sums(R, N, K, K, rhs_term);
@@ -254,13 +254,13 @@ static picogpt_status eval_batch_matmul(picogpt_interpreter *it, const picogpt_n
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *lhs = pg_in(it, node, 0);
-  const picogpt_tensor *rhs = pg_in(it, node, 1);
-  const picogpt_tensor *output = pg_out(it, node, 0);
+  const pg_tensor *lhs = pg_in(it, node, 0);
+  const pg_tensor *rhs = pg_in(it, node, 1);
+  const pg_tensor *output = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, lhs, "lhs")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, rhs, "rhs")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, output, "output")) != PICOGPT_OK) return st;
@@ -268,47 +268,39 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, picogpt_node *node) 
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "per-channel operands not supported");
   }
   uint8_t adj_x = 0, adj_y = 0;
-  if (ctx->options_type != PG_OPT_BATCH_MATMUL && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_BATCH_MATMUL)) != PICOGPT_OK) return st;
   if (pg_fb_u8(&ctx->fb, &ctx->options, 0, 0, &adj_x) != 0 ||
       pg_fb_u8(&ctx->fb, &ctx->options, 1, 0, &adj_y) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
-  if (lhs->rank < 2 || lhs->rank > BMM_RANK || rhs->rank < 2 || rhs->rank > BMM_RANK) {
+  if (lhs->rank < 2 || lhs->rank > BMM_MAX_RANK || rhs->rank < 2 || rhs->rank > BMM_MAX_RANK) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "operands must have rank 2..5");
   }
   const int32_t rank = lhs->rank > rhs->rank ? lhs->rank : rhs->rank;
-  int32_t ld[BMM_RANK], rd[BMM_RANK]; /* extended to BMM_RANK with leading 1s */
-  for (int i = 0; i < BMM_RANK; ++i) {
-    const int li = i - (BMM_RANK - lhs->rank), ri = i - (BMM_RANK - rhs->rank);
-    ld[i] = li >= 0 ? lhs->dims[li] : 1;
-    rd[i] = ri >= 0 ? rhs->dims[ri] : 1;
-  }
+  /* The last two dimensions are the matrices, the others batch dimensions. */
+  const int32_t lhs_rows = lhs->dims[lhs->rank - 2], lhs_cols = lhs->dims[lhs->rank - 1];
+  const int32_t rhs_rows = rhs->dims[rhs->rank - 2], rhs_cols = rhs->dims[rhs->rank - 1];
   bmm_data *d = (bmm_data *)pg_alloc_persistent(ctx, sizeof(bmm_data));
   if (d == NULL) return it->error.status;
   d->adj_x = adj_x ? 1 : 0;
   d->adj_y = adj_y ? 1 : 0;
-  d->rows = adj_x ? ld[4] : ld[3];
-  d->depth = adj_x ? ld[3] : ld[4];
-  d->cols = adj_y ? rd[3] : rd[4];
-  const int32_t rhs_depth = adj_y ? rd[4] : rd[3];
+  d->rows = adj_x ? lhs_cols : lhs_rows;
+  d->depth = adj_x ? lhs_rows : lhs_cols;
+  d->cols = adj_y ? rhs_rows : rhs_cols;
+  const int32_t rhs_depth = adj_y ? rhs_cols : rhs_rows;
   if (rhs_depth != d->depth || d->depth < 1 || d->depth > PG_MAX_ACCUM_DEPTH || d->rows < 1 ||
       d->cols < 1) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "inner dimensions differ (%d vs %d)",
                         (int)d->depth, (int)rhs_depth);
   }
-  int64_t lhs_stride = (int64_t)ld[3] * ld[4], rhs_stride = (int64_t)rd[3] * rd[4];
-  for (int i = 2; i >= 0; --i) {
-    if (ld[i] != rd[i] && ld[i] != 1 && rd[i] != 1) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "batch dimensions do not broadcast");
-    }
-    d->batch_dims[i] = ld[i] > rd[i] ? ld[i] : rd[i];
-    d->lhs_batch_stride[i] = ld[i] == 1 ? 0 : (int32_t)lhs_stride;
-    d->rhs_batch_stride[i] = rd[i] == 1 ? 0 : (int32_t)rhs_stride;
-    lhs_stride *= ld[i];
-    rhs_stride *= rd[i];
+  const int32_t *const batch_shapes[2] = {lhs->dims, rhs->dims};
+  const int32_t batch_ranks[2] = {lhs->rank - 2, rhs->rank - 2};
+  st = pg_broadcast_shapes(ctx, node, 2, batch_shapes, batch_ranks, BATCH_RANK,
+                           "batch dimensions", d->batch_dims, &d->batch_stride[0][0]);
+  if (st != PICOGPT_OK) return st;
+  for (int i = 0; i < BATCH_RANK; ++i) { /* batch steps -> element steps */
+    d->batch_stride[0][i] *= lhs_rows * lhs_cols;
+    d->batch_stride[1][i] *= rhs_rows * rhs_cols;
   }
   /* Output shape: broadcast batch dims (of the output rank) then (M, N). */
   if (output->rank != rank || output->dims[rank - 2] != d->rows ||
@@ -317,7 +309,7 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, picogpt_node *node) 
                         (int)d->rows, (int)d->cols);
   }
   for (int i = 0; i < rank - 2; ++i) {
-    if (output->dims[i] != d->batch_dims[i + (BMM_RANK - rank)]) {
+    if (output->dims[i] != d->batch_dims[i + (BATCH_RANK - (rank - 2))]) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output batch dimension %d mismatch", i);
     }
   }

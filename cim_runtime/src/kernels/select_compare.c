@@ -2,68 +2,21 @@
  * LESS (int32/int8 comparison with broadcasting, producing the mask). */
 #include <string.h>
 
-#include "kernels.h"
-
-#define SC_RANK 6
+#include "kernel_util.h"
 
 typedef struct nary_broadcast {
-  int32_t count;                 /* output elements */
-  int32_t dims[SC_RANK];         /* output shape, extended */
-  int32_t stride[3][SC_RANK];    /* per input element strides (0 = broadcast) */
+  int32_t count;                      /* output elements */
+  int32_t dims[PG_MAX_RANK];          /* output shape, extended */
+  int32_t stride[3][PG_MAX_RANK];     /* per input element strides (0 = broadcast) */
 } nary_broadcast;
 
-static picogpt_status setup_nary(pg_prepare_ctx *ctx, const picogpt_node *node,
-                                 const picogpt_tensor *const *ins, int n,
-                                 const picogpt_tensor *out, nary_broadcast *b) {
-  int32_t d[3][SC_RANK];
-  int out_rank = 0;
-  for (int k = 0; k < n; ++k) {
-    if (ins[k]->rank > SC_RANK) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "rank above %d", SC_RANK);
-    }
-    if (ins[k]->rank > out_rank) out_rank = ins[k]->rank;
-  }
-  for (int i = 0; i < SC_RANK; ++i) {
-    b->dims[i] = 1;
-    for (int k = 0; k < n; ++k) {
-      const int src = i - (SC_RANK - ins[k]->rank);
-      d[k][i] = src >= 0 ? ins[k]->dims[src] : 1;
-      if (d[k][i] != 1) {
-        if (b->dims[i] != 1 && b->dims[i] != d[k][i]) {
-          return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input shapes do not broadcast");
-        }
-        b->dims[i] = d[k][i];
-      }
-    }
-  }
-  if (out->rank != out_rank) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output rank %d, expected %d",
-                        (int)out->rank, out_rank);
-  }
-  for (int i = 0; i < out_rank; ++i) {
-    if (out->dims[i] != b->dims[i + SC_RANK - out_rank]) {
-      return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output shape is not the broadcast shape");
-    }
-  }
-  for (int k = 0; k < n; ++k) {
-    int32_t s = 1;
-    for (int i = SC_RANK - 1; i >= 0; --i) {
-      b->stride[k][i] = d[k][i] == 1 ? 0 : s;
-      s *= d[k][i];
-    }
-  }
+static picogpt_status setup_nary(pg_prepare_ctx *ctx, const pg_node *node,
+                                 const pg_tensor *const *ins, int n, const pg_tensor *out,
+                                 nary_broadcast *b) {
+  const picogpt_status st = pg_broadcast_tensors(ctx, node, n, ins, out, b->dims, b->stride);
+  if (st != PICOGPT_OK) return st;
   b->count = out->num_elements;
   return PICOGPT_OK;
-}
-
-/* Advances the odometer; offsets of n inputs follow. */
-static inline void nary_next(const nary_broadcast *b, int n, int32_t *idx, int32_t *off) {
-  for (int dim = SC_RANK - 1; dim >= 0; --dim) {
-    for (int k = 0; k < n; ++k) off[k] += b->stride[k][dim];
-    if (++idx[dim] < b->dims[dim]) return;
-    for (int k = 0; k < n; ++k) off[k] -= b->stride[k][dim] * b->dims[dim];
-    idx[dim] = 0;
-  }
 }
 
 /* ---- SELECT_V2 ------------------------------------------------------------------ */
@@ -73,20 +26,20 @@ typedef struct select_data {
   uint32_t elem_size;
 } select_data;
 
-static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_select(pg_interpreter *it, const pg_node *node) {
   const select_data *d = (const select_data *)node->data;
   const uint8_t *cond = (const uint8_t *)pg_in_data(it, node, 0);
   const uint8_t *x = (const uint8_t *)pg_in_data(it, node, 1);
   const uint8_t *y = (const uint8_t *)pg_in_data(it, node, 2);
   uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
-  int32_t idx[SC_RANK] = {0}, off[3] = {0, 0, 0};
+  int32_t idx[PG_MAX_RANK] = {0}, off[3] = {0, 0, 0};
   const uint32_t es = d->elem_size;
   if (es == 1) {
     /* int8/bool: runs along the innermost dimension, odometer over the outer ones
      * (the causal mask: a [T] condition against [H, 1, T] scores). */
-    const int32_t inner = d->b.dims[SC_RANK - 1];
-    const int32_t sc = d->b.stride[0][SC_RANK - 1], sx = d->b.stride[1][SC_RANK - 1],
-                  sy = d->b.stride[2][SC_RANK - 1];
+    const int32_t inner = d->b.dims[PG_MAX_RANK - 1];
+    const int32_t sc = d->b.stride[0][PG_MAX_RANK - 1], sx = d->b.stride[1][PG_MAX_RANK - 1],
+                  sy = d->b.stride[2][PG_MAX_RANK - 1];
     for (int32_t i = 0; i < d->b.count; i += inner) {
       const uint8_t *c = cond + off[0], *xs = x + off[1], *ys = y + off[2];
       if (sc == 1 && sx == 1 && sy == 0) { /* the mask's case: fixed strides vectorize */
@@ -95,35 +48,32 @@ static picogpt_status eval_select(picogpt_interpreter *it, const picogpt_node *n
       } else {
         for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j * sc] ? xs[j * sx] : ys[j * sy];
       }
-      /* Skip the innermost dimension: advance the odometer by one whole run. */
-      idx[SC_RANK - 1] = inner - 1;
-      for (int k = 0; k < 3; ++k) off[k] += d->b.stride[k][SC_RANK - 1] * (inner - 1);
-      nary_next(&d->b, 3, idx, off);
+      pg_index_step(idx, d->b.dims, PG_MAX_RANK - 2, 3, d->b.stride, off);
     }
     return PICOGPT_OK;
   }
   for (int32_t i = 0; i < d->b.count; ++i) {
     const uint8_t *src = cond[off[0]] ? x + (size_t)off[1] * es : y + (size_t)off[2] * es;
     memcpy(out + (size_t)i * es, src, es);
-    nary_next(&d->b, 3, idx, off);
+    pg_index_step(idx, d->b.dims, PG_MAX_RANK - 1, 3, d->b.stride, off);
   }
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 3, 3, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *ins[3] = {pg_in(it, node, 0), pg_in(it, node, 1), pg_in(it, node, 2)};
-  const picogpt_tensor *out = pg_out(it, node, 0);
-  if (ins[0]->type != PICOGPT_BOOL) {
+  const pg_tensor *ins[3] = {pg_in(it, node, 0), pg_in(it, node, 1), pg_in(it, node, 2)};
+  const pg_tensor *out = pg_out(it, node, 0);
+  if (ins[0]->type != PG_BOOL) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "condition must be BOOL");
   }
   for (int k = 1; k < 3; ++k) {
     if (ins[k]->type != out->type) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "x/y/output types differ");
     }
-    if (out->type == PICOGPT_INT8 &&
+    if (out->type == PG_INT8 &&
         (ins[k]->scale != out->scale || ins[k]->zero_point != out->zero_point)) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
                           "x, y and output must share scale and zero point");
@@ -153,19 +103,19 @@ typedef struct compare_data {
   int32_t or_equal;
 } compare_data;
 
-static picogpt_status eval_compare(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_compare(pg_interpreter *it, const pg_node *node) {
   const compare_data *d = (const compare_data *)node->data;
   const void *a = pg_in_data(it, node, 0);
   const void *c = pg_in_data(it, node, 1);
   uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
-  int32_t idx[SC_RANK] = {0}, off[2] = {0, 0};
+  int32_t idx[PG_MAX_RANK] = {0}, off[2] = {0, 0};
   for (int32_t i = 0; i < d->b.count; ++i) {
     int less, equal;
-    if (d->type == PICOGPT_INT32) {
+    if (d->type == PG_INT32) {
       const int32_t x = ((const int32_t *)a)[off[0]], y = ((const int32_t *)c)[off[1]];
       less = x < y;
       equal = x == y;
-    } else if (d->type == PICOGPT_INT8) {
+    } else if (d->type == PG_INT8) {
       const int8_t x = ((const int8_t *)a)[off[0]], y = ((const int8_t *)c)[off[1]];
       less = x < y;
       equal = x == y;
@@ -175,22 +125,22 @@ static picogpt_status eval_compare(picogpt_interpreter *it, const picogpt_node *
       equal = x == y;
     }
     out[i] = (uint8_t)(less || (d->or_equal && equal));
-    nary_next(&d->b, 2, idx, off);
+    pg_index_step(idx, d->b.dims, PG_MAX_RANK - 1, 2, d->b.stride, off);
   }
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *ins[2] = {pg_in(it, node, 0), pg_in(it, node, 1)};
-  const picogpt_tensor *out = pg_out(it, node, 0);
-  if (out->type != PICOGPT_BOOL || ins[0]->type != ins[1]->type || ins[0]->type == PICOGPT_BOOL) {
+  const pg_tensor *ins[2] = {pg_in(it, node, 0), pg_in(it, node, 1)};
+  const pg_tensor *out = pg_out(it, node, 0);
+  if (out->type != PG_BOOL || ins[0]->type != ins[1]->type || ins[0]->type == PG_BOOL) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE,
                         "inputs must share a numeric type and the output must be BOOL");
   }
-  if (ins[0]->type == PICOGPT_INT8 &&
+  if (ins[0]->type == PG_INT8 &&
       (ins[0]->scale != ins[1]->scale || ins[0]->zero_point != ins[1]->zero_point)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
                         "int8 comparison needs equal quantization");

@@ -3,17 +3,15 @@
  * must pass through unchanged, as TFLite Micro requires. */
 #include <string.h>
 
-#include "kernels.h"
+#include "kernel_util.h"
 
-#define SH_RANK PICOGPT_MAX_RANK
-
-static picogpt_status same_quantization(pg_prepare_ctx *ctx, const picogpt_node *node,
-                                        const picogpt_tensor *a, const picogpt_tensor *b) {
+static picogpt_status same_quantization(pg_prepare_ctx *ctx, const pg_node *node,
+                                        const pg_tensor *a, const pg_tensor *b) {
   if (a->type != b->type) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "types differ (%s vs %s)",
                         pg_type_name(a->type), pg_type_name(b->type));
   }
-  if (a->type == PICOGPT_INT8 &&
+  if (a->type == PG_INT8 &&
       (a->has_quantization != b->has_quantization || a->scale != b->scale ||
        a->zero_point != b->zero_point)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION,
@@ -28,7 +26,7 @@ typedef struct copy_data {
   uint32_t bytes;
 } copy_data;
 
-static picogpt_status eval_copy(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_copy(pg_interpreter *it, const pg_node *node) {
   const copy_data *d = (const copy_data *)node->data;
   const void *src = pg_in_data(it, node, 0);
   void *dst = pg_out_data(it, node, 0);
@@ -36,12 +34,12 @@ static picogpt_status eval_copy(picogpt_interpreter *it, const picogpt_node *nod
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = same_quantization(ctx, node, in, out)) != PICOGPT_OK) return st;
   if (in->num_elements != out->num_elements) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "element counts differ (%d vs %d)",
@@ -61,16 +59,16 @@ typedef struct strided_copy {
   int32_t count;            /* output elements */
   uint32_t elem_size;
   int32_t base;             /* input element offset of output element 0 */
-  int32_t dims[SH_RANK];    /* output iteration shape, extended with leading 1s */
-  int32_t stride[SH_RANK];  /* input element stride per iteration dim (may be < 0) */
+  int32_t dims[PG_MAX_RANK];    /* output iteration shape, extended with leading 1s */
+  int32_t stride[PG_MAX_RANK];  /* input element stride per iteration dim (may be < 0) */
 } strided_copy;
 
 static void run_strided_copy(const strided_copy *d, const uint8_t *in, uint8_t *out) {
-  int32_t idx[SH_RANK] = {0};
+  int32_t idx[PG_MAX_RANK] = {0};
   int32_t off = d->base;
   const uint32_t es = d->elem_size;
   /* Innermost dimension as one run (a memcpy when contiguous), odometer over the rest. */
-  const int32_t inner = d->dims[SH_RANK - 1], step = d->stride[SH_RANK - 1];
+  const int32_t inner = d->dims[PG_MAX_RANK - 1], step = d->stride[PG_MAX_RANK - 1];
   for (int32_t i = 0; i < d->count; i += inner) {
     uint8_t *o = out + (size_t)i * es;
     if (step == 1) {
@@ -82,22 +80,17 @@ static void run_strided_copy(const strided_copy *d, const uint8_t *in, uint8_t *
         memcpy(o + (size_t)j * es, in + (size_t)(off + j * step) * es, es);
       }
     }
-    for (int dim = SH_RANK - 2; dim >= 0; --dim) {
-      off += d->stride[dim];
-      if (++idx[dim] < d->dims[dim]) break;
-      off -= d->stride[dim] * d->dims[dim];
-      idx[dim] = 0;
-    }
+    pg_index_step(idx, d->dims, PG_MAX_RANK - 2, 1, &d->stride, &off);
   }
 }
 
-static picogpt_status eval_strided_copy(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_strided_copy(pg_interpreter *it, const pg_node *node) {
   run_strided_copy((const strided_copy *)node->data, (const uint8_t *)pg_in_data(it, node, 0),
                    (uint8_t *)pg_out_data(it, node, 0));
   return PICOGPT_OK;
 }
 
-static void input_strides(const picogpt_tensor *t, int32_t *strides) {
+static void input_strides(const pg_tensor *t, int32_t *strides) {
   int32_t s = 1;
   for (int i = t->rank - 1; i >= 0; --i) {
     strides[i] = s;
@@ -107,27 +100,27 @@ static void input_strides(const picogpt_tensor *t, int32_t *strides) {
 
 /* ---- TRANSPOSE ----------------------------------------------------------------------- */
 
-picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = same_quantization(ctx, node, in, out)) != PICOGPT_OK) return st;
-  int32_t perm[SH_RANK];
+  int32_t perm[PG_MAX_RANK];
   int32_t n;
-  st = pg_const_i32(ctx, node, pg_in(it, node, 1), "perm", SH_RANK, perm, &n);
+  st = pg_const_i32(ctx, node, pg_in(it, node, 1), "perm", PG_MAX_RANK, perm, &n);
   if (st != PICOGPT_OK) return st;
   if (n != in->rank || out->rank != in->rank) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "perm has %d entries for rank %d", (int)n,
                         (int)in->rank);
   }
-  int seen[SH_RANK] = {0};
-  int32_t in_stride[SH_RANK];
+  int seen[PG_MAX_RANK] = {0};
+  int32_t in_stride[PG_MAX_RANK];
   input_strides(in, in_stride);
   strided_copy *d = (strided_copy *)pg_alloc_persistent(ctx, sizeof(strided_copy));
   if (d == NULL) return it->error.status;
-  for (int i = 0; i < SH_RANK; ++i) d->dims[i] = 1;
+  for (int i = 0; i < PG_MAX_RANK; ++i) d->dims[i] = 1;
   for (int i = 0; i < n; ++i) {
     if (perm[i] < 0 || perm[i] >= n || seen[perm[i]]) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "perm is not a permutation");
@@ -137,8 +130,8 @@ picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, picogpt_node *node) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "output dim %d should be %d", i,
                           (int)in->dims[perm[i]]);
     }
-    d->dims[SH_RANK - n + i] = out->dims[i];
-    d->stride[SH_RANK - n + i] = in_stride[perm[i]];
+    d->dims[PG_MAX_RANK - n + i] = out->dims[i];
+    d->stride[PG_MAX_RANK - n + i] = in_stride[perm[i]];
   }
   d->count = out->num_elements;
   d->elem_size = pg_type_size(in->type);
@@ -151,18 +144,18 @@ picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, picogpt_node *node) {
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 4, 4, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = same_quantization(ctx, node, in, out)) != PICOGPT_OK) return st;
-  int32_t begin[SH_RANK], end[SH_RANK], strides[SH_RANK];
+  int32_t begin[PG_MAX_RANK], end[PG_MAX_RANK], strides[PG_MAX_RANK];
   int32_t nb, ne, ns;
-  if ((st = pg_const_i32(ctx, node, pg_in(it, node, 1), "begin", SH_RANK, begin, &nb)) ||
-      (st = pg_const_i32(ctx, node, pg_in(it, node, 2), "end", SH_RANK, end, &ne)) ||
-      (st = pg_const_i32(ctx, node, pg_in(it, node, 3), "strides", SH_RANK, strides, &ns))) {
+  if ((st = pg_const_i32(ctx, node, pg_in(it, node, 1), "begin", PG_MAX_RANK, begin, &nb)) ||
+      (st = pg_const_i32(ctx, node, pg_in(it, node, 2), "end", PG_MAX_RANK, end, &ne)) ||
+      (st = pg_const_i32(ctx, node, pg_in(it, node, 3), "strides", PG_MAX_RANK, strides, &ns))) {
     return st;
   }
   if (nb != in->rank || ne != in->rank || ns != in->rank) {
@@ -171,10 +164,7 @@ picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node)
   }
   int32_t begin_mask = 0, end_mask = 0, ellipsis_mask = 0, new_axis_mask = 0, shrink_mask = 0;
   uint8_t offset = 0;
-  if (ctx->options_type != PG_OPT_STRIDED_SLICE && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_STRIDED_SLICE)) != PICOGPT_OK) return st;
   const pg_fb *fb = &ctx->fb;
   if (pg_fb_i32(fb, &ctx->options, 0, 0, &begin_mask) || pg_fb_i32(fb, &ctx->options, 1, 0, &end_mask) ||
       pg_fb_i32(fb, &ctx->options, 2, 0, &ellipsis_mask) ||
@@ -188,9 +178,9 @@ picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node)
   }
   strided_copy *d = (strided_copy *)pg_alloc_persistent(ctx, sizeof(strided_copy));
   if (d == NULL) return it->error.status;
-  int32_t in_stride[SH_RANK];
+  int32_t in_stride[PG_MAX_RANK];
   input_strides(in, in_stride);
-  for (int i = 0; i < SH_RANK; ++i) d->dims[i] = 1;
+  for (int i = 0; i < PG_MAX_RANK; ++i) d->dims[i] = 1;
   int64_t base = 0;
   int64_t count = 1;
   int out_axis = 0;
@@ -229,8 +219,8 @@ picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, picogpt_node *node)
       ++out_axis;
     }
     if (n > 0) base += start * in_stride[axis];
-    d->dims[SH_RANK - r + axis] = (int32_t)n;
-    d->stride[SH_RANK - r + axis] = (int32_t)(stride * in_stride[axis]);
+    d->dims[PG_MAX_RANK - r + axis] = (int32_t)n;
+    d->stride[PG_MAX_RANK - r + axis] = (int32_t)(stride * in_stride[axis]);
     count *= n;
   }
   if (out_axis != out->rank || count != out->num_elements) {
@@ -252,7 +242,7 @@ typedef struct concat_data {
   uint32_t in_block[64];    /* bytes of one outer slice per input */
 } concat_data;
 
-static picogpt_status eval_concatenation(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_concatenation(pg_interpreter *it, const pg_node *node) {
   const concat_data *d = (const concat_data *)node->data;
   uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   for (int32_t o = 0; o < d->outer; ++o) {
@@ -265,8 +255,8 @@ static picogpt_status eval_concatenation(picogpt_interpreter *it, const picogpt_
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 64, 1);
   if (st != PICOGPT_OK) return st;
   for (int i = 0; i < node->num_inputs; ++i) {
@@ -274,13 +264,10 @@ picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, picogpt_node *node)
       return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "input %d is missing", i);
     }
   }
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   int32_t axis = 0;
   int8_t activation = 0;
-  if (ctx->options_type != PG_OPT_CONCATENATION && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_CONCATENATION)) != PICOGPT_OK) return st;
   if (pg_fb_i32(&ctx->fb, &ctx->options, 0, 0, &axis) ||
       pg_fb_i8(&ctx->fb, &ctx->options, 1, 0, &activation)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
@@ -300,7 +287,7 @@ picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, picogpt_node *node)
   const uint32_t es = pg_type_size(out->type);
   int64_t axis_total = 0;
   for (int i = 0; i < node->num_inputs; ++i) {
-    const picogpt_tensor *in = pg_in(it, node, i);
+    const pg_tensor *in = pg_in(it, node, i);
     if ((st = same_quantization(ctx, node, in, out)) != PICOGPT_OK) return st;
     if (in->rank != out->rank) {
       return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input %d rank differs", i);
@@ -332,7 +319,7 @@ typedef struct gather_data {
   uint32_t inner_bytes; /* bytes of one gathered slice */
 } gather_data;
 
-static picogpt_status eval_gather(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_gather(pg_interpreter *it, const pg_node *node) {
   const gather_data *d = (const gather_data *)node->data;
   const uint8_t *params = (const uint8_t *)pg_in_data(it, node, 0);
   const int32_t *indices = (const int32_t *)pg_in_data(it, node, 1);
@@ -353,22 +340,19 @@ static picogpt_status eval_gather(picogpt_interpreter *it, const picogpt_node *n
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *params = pg_in(it, node, 0);
-  const picogpt_tensor *indices = pg_in(it, node, 1);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *params = pg_in(it, node, 0);
+  const pg_tensor *indices = pg_in(it, node, 1);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = same_quantization(ctx, node, params, out)) != PICOGPT_OK) return st;
-  if (indices->type != PICOGPT_INT32) {
+  if (indices->type != PG_INT32) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_UNSUPPORTED_TYPE, "indices must be INT32");
   }
   int32_t axis = 0, batch_dims = 0;
-  if (ctx->options_type != PG_OPT_GATHER && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_GATHER)) != PICOGPT_OK) return st;
   if (pg_fb_i32(&ctx->fb, &ctx->options, 0, 0, &axis) ||
       pg_fb_i32(&ctx->fb, &ctx->options, 1, 0, &batch_dims)) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
@@ -381,7 +365,7 @@ picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, picogpt_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "axis out of range");
   }
   /* Output shape: params[:axis] + indices + params[axis+1:]. */
-  int32_t expect[SH_RANK * 2];
+  int32_t expect[PG_MAX_RANK * 2];
   int n = 0;
   for (int i = 0; i < axis; ++i) expect[n++] = params->dims[i];
   for (int i = 0; i < indices->rank; ++i) expect[n++] = indices->dims[i];

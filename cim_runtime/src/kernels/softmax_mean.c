@@ -7,7 +7,7 @@
  * tabulates exp per difference; the table is computed by the same code. */
 #include <string.h>
 
-#include "kernels.h"
+#include "kernel_util.h"
 
 /* ---- SOFTMAX ----------------------------------------------------------------- */
 
@@ -21,7 +21,7 @@ typedef struct softmax_data {
   int32_t exp_q0[256];
 } softmax_data;
 
-static picogpt_status eval_softmax(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
   const softmax_data *d = (const softmax_data *)node->data;
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
@@ -54,12 +54,12 @@ static picogpt_status eval_softmax(picogpt_interpreter *it, const picogpt_node *
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 1, 1, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
   if (out->zero_point != -128 || out->scale != 1.0f / 256) {
@@ -69,10 +69,7 @@ picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, picogpt_node *node) {
   if (!pg_same_shape(in, out) || in->rank < 1 || in->dims[in->rank - 1] < 1) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_SHAPE, "input and output shapes differ");
   }
-  if (ctx->options_type != PG_OPT_SOFTMAX && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_SOFTMAX)) != PICOGPT_OK) return st;
   float beta = 0.0f;
   if (pg_fb_f32(&ctx->fb, &ctx->options, 0, 0.0f, &beta) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
@@ -102,20 +99,18 @@ picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, picogpt_node *node) {
 
 /* ---- MEAN --------------------------------------------------------------------------- */
 
-#define MEAN_RANK 6
-
 typedef struct mean_data {
   int32_t in_count;              /* input elements */
   int32_t out_count;             /* output elements */
   int32_t inner_block;           /* > 0: reduced axes are the trailing dims, block length */
-  int32_t dims[MEAN_RANK];       /* input shape, extended */
-  int32_t out_stride[MEAN_RANK]; /* output element stride per input dim (0: reduced) */
+  int32_t dims[PG_MAX_RANK];       /* input shape, extended */
+  int32_t out_stride[PG_MAX_RANK]; /* output element stride per input dim (0: reduced) */
   int32_t num_in_axis;           /* elements averaged per output */
   int32_t input_zero_point, output_zero_point;
   int32_t multiplier, shift;     /* already divided by num_in_axis, as TFLM does */
 } mean_data;
 
-static picogpt_status eval_mean(picogpt_interpreter *it, const picogpt_node *node) {
+static picogpt_status eval_mean(pg_interpreter *it, const pg_node *node) {
   const mean_data *d = (const mean_data *)node->data;
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
@@ -129,16 +124,11 @@ static picogpt_status eval_mean(picogpt_interpreter *it, const picogpt_node *nod
     }
   } else {
     memset(sums, 0, sizeof(int32_t) * (size_t)d->out_count);
-    int32_t idx[MEAN_RANK] = {0};
+    int32_t idx[PG_MAX_RANK] = {0};
     int32_t off = 0;
     for (int32_t i = 0; i < d->in_count; ++i) {
       sums[off] += in[i];
-      for (int dim = MEAN_RANK - 1; dim >= 0; --dim) {
-        off += d->out_stride[dim];
-        if (++idx[dim] < d->dims[dim]) break;
-        off -= d->out_stride[dim] * d->dims[dim];
-        idx[dim] = 0;
-      }
+      pg_index_step(idx, d->dims, PG_MAX_RANK - 1, 1, &d->out_stride, &off);
     }
   }
   for (int32_t o = 0; o < d->out_count; ++o) {
@@ -150,29 +140,26 @@ static picogpt_status eval_mean(picogpt_interpreter *it, const picogpt_node *nod
   return PICOGPT_OK;
 }
 
-picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, picogpt_node *node) {
-  picogpt_interpreter *it = ctx->it;
+picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node) {
+  pg_interpreter *it = ctx->it;
   picogpt_status st = pg_check_io(ctx, node, 2, 2, 1);
   if (st != PICOGPT_OK) return st;
-  const picogpt_tensor *in = pg_in(it, node, 0);
-  const picogpt_tensor *axis_t = pg_in(it, node, 1);
-  const picogpt_tensor *out = pg_out(it, node, 0);
+  const pg_tensor *in = pg_in(it, node, 0);
+  const pg_tensor *axis_t = pg_in(it, node, 1);
+  const pg_tensor *out = pg_out(it, node, 0);
   if ((st = pg_check_int8_quant(ctx, node, in, "input")) != PICOGPT_OK) return st;
   if ((st = pg_check_int8_quant(ctx, node, out, "output")) != PICOGPT_OK) return st;
-  int32_t axes[MEAN_RANK * 2];
+  int32_t axes[PG_MAX_RANK * 2];
   int32_t num_axes;
-  st = pg_const_i32(ctx, node, axis_t, "axis", MEAN_RANK * 2, axes, &num_axes);
+  st = pg_const_i32(ctx, node, axis_t, "axis", PG_MAX_RANK * 2, axes, &num_axes);
   if (st != PICOGPT_OK) return st;
   uint8_t keep_dims = 0;
-  if (ctx->options_type != PG_OPT_REDUCER && ctx->options_type != 0) {
-    return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_CORRUPT, "wrong options type %d",
-                        (int)ctx->options_type);
-  }
+  if ((st = pg_check_options_type(ctx, node, PG_OPT_REDUCER)) != PICOGPT_OK) return st;
   if (pg_fb_u8(&ctx->fb, &ctx->options, 0, 0, &keep_dims) != 0) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_MODEL_TRUNCATED, "options unreadable");
   }
   const int rank = in->rank;
-  int reduced[MEAN_RANK] = {0};
+  int reduced[PG_MAX_RANK] = {0};
   for (int i = 0; i < num_axes; ++i) {
     int a = axes[i] < 0 ? axes[i] + rank : axes[i];
     if (a < 0 || a >= rank) {
@@ -182,7 +169,7 @@ picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, picogpt_node *node) {
     reduced[a] = 1;
   }
   /* Expected output shape. */
-  int32_t expect[MEAN_RANK];
+  int32_t expect[PG_MAX_RANK];
   int expect_rank = 0;
   int64_t num_in_axis = 1;
   for (int i = 0; i < rank; ++i) {
@@ -212,8 +199,8 @@ picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, picogpt_node *node) {
   for (int i = 0; i < first_reduced; ++i) suffix_only &= !reduced[i];
   d->inner_block = suffix_only ? d->num_in_axis : 0;
   int32_t stride = 1;
-  for (int i = MEAN_RANK - 1; i >= 0; --i) {
-    const int src = i - (MEAN_RANK - rank);
+  for (int i = PG_MAX_RANK - 1; i >= 0; --i) {
+    const int src = i - (PG_MAX_RANK - rank);
     const int32_t dim = src >= 0 ? in->dims[src] : 1;
     const int is_reduced = src >= 0 && reduced[src];
     d->dims[i] = dim;

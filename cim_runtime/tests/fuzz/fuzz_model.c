@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pico_gpt/runtime.h"
+#include "interpreter.h"
 
 #define FUZZ_ARENA_BYTES (512u * 1024u)
 static _Alignas(16) uint8_t g_arena[FUZZ_ARENA_BYTES];
@@ -18,22 +18,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > sizeof g_model) return 0;
   memcpy(g_model, data, size); /* aligned, like an embedded model array */
-  picogpt_interpreter it;
-  if (picogpt_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena) != PICOGPT_OK) {
+  pg_interpreter it;
+  if (pg_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena) != PICOGPT_OK) {
     if (it.error.message[0] == '\0') abort(); /* every failure must explain itself */
     return 0;
   }
   /* Deterministic inputs; int32 inputs get small values (token ids, positions). */
   for (int i = 0; i < it.num_inputs; ++i) {
-    picogpt_tensor *t = picogpt_interpreter_input(&it, i);
-    if (t->type == PICOGPT_INT32) {
+    pg_tensor *t = pg_interpreter_input(&it, i);
+    if (t->type == PG_INT32) {
       for (int32_t k = 0; k < t->num_elements; ++k) ((int32_t *)t->data)[k] = k % 3;
-    } else if (t->type == PICOGPT_FLOAT32) {
+    } else if (t->type == PG_FLOAT32) {
       for (int32_t k = 0; k < t->num_elements; ++k) ((float *)t->data)[k] = (float)(k % 7) - 3.f;
     } else {
       memset(t->data, 0x11, t->bytes);
     }
   }
-  picogpt_interpreter_invoke(&it);
+  pg_interpreter_invoke(&it);
   return 0;
 }
