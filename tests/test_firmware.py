@@ -1,7 +1,7 @@
 """The bare-metal RISC-V firmware: riscv presets, QEMU runs, text equality with the host CLI.
 
     uv run pytest tests/test_firmware.py
-    PICOGPT_MODEL_TFLITE=out-shakespeare-char/model.tflite uv run pytest tests/test_firmware.py
+    PICOGPT_MODEL_TFLITE=out-tf-pico-shakespeare-char/model_data_int8.tflite uv run pytest tests/test_firmware.py
 
 Builds the riscv-release and riscv-debug presets (the cross compiler, picolibc and QEMU are the
 Debian packages .ci/run installs) and a host picogpt_generate, then runs the firmware under

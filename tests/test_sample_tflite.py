@@ -4,7 +4,7 @@ import os
 
 from conftest import ROOT, run_script
 
-REFERENCE = os.path.join(ROOT, "models", "shakespeare_char", "model.tflite")
+REFERENCE = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
 
 
 def sample(*extra):

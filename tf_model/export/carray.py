@@ -1,6 +1,6 @@
 """The .tflite bytes and the constants firmware needs, as a C header and a C++ source file.
 
-    uv run python -m tf_model.export.carray out/model.tflite \
+    uv run python -m tf_model.export.carray out/model_data_int8.tflite \
         --c_header build/gen/include/pico_gpt/model_data.h --c_source build/gen/model_data.cc
 
 tf_convert_to_tflite.py writes these files itself; the command above regenerates them from any

@@ -1,7 +1,7 @@
 """Run an exported PicoGPT .tflite from Python: LiteRT or TFLite Micro's own interpreter.
 
     from tf_model.export.tflite_step import load_exported
-    model = load_exported("out/model.tflite")            # backend="litert" (default) or "tflm"
+    model = load_exported("out/model_data_int8.tflite")  # backend="litert" (default) or "tflm"
     model.reset()
     logits = model.step(token=17, pos=0)                 # np.float32 (vocab_size,), dequantized
     logits = model.next_logits([17, 42, 5])              # sampler helper: crops to block_size
