@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -108,16 +109,29 @@ def checkpoint(trained_dir):
     return load_checkpoint(trained_dir)
 
 
+CONVERSION_WARNINGS = []  # Python warnings raised while the exports fixture converts
+
+
 @pytest.fixture(scope="module")
 def exports(checkpoint):
     """Every (kind, quantization) export of the small trained model, converted once."""
     from tf_model.export import build_tflite
 
-    return {
-        (kind, q): build_tflite(checkpoint, kind, q, num_calibration_windows=4)
-        for kind in ("step", "full")
-        for q in ("int8", "hybrid", "float")
-    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = {
+            (kind, q): build_tflite(checkpoint, kind, q, num_calibration_windows=4)
+            for kind in ("step", "full")
+            for q in ("int8", "hybrid", "float")
+        }
+    CONVERSION_WARNINGS.extend(str(w.message) for w in caught)
+    return built
+
+
+def test_conversion_uses_no_debugging_only_interpreter_option(exports):
+    """Calibration reads LiteRT tensors as extra outputs, not with experimental_preserve_all_
+    tensors, which LiteRT warns is for debugging only."""
+    assert not [w for w in CONVERSION_WARNINGS if "preserve_all_tensors" in w]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from conftest import ROOT, run_script
 
 REFERENCE = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
@@ -32,3 +33,30 @@ def test_int8_greedy_and_bad_inputs(tmp_path):
     assert r.returncode == 2 and "not in the model's vocabulary" in r.stderr
     r = run_script("tf_sample.py", f"--tflite={tmp_path}/none.tflite")
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (
+            lambda ref: ref[: len(ref) // 4],
+            "is not a valid .tflite model: it is truncated or corrupt",
+        ),
+        (lambda ref: b"hello, not a model\n", "is not a .tflite model (no TFL3 file identifier"),
+        (lambda ref: None, "cannot read {path}: Is a directory"),
+    ],
+)
+def test_tflite_that_is_not_a_model(tmp_path, capsys, make, fragment):
+    import tf_sample
+
+    with open(REFERENCE, "rb") as f:
+        data = make(f.read())
+    path = tmp_path / "model.tflite"
+    if data is None:
+        path.mkdir()
+    else:
+        path.write_bytes(data)
+    assert tf_sample.main([f"--tflite={path}", "--num_samples=1", "--max_new_tokens=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and fragment.format(path=path) in err, err
+    assert str(path) in err
