@@ -184,7 +184,10 @@ def c_arrays_for_model(model_bytes, header_path):
     """(header, source) for an exported int8 .tflite, measuring its TFLite Micro arena."""
     metadata = read_metadata(model_bytes)
     if metadata is None:
-        raise ValueError("no pico_gpt metadata: export the model with tf_convert_to_tflite.py")
+        raise ValueError(
+            "no pico_gpt metadata: export the model with "
+            "uv run python tf_convert_to_tflite.py --model_dir DIR"
+        )
     if metadata["quantization"] != "int8":
         raise ValueError(
             f"C arrays are for int8 models (TFLite Micro / the C runtime); this one is "
