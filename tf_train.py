@@ -560,7 +560,8 @@ def main(argv):
         return status
     elapsed = time.time() - t_start
     print(
-        f"done: {iter_num - start_iter} iterations this run (iteration {start_iter} -> {iter_num}) "
+        f"{'done' if status == 0 else 'stopped'}: {iter_num - start_iter} iterations this run "
+        f"(iteration {start_iter} -> {iter_num}) "
         f"in {format_minutes(elapsed)}, best val loss {best_val_loss:.4f}, "
         f"last train loss {last_loss:.4f}"
     )

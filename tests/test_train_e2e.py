@@ -232,6 +232,7 @@ def test_full_disk_keeps_the_previous_set_then_resume_continues(trained, corpus_
     assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
     assert "could not save the checkpoint of iteration 90" in full.stderr
     assert "File too large" in full.stderr and "--init_from=resume" in full.stderr
+    assert "stopped: 30 iterations this run (iteration 60 -> 90)" in full.stdout
     assert_no_traceback(full.stderr)
     assert file_bytes(resumed) == before
     assert not [n for n in os.listdir(resumed) if n.startswith(".tmp-")]
