@@ -219,12 +219,12 @@ int main(int argc, char **argv) {
           "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s (%.3f ms per model step)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
-          "CIM HAL: %.1f calls and %.0f MACs per token\n",
+          "CIM HAL: %.1f tile products and %.0f MACs per token\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)info->vocab_size, (int)info->block_size, n_prompt, (int)n_out, elapsed,
           elapsed > 0 ? (double)(n_prompt + n_out) / elapsed : 0.0, 1e3 * elapsed / steps,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
-          (double)s->cim.calls / steps, (double)s->cim.macs / steps);
+          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
   return 0;
 }

@@ -343,7 +343,7 @@ int main(void) {
   put_stat("arena_bytes", info->arena_used);
   put_stat("kv_cache_bytes", info->kv_cache_bytes);
   put_stat("cim_macs_per_token", per(stats->cim.macs, steps));
-  put_stat("cim_calls_per_token", per(stats->cim.calls, steps));
+  put_stat("cim_calls_per_token", per(stats->cim.matvecs, steps));
   put_stat("stack_bytes", stack_used());
   putchar('\n');
   return 0;

@@ -145,7 +145,7 @@ typedef struct pg_binary_params {
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 
-/* out[r] = sum_c m[r * stride + c] (int8 row sums). */
+/* out[r] = sum_c m[r * stride + c] (int8 row sums; FULLY_CONNECTED's prepare). */
 void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                         int32_t *out);
 
@@ -153,8 +153,6 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
-void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
-                      int32_t *out);
 #define PG_BULK(name) name##_avx2
 #else
 #define PG_BULK(name) name##_scalar
@@ -166,10 +164,6 @@ static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant
 static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                              const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
   PG_BULK(pg_binary)(p, a, a_step, b, b_step, out, n);
-}
-static inline void pg_row_sums(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
-                               int32_t *out) {
-  PG_BULK(pg_row_sums)(m, rows, cols, stride, out);
 }
 
 #endif /* PG_QUANT_H */

@@ -109,6 +109,12 @@ const char *pg_op_name(int32_t opcode);
 /* ---- prepare functions per op (the kernels directory) ------------------------------- */
 picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
 picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
+/* Binds a prepared BATCH_MATMUL (adj_y) whose right operand is a KV cache to the live
+ * positions (it->live_positions): the cache positions are its rhs rows (K cache
+ * [.., block_size, D]: positions_in_rows 1) or its rhs columns (V cache [.., D, block_size]).
+ * The caller guarantees that positions >= live hold the cache's zero point. Returns 1 if
+ * bound, 0 if the node is not such a product (it then reads the whole cache). */
+int pg_batch_matmul_bind_cache(pg_node *node, int positions_in_rows, int32_t block_size);
 picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
 picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
 picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
