@@ -261,65 +261,82 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
 
 /* ---- bulk kernels: scalar reference ------------------------------------------ */
 
-static inline int32_t requant_one(int32_t acc, int32_t offset, int32_t multiplier, int shift,
-                                  const pg_requant *q) {
-  /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
-  const int32_t v = pg_wrap_add(
-      pg_multiply_by_quantized_multiplier(pg_wrap_add(acc, offset), multiplier, shift),
-      q->output_zero_point);
-  return pg_clamp(v, q->act_min, q->act_max);
+/* MultiplyByQuantizedMultiplier with its shift split and RoundingDivideByPOT's mask and half
+ * mask worked out once per call rather than per element (the scalar loops below run on
+ * rv32imac, where every instruction counts): the same result as
+ * pg_multiply_by_quantized_multiplier for every input. */
+typedef struct mbqm {
+  int32_t multiplier;
+  int left, right;   /* left shift before, rounding right shift after the high multiply */
+  int32_t mask, half; /* (1 << right) - 1 and mask >> 1 */
+} mbqm;
+
+static inline mbqm mbqm_of(int32_t multiplier, int shift) {
+  mbqm q;
+  q.multiplier = multiplier;
+  q.left = shift > 0 ? shift : 0;
+  q.right = shift > 0 ? 0 : -shift;
+  q.mask = (int32_t)((UINT32_C(1) << q.right) - 1u);
+  q.half = q.mask >> 1;
+  return q;
+}
+
+static inline int32_t mbqm_apply(int32_t x, const mbqm *q) {
+  const int64_t product = (int64_t)pg_wrap_shl(x, q->left) * q->multiplier;
+  const int32_t high = (int32_t)((product + (INT64_C(1) << 30)) >> 31);
+  /* Round half away from zero: the threshold is half, plus one for negative values. */
+  return (high >> q->right) + ((high & q->mask) > q->half - (high >> 31));
 }
 
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+  /* Loop invariants in locals: out may alias anything, so fields of q would be reloaded. */
+  const int32_t offset_all = q->offset_all, row_sum_scale = q->row_sum_scale;
+  const int32_t zero_point = q->output_zero_point, lo = q->act_min, hi = q->act_max;
+  const int32_t *offset = q->offset;
+  const int16_t *row_sum = q->row_sum;
+  const int32_t *multiplier = q->multiplier;
+  const int8_t *shift = q->shift;
+  mbqm m = mbqm_of(q->multiplier_all, q->shift_all);
   for (int32_t i = 0; i < n; ++i) {
-    int32_t offset = q->offset ? pg_wrap_add(q->offset[i], q->offset_all) : q->offset_all;
-    if (q->row_sum) {
-      offset = pg_wrap_add(offset, (int32_t)((uint32_t)q->row_sum[i] * (uint32_t)q->row_sum_scale));
-    }
-    const int32_t multiplier = q->multiplier ? q->multiplier[i] : q->multiplier_all;
-    const int shift = q->shift ? q->shift[i] : q->shift_all;
-    out[i] = (int8_t)requant_one(acc[i], offset, multiplier, shift, q);
+    int32_t x = pg_wrap_add(acc[i], offset_all);
+    if (offset) x = pg_wrap_add(x, offset[i]);
+    if (row_sum) x = pg_wrap_add(x, (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
+    if (multiplier) m = mbqm_of(multiplier[i], shift ? shift[i] : q->shift_all);
+    /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
+    out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
   }
-}
-
-/* ADD/SUB/SQUARED_DIFFERENCE rescale each input to a common scale first. */
-static inline int32_t binary_rescale(int32_t v, int32_t offset, int left_shift, int32_t multiplier,
-                                     int shift) {
-  return pg_multiply_by_quantized_multiplier((v + offset) * (1 << left_shift), multiplier, shift);
 }
 
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
-  const int ls = p->left_shift;
+  const int32_t off1 = p->input1_offset, off2 = p->input2_offset, zp = p->output_offset;
+  const int32_t lo = p->act_min, hi = p->act_max;
+  const mbqm out_m = mbqm_of(p->output_multiplier, p->output_shift);
   if (p->op == PG_BIN_MUL) {
     for (int32_t i = 0; i < n; ++i) {
-      const int32_t prod = (a[i * a_step] + p->input1_offset) * (b[i * b_step] + p->input2_offset);
-      const int32_t v = pg_wrap_add(
-          p->output_offset,
-          pg_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift));
-      out[i] = (int8_t)pg_clamp(v, p->act_min, p->act_max);
+      const int32_t prod = (a[i * a_step] + off1) * (b[i * b_step] + off2);
+      out[i] = (int8_t)pg_clamp(pg_wrap_add(zp, mbqm_apply(prod, &out_m)), lo, hi);
     }
     return;
   }
-  /* A broadcast operand (step 0) is rescaled once. */
-  const int32_t b0 =
-      binary_rescale(b[0], p->input2_offset, ls, p->input2_multiplier, p->input2_shift);
+  /* ADD/SUB/SQUARED_DIFFERENCE rescale each input to a common scale first: (v + offset) *
+   * 2^left_shift times a multiplier below one. A broadcast operand (step 0) is rescaled
+   * once. */
+  const int ls = p->left_shift;
+  const mbqm m1 = mbqm_of(p->input1_multiplier, p->input1_shift);
+  const mbqm m2 = mbqm_of(p->input2_multiplier, p->input2_shift);
+  const int32_t b0 = mbqm_apply((b[0] + off2) * (1 << ls), &m2);
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t sa =
-        binary_rescale(a[i * a_step], p->input1_offset, ls, p->input1_multiplier, p->input1_shift);
-    const int32_t sb = b_step == 0 ? b0
-                                   : binary_rescale(b[i], p->input2_offset, ls,
-                                                    p->input2_multiplier, p->input2_shift);
+    const int32_t sa = mbqm_apply((a[i * a_step] + off1) * (1 << ls), &m1);
+    const int32_t sb = b_step == 0 ? b0 : mbqm_apply((b[i] + off2) * (1 << ls), &m2);
     int32_t raw;
     if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
       const int32_t diff = sa - sb; /* |diff| < 2^15: the square fits */
-      raw = pg_multiply_by_quantized_multiplier(diff * diff, p->output_multiplier,
-                                                p->output_shift);
+      raw = mbqm_apply(diff * diff, &out_m);
     } else {
-      raw = pg_multiply_by_quantized_multiplier(p->op == PG_BIN_SUB ? sa - sb : sa + sb,
-                                                p->output_multiplier, p->output_shift);
+      raw = mbqm_apply(p->op == PG_BIN_SUB ? sa - sb : sa + sb, &out_m);
     }
-    out[i] = (int8_t)pg_clamp(pg_wrap_add(raw, p->output_offset), p->act_min, p->act_max);
+    out[i] = (int8_t)pg_clamp(pg_wrap_add(raw, zp), lo, hi);
   }
 }
 

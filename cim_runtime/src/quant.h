@@ -51,7 +51,7 @@ static inline int32_t pg_saturating_rounding_doubling_high_mul(int32_t a, int32_
 }
 /* RoundingDivideByPOT, round half away from zero; 0 <= exponent <= 31. */
 static inline int32_t pg_rounding_divide_by_pot(int32_t x, int exponent) {
-  const int32_t mask = (int32_t)((INT64_C(1) << exponent) - 1);
+  const int32_t mask = (int32_t)((UINT32_C(1) << exponent) - 1u); /* no 64-bit shift on rv32 */
   const int32_t remainder = x & mask;
   const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
@@ -71,14 +71,15 @@ void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
                                               int32_t *output_inv_sqrt, int *output_shift);
 
 /* ---- requantization ---------------------------------------------------- */
-/* MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift. */
+/* MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift. m is a QuantizeMultiplier
+ * result, in [0, 2^31): never INT32_MIN, so SaturatingRoundingDoublingHighMul's one
+ * saturating case (both operands INT32_MIN) cannot occur and is not tested for. */
 static inline int32_t pg_multiply_by_quantized_multiplier(int32_t x, int32_t quantized_multiplier,
                                                           int shift) {
   const int left_shift = shift > 0 ? shift : 0;
   const int right_shift = shift > 0 ? 0 : -shift;
-  return pg_rounding_divide_by_pot(
-      pg_saturating_rounding_doubling_high_mul(pg_wrap_shl(x, left_shift), quantized_multiplier),
-      right_shift);
+  const int64_t product = (int64_t)pg_wrap_shl(x, left_shift) * quantized_multiplier;
+  return pg_rounding_divide_by_pot((int32_t)((product + (INT64_C(1) << 30)) >> 31), right_shift);
 }
 
 /* ---- multiplier derivation (prepare time only) -------------------------- */

@@ -107,26 +107,33 @@ const pg_kernel *pg_find_kernel(int32_t opcode);
 const char *pg_op_name(int32_t opcode);
 
 /* ---- prepare functions per op (the kernels directory) ------------------------------- */
-picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
+/* Prepare runs once, at init: cold, so compilers that know the attribute optimize it for
+ * size (the firmware's flash is nearly full of model) and keep it away from eval's code. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PG_COLD __attribute__((cold))
+#else
+#define PG_COLD
+#endif
+PG_COLD picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
 /* Binds a prepared BATCH_MATMUL (adj_y) whose right operand is a KV cache to the live
  * positions (it->live_positions): the cache positions are its rhs rows (K cache
  * [.., block_size, D]: positions_in_rows 1) or its rhs columns (V cache [.., D, block_size]).
  * The caller guarantees that positions >= live hold the cache's zero point. Returns 1 if
  * bound, 0 if the node is not such a product (it then reads the whole cache). */
 int pg_batch_matmul_bind_cache(pg_node *node, int positions_in_rows, int32_t block_size);
-picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
-picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node); /* + SQUEEZE, EXPAND_DIMS */
-picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, pg_node *node); /* SELECT, SELECT_V2 */
-picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, pg_node *node); /* LESS, LESS_EQUAL */
+PG_COLD picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
+PG_COLD picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node); /* + SQUEEZE, EXPAND_DIMS */
+PG_COLD picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, pg_node *node); /* SELECT, SELECT_V2 */
+PG_COLD picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, pg_node *node); /* LESS, LESS_EQUAL */
 
 #endif /* PG_KERNELS_H */
