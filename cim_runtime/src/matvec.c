@@ -11,48 +11,80 @@ static int32_t dot(const int8_t *w, const int8_t *x, int32_t n, int32_t x_offset
   return acc;
 }
 
-/* Four rows at a time share each load of x; four columns per iteration amortize the pointer
- * increments (32-bit multiplies only: ~3.4 instructions per MAC on rv32imac). Inlined twice
- * below, so the product without an offset (every macro tile) pays nothing for it. */
-static inline __attribute__((always_inline)) void matvec_rows(const int8_t *w, int32_t n_out,
-                                                              int32_t n_in, int32_t stride,
-                                                              const int8_t *x,
-                                                              int32_t x_offset, int32_t *out) {
-  int32_t n = 0;
-  for (; n + 4 <= n_out; n += 4) {
-    const int8_t *w0 = w + (intptr_t)n * stride, *w1 = w0 + stride;
-    const int8_t *w2 = w1 + stride, *w3 = w2 + stride;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int32_t k = 0;
-    for (; k + 4 <= n_in; k += 4) {
-      const int32_t x0 = x[k] + x_offset, x1 = x[k + 1] + x_offset;
-      const int32_t x2 = x[k + 2] + x_offset, x3 = x[k + 3] + x_offset;
-      a0 += w0[k] * x0 + w0[k + 1] * x1 + w0[k + 2] * x2 + w0[k + 3] * x3;
-      a1 += w1[k] * x0 + w1[k + 1] * x1 + w1[k + 2] * x2 + w1[k + 3] * x3;
-      a2 += w2[k] * x0 + w2[k + 1] * x1 + w2[k + 2] * x2 + w2[k + 3] * x3;
-      a3 += w3[k] * x0 + w3[k + 1] * x1 + w3[k + 2] * x2 + w3[k + 3] * x3;
-    }
-    for (; k < n_in; ++k) {
-      const int32_t xk = x[k] + x_offset;
-      a0 += w0[k] * xk;
-      a1 += w1[k] * xk;
-      a2 += w2[k] * xk;
-      a3 += w3[k] * xk;
-    }
-    out[n] = a0;
-    out[n + 1] = a1;
-    out[n + 2] = a2;
-    out[n + 3] = a3;
+/* Eight rows share each load of x and its offset; four inputs per iteration amortize the
+ * nine pointer increments: 114 instructions per 32 MACs on rv32imac (3.6 per MAC), when the
+ * compiler does not schedule the loads ahead and spill (the firmware compiles this file with
+ * -fno-schedule-insns). Leftover rows go four, then one at a time. */
+#define MAC8(k, xk)                                                                    \
+  a0 += w0[k] * xk, a1 += w1[k] * xk, a2 += w2[k] * xk, a3 += w3[k] * xk,              \
+  a4 += w4[k] * xk, a5 += w5[k] * xk, a6 += w6[k] * xk, a7 += w7[k] * xk
+
+static void rows8(const int8_t *w0, int32_t n_in, intptr_t stride, const int8_t *x,
+                  int32_t x_offset, int32_t *out) {
+  const int8_t *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride, *w4 = w3 + stride;
+  const int8_t *w5 = w4 + stride, *w6 = w5 + stride, *w7 = w6 + stride;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  int32_t k = 0;
+  for (; k + 4 <= n_in; k += 4) {
+    int32_t xk = x[k] + x_offset;
+    MAC8(k, xk);
+    xk = x[k + 1] + x_offset;
+    MAC8(k + 1, xk);
+    xk = x[k + 2] + x_offset;
+    MAC8(k + 2, xk);
+    xk = x[k + 3] + x_offset;
+    MAC8(k + 3, xk);
   }
-  for (; n < n_out; ++n) out[n] = dot(w + (intptr_t)n * stride, x, n_in, x_offset);
+  for (; k < n_in; ++k) {
+    const int32_t xk = x[k] + x_offset;
+    MAC8(k, xk);
+  }
+  out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+  out[4] = a4, out[5] = a5, out[6] = a6, out[7] = a7;
+}
+
+static void rows4(const int8_t *w0, int32_t n_in, intptr_t stride, const int8_t *x,
+                  int32_t x_offset, int32_t *out) {
+  const int8_t *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t k = 0; k < n_in; ++k) {
+    const int32_t xk = x[k] + x_offset;
+    a0 += w0[k] * xk, a1 += w1[k] * xk, a2 += w2[k] * xk, a3 += w3[k] * xk;
+  }
+  out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
 }
 
 void pg_matvec_scalar(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                       const int8_t *x, int32_t x_offset, int32_t *out) {
-  if (x_offset == 0) {
-    matvec_rows(w, n_out, n_in, stride, x, 0, out);
-  } else {
-    matvec_rows(w, n_out, n_in, stride, x, x_offset, out);
+  int32_t n = 0;
+  for (; n + 8 <= n_out; n += 8) rows8(w + (intptr_t)n * stride, n_in, stride, x, x_offset, out + n);
+  if (n + 4 <= n_out) {
+    rows4(w + (intptr_t)n * stride, n_in, stride, x, x_offset, out + n);
+    n += 4;
+  }
+  for (; n < n_out; ++n) out[n] = dot(w + (intptr_t)n * stride, x, n_in, x_offset);
+}
+
+void pg_matvec_sparse(const int8_t *w, int32_t n_out, int32_t stride, const int16_t *idx,
+                      const int16_t *val, int32_t nnz, int32_t *out) {
+  int32_t n = 0;
+  for (; n + 8 <= n_out; n += 8) { /* each index and value loaded once for eight rows */
+    const int8_t *w0 = w + (intptr_t)n * stride, *w1 = w0 + stride, *w2 = w1 + stride;
+    const int8_t *w3 = w2 + stride, *w4 = w3 + stride, *w5 = w4 + stride, *w6 = w5 + stride;
+    const int8_t *w7 = w6 + stride;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (int32_t i = 0; i < nnz; ++i) {
+      const int32_t k = idx[i], xk = val[i];
+      MAC8(k, xk);
+    }
+    out[n] = a0, out[n + 1] = a1, out[n + 2] = a2, out[n + 3] = a3;
+    out[n + 4] = a4, out[n + 5] = a5, out[n + 6] = a6, out[n + 7] = a7;
+  }
+  for (; n < n_out; ++n) {
+    const int8_t *row = w + (intptr_t)n * stride;
+    int32_t acc = 0;
+    for (int32_t i = 0; i < nnz; ++i) acc += row[idx[i]] * val[i];
+    out[n] = acc;
   }
 }
 

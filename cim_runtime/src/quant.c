@@ -283,7 +283,10 @@ static inline mbqm mbqm_of(int32_t multiplier, int shift) {
 
 static inline int32_t mbqm_apply(int32_t x, const mbqm *q) {
   const int64_t product = (int64_t)pg_wrap_shl(x, q->left) * q->multiplier;
-  const int32_t high = (int32_t)((product + (INT64_C(1) << 30)) >> 31);
+  /* (product + 2^30) >> 31 from the two 32-bit halves without a 64-bit add: 2 hi +
+   * floor((lo + 2^30) / 2^31), and the latter is ((lo >> 30) + 1) >> 1 (0, 1, 1, 2). */
+  const uint32_t lo = (uint32_t)product;
+  const int32_t high = (int32_t)((uint32_t)(product >> 32) * 2u + (((lo >> 30) + 1u) >> 1));
   /* Round half away from zero: the threshold is half, plus one for negative values. */
   return (high >> q->right) + ((high & q->mask) > q->half - (high >> 31));
 }
@@ -296,6 +299,17 @@ void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, in
   const int16_t *row_sum = q->row_sum;
   const int32_t *multiplier = q->multiplier;
   const int8_t *shift = q->shift;
+  if (multiplier && shift && row_sum && !offset) {
+    /* FULLY_CONNECTED's case (per-channel multipliers, zero-point row sums, no bias),
+     * unswitched: the most frequent requantization of a step. */
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t x = pg_wrap_add(
+          pg_wrap_add(acc[i], offset_all), (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
+      const mbqm m = mbqm_of(multiplier[i], shift[i]);
+      out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
+    }
+    return;
+  }
   mbqm m = mbqm_of(q->multiplier_all, q->shift_all);
   for (int32_t i = 0; i < n; ++i) {
     int32_t x = pg_wrap_add(acc[i], offset_all);
@@ -307,36 +321,49 @@ void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, in
   }
 }
 
+/* ADD/SUB/SQUARED_DIFFERENCE's input rescaling: (v + offset) * 2^left_shift times a multiplier
+ * below one (QuantizeMultiplierSmallerThanOne: the mbqm's own left shift is 0). */
+static inline int32_t rescale_input(int32_t v, int32_t offset, int left_shift, const mbqm *m) {
+  return mbqm_apply(pg_wrap_shl(v + offset, left_shift), m);
+}
+
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
   const int32_t off1 = p->input1_offset, off2 = p->input2_offset, zp = p->output_offset;
-  const int32_t lo = p->act_min, hi = p->act_max;
-  const mbqm out_m = mbqm_of(p->output_multiplier, p->output_shift);
-  if (p->op == PG_BIN_MUL) {
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t prod = (a[i * a_step] + off1) * (b[i * b_step] + off2);
-      out[i] = (int8_t)pg_clamp(pg_wrap_add(zp, mbqm_apply(prod, &out_m)), lo, hi);
-    }
-    return;
-  }
-  /* ADD/SUB/SQUARED_DIFFERENCE rescale each input to a common scale first: (v + offset) *
-   * 2^left_shift times a multiplier below one. A broadcast operand (step 0) is rescaled
-   * once. */
+  const int32_t lo = p->act_min, hi = p->act_max, op = p->op;
   const int ls = p->left_shift;
+  const mbqm out_m = mbqm_of(p->output_multiplier, p->output_shift);
   const mbqm m1 = mbqm_of(p->input1_multiplier, p->input1_shift);
   const mbqm m2 = mbqm_of(p->input2_multiplier, p->input2_shift);
-  const int32_t b0 = mbqm_apply((b[0] + off2) * (1 << ls), &m2);
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t sa = mbqm_apply((a[i * a_step] + off1) * (1 << ls), &m1);
-    const int32_t sb = b_step == 0 ? b0 : mbqm_apply((b[i] + off2) * (1 << ls), &m2);
-    int32_t raw;
-    if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
-      const int32_t diff = sa - sb; /* |diff| < 2^15: the square fits */
-      raw = mbqm_apply(diff * diff, &out_m);
-    } else {
-      raw = mbqm_apply(p->op == PG_BIN_SUB ? sa - sb : sa + sb, &out_m);
+  int8_t *const end = out + n;
+  if (op == PG_BIN_MUL) {
+    for (; out < end; ++out, a += a_step, b += b_step) {
+      const int32_t prod = (*a + off1) * (*b + off2);
+      *out = (int8_t)pg_clamp(pg_wrap_add(zp, mbqm_apply(prod, &out_m)), lo, hi);
     }
-    out[i] = (int8_t)pg_clamp(pg_wrap_add(raw, zp), lo, hi);
+  } else if (op == PG_BIN_SQUARED_DIFFERENCE) {
+    for (; out < end; ++out, a += a_step, b += b_step) {
+      const int32_t diff = rescale_input(*a, off1, ls, &m1) - rescale_input(*b, off2, ls, &m2);
+      /* |diff| < 2^15: the square fits */
+      *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(diff * diff, &out_m), zp), lo, hi);
+    }
+  } else {
+    /* ADD, and SUB as the sum with the negated second operand (negation is exact). One loop
+     * per kind of second operand keeps the constants in registers on rv32. */
+    const int32_t sign = op == PG_BIN_SUB ? -1 : 1;
+    if (b_step == 0) { /* broadcast: rescaled once */
+      const int32_t sb = sign * rescale_input(b[0], off2, ls, &m2);
+      for (; out < end; ++out, a += a_step) {
+        const int32_t sum = rescale_input(*a, off1, ls, &m1) + sb;
+        *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(sum, &out_m), zp), lo, hi);
+      }
+    } else {
+      for (; out < end; ++out, a += a_step, ++b) {
+        const int32_t sum =
+            rescale_input(*a, off1, ls, &m1) + sign * rescale_input(*b, off2, ls, &m2);
+        *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(sum, &out_m), zp), lo, hi);
+      }
+    }
   }
 }
 

@@ -42,17 +42,21 @@ int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_sc
   if (sampling == NULL || !(sampling->temperature > 0.0f) || vocab_size == 1) {
     return argmax(logits, vocab_size);
   }
-  /* Top-k cut: threshold value t and how many entries equal to t to keep. */
+  /* Top-k cut: threshold value t and how many entries equal to t to keep (without a cut,
+   * every logit is above t = -129; the histogram is not needed). */
   int32_t k = sampling->top_k;
-  if (k <= 0 || k > vocab_size) k = vocab_size;
-  int32_t histogram[256] = {0};
-  for (int32_t i = 0; i < vocab_size; ++i) histogram[logits[i] + 128]++;
-  int32_t threshold = 127, above = 0;
-  while (above + histogram[threshold + 128] < k) {
-    above += histogram[threshold + 128];
-    --threshold;
+  int32_t threshold = -129, keep_at_threshold = 0;
+  if (k > 0 && k < vocab_size) {
+    int32_t histogram[256] = {0};
+    for (int32_t i = 0; i < vocab_size; ++i) histogram[logits[i] + 128]++;
+    int32_t above = 0;
+    threshold = 127;
+    while (above + histogram[threshold + 128] < k) {
+      above += histogram[threshold + 128];
+      --threshold;
+    }
+    keep_at_threshold = k - above;
   }
-  int32_t keep_at_threshold = k - above;
   const int8_t max_logit = logits[argmax(logits, vocab_size)];
 
   int32_t multiplier = 0, diff_min = 0;

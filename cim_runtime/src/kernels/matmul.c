@@ -221,8 +221,10 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
   const int32_t live = it->live_positions;
   const int32_t N = d->live == LIVE_COLS && live < N_all ? live : N_all;
   const int32_t K = d->live == LIVE_DEPTH && live < K_all ? live : K_all;
-  int32_t *acc = (int32_t *)it->scratch;  /* (N,) */
-  int8_t *xrow = (int8_t *)(acc + N_all); /* (K,): one lhs row when adj_x */
+  int32_t *acc = (int32_t *)it->scratch;        /* (N,) */
+  int16_t *nz_idx = (int16_t *)(acc + N_all);   /* (K,): sparse input, when used */
+  int16_t *nz_val = nz_idx + K_all;             /* (K,) */
+  int8_t *xrow = (int8_t *)(nz_val + K_all);    /* (K,): one lhs row when adj_x */
   pg_requant rq = {0};
   rq.multiplier_all = d->multiplier;
   rq.shift_all = d->shift;
@@ -246,9 +248,18 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
           } else {
             x = L + (intptr_t)m * K_all;
           }
-          int32_t lhs_sum = 0;
-          for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
-          if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
+          int32_t lhs_sum = 0, nnz = 0;
+          for (int32_t k = 0; k < K; ++k) {
+            lhs_sum += x[k];
+            /* Inputs that are 0 after the offset (e.g. softmax's exact zeros) add nothing. */
+            nz_idx[nnz] = (int16_t)k;
+            nz_val[nnz] = (int16_t)(x[k] + d->lhs_offset);
+            nnz += nz_val[nnz] != 0;
+          }
+          /* SIMD does the dense product faster; indices are int16. */
+          if (d->adj_y && !PG_HAVE_AVX2 && 2 * nnz <= K && K_all <= INT16_MAX) {
+            pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);
+          } else if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
             pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
           } else { /* rhs stored (K, N) */
             pg_matvec_col_major(R, N, K, N_all, x, d->lhs_offset, acc);
@@ -356,7 +367,7 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
   it->cim.map.macs_batch_matmul += (uint64_t)d->batch_dims[0] * (uint64_t)d->batch_dims[1] *
                                    (uint64_t)d->batch_dims[2] * (uint64_t)d->rows *
                                    (uint64_t)d->cols * (uint64_t)d->depth;
-  pg_request_scratch(ctx, 4u * (size_t)d->cols + (size_t)d->depth);
+  pg_request_scratch(ctx, 4u * (size_t)d->cols + 5u * (size_t)d->depth);
   node->data = d;
   node->eval = eval_batch_matmul;
   return PICOGPT_OK;
