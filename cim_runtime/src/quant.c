@@ -301,11 +301,21 @@ void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, in
   const int8_t *shift = q->shift;
   if (multiplier && shift && row_sum && !offset) {
     /* FULLY_CONNECTED's case (per-channel multipliers, zero-point row sums, no bias),
-     * unswitched: the most frequent requantization of a step. */
+     * unswitched: the most frequent requantization of a step. Its channel multipliers are
+     * usually all below one (right shifts only), which saves working out a left shift. */
     for (int32_t i = 0; i < n; ++i) {
       const int32_t x = pg_wrap_add(
           pg_wrap_add(acc[i], offset_all), (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
-      const mbqm m = mbqm_of(multiplier[i], shift[i]);
+      mbqm m;
+      if (q->right_shifts_only) {
+        m.multiplier = multiplier[i];
+        m.left = 0;
+        m.right = -shift[i];
+        m.mask = (int32_t)((UINT32_C(1) << m.right) - 1u);
+        m.half = m.mask >> 1;
+      } else {
+        m = mbqm_of(multiplier[i], shift[i]);
+      }
       out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
     }
     return;

@@ -17,16 +17,25 @@
 
 #include <stdint.h>
 
+/* Code that runs once, at init (prepare, multiplier derivations): cold, so compilers that
+ * know the attribute optimize it for size (the firmware's flash is nearly full of model) and
+ * keep it away from the step loop's code. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PG_COLD __attribute__((cold))
+#else
+#define PG_COLD
+#endif
+
 /* ---- scalar helpers --------------------------------------------------- */
 int pg_clz32(uint32_t x); /* 32 for x == 0 */
 int pg_clz64(uint64_t x); /* 64 for x == 0 */
 /* frexp without libm: x = m * 2^e, 0.5 <= |m| < 1 (0 -> 0, e = 0). */
-double pg_frexp(double x, int *exponent);
+PG_COLD double pg_frexp(double x, int *exponent);
 /* std::round: half away from zero (|x| < 2^62). */
-double pg_round(double x);
-float pg_roundf(float x);
+PG_COLD double pg_round(double x);
+PG_COLD float pg_roundf(float x);
 /* IEEE sqrtf (correctly rounded; the C library's, prepare time only). */
-float pg_sqrtf(float x);
+PG_COLD float pg_sqrtf(float x);
 
 static inline int32_t pg_wrap_add(int32_t a, int32_t b) {
   return (int32_t)((uint32_t)a + (uint32_t)b);
@@ -67,7 +76,7 @@ int32_t pg_one_over_one_plus_x_for_x_in_0_1(int32_t a);
 /* TFLite GetReciprocal: 1/x as Q0.31 with *num_bits_over_unit. x > 0. */
 int32_t pg_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit);
 /* TFLite GetInvSqrtQuantizedMultiplierExp. input >= 0. */
-void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
+PG_COLD void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
                                               int32_t *output_inv_sqrt, int *output_shift);
 
 /* ---- requantization ---------------------------------------------------- */
@@ -85,16 +94,16 @@ static inline int32_t pg_multiply_by_quantized_multiplier(int32_t x, int32_t qua
 /* ---- multiplier derivation (prepare time only) -------------------------- */
 /* QuantizeMultiplier. Returns 0 on success, -1 for a negative/NaN/inf input
  * (where TFLM would abort). */
-int pg_quantize_multiplier(double real_multiplier, int32_t *quantized_multiplier, int *shift);
+PG_COLD int pg_quantize_multiplier(double real_multiplier, int32_t *quantized_multiplier, int *shift);
 /* QuantizeMultiplierSmallerThanOneExp: requires 0 < m < 1. */
-int pg_quantize_multiplier_smaller_than_one(double real_multiplier,
+PG_COLD int pg_quantize_multiplier_smaller_than_one(double real_multiplier,
                                             int32_t *quantized_multiplier, int *shift);
 /* QuantizeMultiplierGreaterThanOne: requires m > 1. */
-int pg_quantize_multiplier_greater_than_one(double real_multiplier,
+PG_COLD int pg_quantize_multiplier_greater_than_one(double real_multiplier,
                                             int32_t *quantized_multiplier, int *shift);
 /* PreprocessSoftmaxScaling + CalculateInputRadius for int8 softmax
  * (kScaledDiffIntegerBits = 5). */
-int pg_softmax_prepare(double beta, double input_scale, int32_t *input_multiplier,
+PG_COLD int pg_softmax_prepare(double beta, double input_scale, int32_t *input_multiplier,
                        int *input_left_shift, int32_t *diff_min);
 
 /* ---- softmax core (used by SOFTMAX and by the sampler) ------------------ */
@@ -124,6 +133,7 @@ typedef struct pg_requant {
   int32_t row_sum_scale;     /* FC: -input zero point */
   const int32_t *multiplier; /* (n,) per channel, or NULL: multiplier_all for all */
   const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
+  int32_t right_shifts_only; /* every shift[i] <= 0 (a hint for the scalar loop) */
   int32_t offset_all;
   int32_t multiplier_all, shift_all;
   int32_t output_zero_point, act_min, act_max;

@@ -268,9 +268,12 @@ picogpt_status picogpt_generate(picogpt_runtime *runtime, const int32_t *prompt,
   if (st != PICOGPT_OK) return st;
   picogpt_rng rng;
   picogpt_rng_seed(&rng, sampling ? sampling->seed : 0);
+  int32_t exp_table[256];
+  pg_sample_table(rt->info.logits_scale, sampling, exp_table);
   for (int32_t i = 0; i < max_new_tokens; ++i) {
-    const int32_t token = picogpt_sample(rt->logits, rt->info.vocab_size, rt->info.logits_scale,
-                                         sampling, &rng, rt->sample_scratch);
+    const int32_t token =
+        pg_sample_tabulated(rt->logits, rt->info.vocab_size, sampling, exp_table, &rng,
+                            rt->sample_scratch);
     if (out != NULL) out[i] = token;
     if (n_out != NULL) *n_out = i + 1;
     if (callback != NULL && callback(user, token, rt->position)) break;

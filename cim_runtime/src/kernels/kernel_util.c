@@ -6,8 +6,6 @@
 
 /* ---- tensors ----------------------------------------------------------------------- */
 
-typedef uint32_t __attribute__((__may_alias__)) pg_word;
-
 void pg_copy(void *dst, const void *src, size_t bytes) {
   uint8_t *d = (uint8_t *)dst;
   const uint8_t *s = (const uint8_t *)src;

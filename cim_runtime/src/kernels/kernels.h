@@ -15,6 +15,7 @@
 #include "../arena.h"
 #include "../flatbuffer.h"
 #include "../interpreter.h"
+#include "../quant.h" /* PG_COLD */
 
 /* TFLite BuiltinOperator codes (schema.fbs) of the ops this runtime knows. */
 enum {
@@ -107,13 +108,7 @@ const pg_kernel *pg_find_kernel(int32_t opcode);
 const char *pg_op_name(int32_t opcode);
 
 /* ---- prepare functions per op (the kernels directory) ------------------------------- */
-/* Prepare runs once, at init: cold, so compilers that know the attribute optimize it for
- * size (the firmware's flash is nearly full of model) and keep it away from eval's code. */
-#if defined(__GNUC__) || defined(__clang__)
-#define PG_COLD __attribute__((cold))
-#else
-#define PG_COLD
-#endif
+/* Prepare runs once, at init: PG_COLD (quant.h). */
 PG_COLD picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
 /* Binds a prepared BATCH_MATMUL (adj_y) whose right operand is a KV cache to the live

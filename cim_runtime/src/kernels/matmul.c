@@ -167,6 +167,8 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
     }
     d->rq.multiplier = multipliers;
     d->rq.shift = shifts;
+    d->rq.right_shifts_only = 1;
+    for (int32_t n = 0; n < output_depth; ++n) d->rq.right_shifts_only &= shifts[n] <= 0;
   } else {
     /* GetQuantizedConvolutionMultipler with a bias argument: double product. */
     const double real = (double)input->scale * (double)filter->scale / (double)output->scale;

@@ -32,10 +32,16 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
     for (int32_t c = 0; c < d->depth; ++c) {
       if (x[c] > max_in_row) max_in_row = x[c];
     }
+    /* A run of equal inputs (the causal mask's constant fills the rest of a row) reuses its
+     * first entry's exponential and output: the same values, in the same order. */
     int32_t sum_of_exps = 0; /* Q12.19; wraps like TFLM's FixedPoint addition */
+    int32_t prev = INT32_MIN, term = 0;
     for (int32_t c = 0; c < d->depth; ++c) {
-      const int32_t neg_diff = max_in_row - x[c];
-      sum_of_exps = pg_wrap_add(sum_of_exps, pg_rounding_divide_by_pot(d->exp_q0[neg_diff], 12));
+      if (x[c] != prev) {
+        prev = x[c];
+        term = pg_rounding_divide_by_pot(d->exp_q0[max_in_row - prev], 12);
+      }
+      sum_of_exps = pg_wrap_add(sum_of_exps, term);
     }
     int num_bits_over_unit;
     const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
@@ -44,11 +50,17 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "SOFTMAX (op %d): sum of exponentials out of range",
                      (int)node->index);
     }
+    prev = INT32_MIN;
+    int8_t out_prev = 0;
     for (int32_t c = 0; c < d->depth; ++c) {
-      const int32_t neg_diff = max_in_row - x[c];
-      const int32_t unsat = pg_rounding_divide_by_pot(
-          pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[neg_diff]), exponent);
-      y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
+      if (x[c] != prev) {
+        prev = x[c];
+        const int32_t unsat = pg_rounding_divide_by_pot(
+            pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[max_in_row - prev]),
+            exponent);
+        out_prev = (int8_t)pg_clamp(unsat - 128, -128, 127);
+      }
+      y[c] = out_prev;
     }
   }
   return PICOGPT_OK;
