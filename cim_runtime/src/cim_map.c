@@ -170,36 +170,36 @@ picogpt_status pg_cim_cost(const pg_interpreter *it, const picogpt_cim_cost_para
   }
   memset(cost, 0, sizeof *cost);
   /* A weight spans `cells` bit lines; all ADCs of a macro convert in parallel, each reading
-   * its columns_per_adc bit lines one after another, once per input cycle. */
-  const uint64_t input_cycles =
-      ((uint64_t)dev->input_bits + p->input_bits_per_cycle - 1) / p->input_bits_per_cycle;
-  const uint64_t cells = ((uint64_t)dev->weight_bits + p->cell_bits - 1) / p->cell_bits;
-  uint64_t adcs = (uint64_t)dev->cols * cells / p->columns_per_adc;
+   * its columns_per_adc bit lines one after another, once per input cycle. So a product's
+   * cycles and conversions depend on the tile's used columns only, not on its rows. */
+  const uint32_t input_cycles =
+      ((uint32_t)dev->input_bits + p->input_bits_per_cycle - 1) / p->input_bits_per_cycle;
+  const uint32_t cells = ((uint32_t)dev->weight_bits + p->cell_bits - 1) / p->cell_bits;
+  uint32_t adcs = (uint32_t)dev->cols * cells / p->columns_per_adc;
   if (adcs == 0) adcs = 1;
-  uint64_t macs = 0;
-  for (int32_t i = 0;; ++i) {
-    const pg_cim_tiles *t = pg_cim_layer(it, i, NULL);
-    if (t == NULL) break;
+  uint64_t macs = 0, program_bits = 0;
+  const pg_cim_tiles *t;
+  for (int32_t i = 0; (t = pg_cim_layer(it, i, NULL)) != NULL; ++i) {
     if (t->first_tile < 0) continue;
+    const uint64_t products = (uint64_t)t->products * (uint32_t)t->row_tiles;
     for (int32_t c = 0; c < t->col_tiles; ++c) {
-      const uint64_t bit_lines = (uint64_t)tile_extent(t->out_features, dev->cols, c) * cells;
-      for (int32_t r = 0; r < t->row_tiles; ++r) {
-        const uint64_t rows = (uint64_t)tile_extent(t->in_features, dev->rows, r);
-        cost->cim_cycles +=
-            (uint64_t)t->products * input_cycles * ((bit_lines + adcs - 1) / adcs) * p->adc_cycles;
-        cost->conversions += (uint64_t)t->products * input_cycles * bit_lines;
-        macs += (uint64_t)t->products * rows * (bit_lines / cells);
-        cost->program_cycles += rows * p->program_cycles_per_row;
-        cost->program_energy_fj +=
-            rows * (bit_lines / cells) * (uint64_t)dev->weight_bits * p->program_energy_fj_per_bit;
-      }
+      const uint32_t cols = (uint32_t)tile_extent(t->out_features, dev->cols, c);
+      const uint32_t bit_lines = cols * cells;
+      cost->cim_cycles += products * (input_cycles * ((bit_lines + adcs - 1) / adcs) * p->adc_cycles);
+      cost->conversions += products * (input_cycles * bit_lines);
+      /* The row tiles together hold all in_features rows of these columns. */
+      macs += (uint64_t)t->products * cols * (uint32_t)t->in_features;
+      cost->program_cycles += (uint64_t)(uint32_t)t->in_features * p->program_cycles_per_row;
+      program_bits += (uint64_t)cols * (uint32_t)t->in_features * (uint32_t)dev->weight_bits;
     }
   }
+  cost->program_energy_fj = program_bits * p->program_energy_fj_per_bit;
   cost->cim_energy_fj = macs * p->mac_energy_fj + cost->conversions * p->conversion_energy_fj;
   cost->cpu_instructions = cpu_instructions;
   cost->cpu_energy_fj = cpu_instructions * p->cpu_energy_fj_per_instruction;
   cost->cycles = cpu_instructions + cost->cim_cycles;
   cost->energy_fj = cost->cim_energy_fj + cost->cpu_energy_fj;
   cost->tokens_per_s_milli = cost->cycles ? 1000u * (uint64_t)p->clock_hz / cost->cycles : 0;
+  cost->clock_hz = p->clock_hz;
   return PICOGPT_OK;
 }

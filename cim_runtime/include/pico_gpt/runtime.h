@@ -213,6 +213,7 @@ typedef struct picogpt_cim_cost {
   uint64_t cycles;           /* cpu_instructions + cim_cycles: the core waits for each product */
   uint64_t energy_fj;        /* cim_energy_fj + cpu_energy_fj */
   uint64_t tokens_per_s_milli; /* 1000 * clock_hz / cycles */
+  uint64_t clock_hz;         /* the clock the figures are for (params->clock_hz) */
   uint64_t program_cycles;   /* writing every tile at init */
   uint64_t program_energy_fj;
 } picogpt_cim_cost;

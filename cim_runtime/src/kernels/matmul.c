@@ -223,6 +223,9 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
   const int32_t live = it->live_positions;
   const int32_t N = d->live == LIVE_COLS && live < N_all ? live : N_all;
   const int32_t K = d->live == LIVE_DEPTH && live < K_all ? live : K_all;
+  /* The product over the V cache (its left operand is softmax's output) skips the zero
+   * inputs on a CPU without SIMD (SIMD does the dense product faster); indices are int16. */
+  const int sparse = !PG_HAVE_AVX2 && d->live == LIVE_DEPTH && d->adj_y && K_all <= INT16_MAX;
   int32_t *acc = (int32_t *)it->scratch;        /* (N,) */
   int16_t *nz_idx = (int16_t *)(acc + N_all);   /* (K,): sparse input, when used */
   int16_t *nz_val = nz_idx + K_all;             /* (K,) */
@@ -250,16 +253,20 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
           } else {
             x = L + (intptr_t)m * K_all;
           }
-          int32_t lhs_sum = 0, nnz = 0;
-          for (int32_t k = 0; k < K; ++k) {
-            lhs_sum += x[k];
-            /* Inputs that are 0 after the offset (e.g. softmax's exact zeros) add nothing. */
-            nz_idx[nnz] = (int16_t)k;
-            nz_val[nnz] = (int16_t)(x[k] + d->lhs_offset);
-            nnz += nz_val[nnz] != 0;
+          int32_t lhs_sum = 0, nnz = K;
+          if (sparse) {
+            /* Inputs that are 0 after the offset (softmax's exact zeros) add nothing. */
+            nnz = 0;
+            for (int32_t k = 0; k < K; ++k) {
+              lhs_sum += x[k];
+              nz_idx[nnz] = (int16_t)k;
+              nz_val[nnz] = (int16_t)(x[k] + d->lhs_offset);
+              nnz += nz_val[nnz] != 0;
+            }
+          } else {
+            for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
           }
-          /* SIMD does the dense product faster; indices are int16. */
-          if (d->adj_y && !PG_HAVE_AVX2 && 2 * nnz <= K && K_all <= INT16_MAX) {
+          if (2 * nnz <= K) {
             pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);
           } else if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
             pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
