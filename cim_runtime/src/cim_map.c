@@ -29,9 +29,8 @@ picogpt_status pg_cim_begin(pg_prepare_ctx *ctx, const picogpt_options *options)
   if (dev.num_macros < 1 || dev.num_macros > 65535 || !supported_side(dev.rows) ||
       !supported_side(dev.cols) || dev.input_bits != 8 || dev.weight_bits != 8) {
     return pg_fail(it, PICOGPT_ERR_ARGUMENT,
-                   "CIM device of %d macros of %d x %d, %d-bit inputs, %d-bit weights: "
-                   "expected 1..65535 macros, rows and cols of 128, 256 or 512, and 8-bit "
-                   "inputs and weights (the model is int8)",
+                   "CIM device %d macros of %d x %d, %d/%d-bit: need 1..65535 macros of "
+                   "128, 256 or 512 rows and cols, 8-bit inputs and weights",
                    (int)dev.num_macros, (int)dev.rows, (int)dev.cols, (int)dev.input_bits,
                    (int)dev.weight_bits);
   }
@@ -103,9 +102,8 @@ picogpt_status pg_cim_end(pg_prepare_ctx *ctx) {
   const picogpt_cim_mapping *map = &it->cim.map;
   if (map->layers_on_cpu == 0 || it->cim.cpu_fallback) return PICOGPT_OK;
   return pg_fail(it, PICOGPT_ERR_CIM_CAPACITY,
-                 "the model needs %d CIM macros of %d x %d, the device has %d (%d of %d "
-                 "FULLY_CONNECTED layers do not fit); use a larger device or set "
-                 "cim_cpu_fallback to run them on the CPU",
+                 "the model needs %d CIM macros of %d x %d, the device has %d: %d of %d layers "
+                 "do not fit (use a larger device, or cim_cpu_fallback for the CPU)",
                  (int)map->macros_needed, (int)map->device.rows, (int)map->device.cols,
                  (int)map->device.num_macros, (int)map->layers_on_cpu, (int)map->num_layers);
 }
