@@ -275,9 +275,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   size_t size = 0;
-  uint8_t *raw = read_file(argv[1], &size);
-  uint8_t *model = raw ? aligned_copy(raw, size) : NULL;
-  free(raw);
+  uint8_t *model = read_model(argv[1], &size);
   if (model == NULL) {
     printf("FAIL cannot read %s\n", argv[1]);
     return 1;

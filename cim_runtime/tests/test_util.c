@@ -27,6 +27,13 @@ uint8_t *aligned_copy(const uint8_t *data, size_t size) {
   return p;
 }
 
+uint8_t *read_model(const char *path, size_t *size) {
+  uint8_t *raw = read_file(path, size);
+  uint8_t *aligned = raw ? aligned_copy(raw, *size) : NULL;
+  free(raw);
+  return aligned;
+}
+
 int compare_tensor_bytes(const char *name, int invocation, int output, const pg_tensor *t,
                          const uint8_t *expect) {
   int mismatches = 0;
