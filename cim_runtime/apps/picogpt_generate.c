@@ -6,7 +6,8 @@
  * Uses the embedded model (model_data.h) unless a .tflite path is given. The
  * vocabulary comes from the embedded arrays or from the model's "pico_gpt"
  * metadata. Prints the prompt and the generated text, then stats: tokens/s,
- * arena bytes, CIM HAL calls and MACs per token. */
+ * arena bytes, CIM tile products and MACs per token; --cim_report adds the mapping of
+ * the weights onto the CIM macros and the cost model's figures per token. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cim_report.h"
 #include "cli_options.h"
 #include "metadata_vocab.h"
 #include "pico_gpt/runtime.h"
@@ -34,15 +36,24 @@ static int32_t *g_prompt_ids;
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [MODEL.tflite] [--prompt TEXT] [--length N] [--temperature T] [--top_k K]\n"
-          "          [--seed S] [--arena BYTES] [--quiet]\n"
+          "          [--seed S] [--arena BYTES] [--quiet] [--cim_macros N] [--cim_rows R]\n"
+          "          [--cim_cols C] [--cim_cpu_fallback] [--cim_report] [--cim_cpu_instructions N]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
           "  --temperature 0..100, digits with at most one '.'; 0 = greedy (default 0.8)\n"
           "  --top_k       keep the k most likely tokens, 0..%d, 0 = all (default 0)\n"
           "  --seed        sampling seed, 0..2^64-1 (default 1337)\n"
-          "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n",
-          argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES);
+          "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n"
+          "  --cim_macros  CIM macros on the device, 1..65535 (default %d)\n"
+          "  --cim_rows, --cim_cols  rows (inputs) and columns (outputs) per macro: 128, 256\n"
+          "                or 512 (default 128)\n"
+          "  --cim_cpu_fallback  run the layers that do not fit the macros on the CPU\n"
+          "                (default: fail)\n"
+          "  --cim_report  print the mapping onto the macros and the cost per token\n"
+          "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
+          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n",
+          argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
 }
 
 /* The whole model file, 16-byte aligned (constant tensors must be aligned), or NULL after
@@ -127,7 +138,9 @@ int main(int argc, char **argv) {
   int64_t length = 200, top_k = 0, arena_bytes = HOST_ARENA_BYTES;
   double temperature = 0.8;
   uint64_t seed = 1337;
-  int quiet = 0, help = 0;
+  int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
+  int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
+  int64_t cim_cpu_instructions = 0;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0},
       {"--length", CLI_INT, &length, 0, 1000000},
@@ -136,6 +149,12 @@ int main(int argc, char **argv) {
       {"--seed", CLI_UINT64, &seed, 0, 0},
       {"--arena", CLI_INT, &arena_bytes, 1, HOST_ARENA_BYTES},
       {"--quiet", CLI_FLAG, &quiet, 0, 0},
+      {"--cim_macros", CLI_INT, &cim_macros, 1, 65535},
+      {"--cim_rows", CLI_INT, &cim_rows, 128, 512},
+      {"--cim_cols", CLI_INT, &cim_cols, 128, 512},
+      {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0},
+      {"--cim_report", CLI_FLAG, &cim_report, 0, 0},
+      {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000},
       {"--help", CLI_FLAG, &help, 0, 0},
       {"-h", CLI_FLAG, &help, 0, 0},
   };
@@ -172,11 +191,16 @@ int main(int argc, char **argv) {
 #endif
   }
 
-  picogpt_status st = picogpt_init(&g_rt, model, model_size, g_arena, (size_t)arena_bytes);
+  /* The runtime checks the device (rows and cols of 128, 256 or 512) and says what is wrong. */
+  const picogpt_options init_options = {
+      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback};
+  picogpt_status st = picogpt_init_with_options(&g_rt, model, model_size, g_arena,
+                                                (size_t)arena_bytes, &init_options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s: %s\n", picogpt_status_name(st), picogpt_last_error(&g_rt));
     return 1;
   }
+  cim_report_warn_fallback(stderr, &g_rt);
   if (v.size == 0 && vocab_from_model(model_path, model, model_size, &v) != 0) return 1;
   const picogpt_model_info *info = picogpt_info(&g_rt);
   if (v.size != info->vocab_size) {
@@ -219,12 +243,13 @@ int main(int argc, char **argv) {
           "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s (%.3f ms per model step)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
-          "CIM HAL: %.1f calls and %.0f MACs per token\n",
+          "CIM HAL: %.1f tile products and %.0f MACs per token\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)info->vocab_size, (int)info->block_size, n_prompt, (int)n_out, elapsed,
           elapsed > 0 ? (double)(n_prompt + n_out) / elapsed : 0.0, 1e3 * elapsed / steps,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
-          (double)s->cim.calls / steps, (double)s->cim.macs / steps);
+          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
+  if (cim_report) cim_report_print(stderr, &g_rt, (uint64_t)cim_cpu_instructions);
   return 0;
 }
