@@ -49,7 +49,7 @@ class Dropout(keras.layers.Layer):
         )
         halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]  # two 16-bit draws per int32
         keep = tf.reshape(halves >= tf.constant(self.threshold, tf.uint16), shape)
-        return tf.cast(keep, dtype) * tf.constant(1.0 / (1.0 - self.rate), dtype)
+        return tf.where(keep, tf.constant(1.0 / (1.0 - self.rate), dtype), tf.constant(0.0, dtype))
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
