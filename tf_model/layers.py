@@ -185,7 +185,9 @@ def causal_self_attention(x, w_attn, w_proj, n_head, dropout_mask=None):
 class CausalSelfAttention(keras.layers.Layer):
     """Multi-head self-attention with one combined QKV projection and an explicit causal mask.
 
-    The mask is built by hand (no fused attention kernel) so the graph converts to TFLite ops.
+    The Dense sublayers own the weights (and their saved names); the math, forward and backward,
+    is `causal_self_attention`. The int8 export rebuilds the same forward from the weights
+    (tf_model/export/graph.py).
     """
 
     def __init__(self, n_embd, n_head, dropout=0.0, resid_std=0.02, **kwargs):
