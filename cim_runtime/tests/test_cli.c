@@ -31,13 +31,13 @@ static int parse(const char *line, values *v, const char **positional, int *n_po
   for (char *w = strtok(buf, " "); w != NULL && n < 32; w = strtok(NULL, " ")) words[n++] = w;
   *v = (values){"\n", 200, 0.8, 0, 1337, 0};
   const cli_option table[] = {
-      {"--prompt", CLI_TEXT, &v->prompt, 0, 0},
-      {"--length", CLI_INT, &v->length, 0, 1000000},
-      {"--temperature", CLI_DECIMAL, &v->temperature, 0, 100},
-      {"--top_k", CLI_INT, &v->top_k, 0, 1024},
-      {"--seed", CLI_UINT64, &v->seed, 0, 0},
-      {"--shift", CLI_INT, &v->top_k, -31, 30}, /* a range with negatives */
-      {"--quiet", CLI_FLAG, &v->quiet, 0, 0},
+      {"--prompt", CLI_TEXT, &v->prompt, 0, 0, NULL},
+      {"--length", CLI_INT, &v->length, 0, 1000000, NULL},
+      {"--temperature", CLI_DECIMAL, &v->temperature, 0, 100, NULL},
+      {"--top_k", CLI_INT, &v->top_k, 0, 1024, NULL},
+      {"--seed", CLI_UINT64, &v->seed, 0, 0, NULL},
+      {"--shift", CLI_INT, &v->top_k, -31, 30, NULL}, /* a range with negatives */
+      {"--quiet", CLI_FLAG, &v->quiet, 0, 0, NULL},
   };
   return cli_parse(table, (int)(sizeof table / sizeof table[0]), n, words, 0, positional, 1,
                    n_positional, error, error_size);

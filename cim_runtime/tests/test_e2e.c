@@ -102,7 +102,7 @@ static void test_step_model(const uint8_t *model, size_t size, const golden *g) 
   int32_t out[4];
   int32_t n_out = 0;
   picogpt_sampling greedy = {0.0f, 0, 1};
-  st = picogpt_generate(&g_rt, g->tokens, prompt_len, 1, &greedy, NULL, NULL, out, &n_out);
+  st = picogpt_generate(&g_rt, g->tokens, prompt_len, 1, &greedy, NULL, NULL, NULL, out, &n_out);
   const int8_t *row = g->step_logits + (size_t)(prompt_len - 1) * g->vocab;
   int32_t best = 0;
   for (uint32_t i = 1; i < g->vocab; ++i) {
@@ -115,16 +115,16 @@ static void test_step_model(const uint8_t *model, size_t size, const golden *g) 
   int32_t a[40], b[40], c[40];
   int32_t na, nb, nc;
   picogpt_sampling s1 = {0.8f, 10, 1234}, s2 = {0.8f, 10, 99};
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, a, &na);
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, b, &nb);
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s2, NULL, NULL, c, &nc);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, NULL, a, &na);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, NULL, b, &nb);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s2, NULL, NULL, NULL, c, &nc);
   CHECK(na == 40 && nb == 40 && memcmp(a, b, sizeof a) == 0, "same seed, same tokens");
   CHECK(nc == 40 && memcmp(a, c, sizeof a) != 0, "different seed, different tokens");
 
   /* Generation runs past block_size by cropping and refilling. */
   int32_t long_out[8];
   int32_t n_long = 0;
-  st = picogpt_generate(&g_rt, g->tokens, (int32_t)g->n, 3, &greedy, NULL, NULL, long_out,
+  st = picogpt_generate(&g_rt, g->tokens, (int32_t)g->n, 3, &greedy, NULL, NULL, NULL, long_out,
                         &n_long);
   CHECK(st == PICOGPT_OK && n_long == 3, "generation past block_size: %s",
         picogpt_last_error(&g_rt));
