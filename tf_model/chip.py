@@ -121,7 +121,9 @@ def build_library(build_dir=BUILD_DIR, root=ROOT, quiet=False):
             return target
         start = time.monotonic()
         if not quiet:
-            print(f"building the C runtime for Python (first use) in {build_dir} ...", file=sys.stderr)
+            print(
+                f"building the C runtime for Python (first use) in {build_dir} ...", file=sys.stderr
+            )
         tree = os.path.join(build_dir, "cmake")
         _run_build(
             [
@@ -134,12 +136,22 @@ def build_library(build_dir=BUILD_DIR, root=ROOT, quiet=False):
             "configuring",
         )  # fmt: skip
         _run_build(
-            ["cmake", "--build", tree, "--target", "picogpt_shared", "-j", str(os.cpu_count() or 2)],
+            [
+                "cmake",
+                "--build",
+                tree,
+                "--target",
+                "picogpt_shared",
+                "-j",
+                str(os.cpu_count() or 2),
+            ],
             "building",
         )
         built = glob.glob(os.path.join(tree, f"libpicogpt_shared{suffix}"))
         if not built:
-            raise ChipBuildError(f"the build finished but left no libpicogpt_shared{suffix} in {tree}")
+            raise ChipBuildError(
+                f"the build finished but left no libpicogpt_shared{suffix} in {tree}"
+            )
         staging = target + ".tmp"
         shutil.copyfile(built[0], staging)
         os.replace(staging, target)  # readers see the whole library or none
@@ -176,7 +188,11 @@ class ModelInfo(ctypes.Structure):  # picogpt_model_info
 
 
 class Sampling(ctypes.Structure):  # picogpt_sampling
-    _fields_ = [("temperature", ctypes.c_float), ("top_k", ctypes.c_int32), ("seed", ctypes.c_uint64)]
+    _fields_ = [
+        ("temperature", ctypes.c_float),
+        ("top_k", ctypes.c_int32),
+        ("seed", ctypes.c_uint64),
+    ]
 
 
 class Window(ctypes.Structure):  # picogpt_window (the enum is an int)
@@ -266,7 +282,9 @@ def status_name(status):
 
 def _int32_array(tokens, what):
     array = np.ascontiguousarray(tokens, dtype=np.int64)
-    if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+    if array.size and (
+        array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max
+    ):
         raise ValueError(f"{what} holds token ids outside int32")
     return np.ascontiguousarray(array, dtype=np.int32)
 
@@ -292,7 +310,10 @@ class Chip:
                 with open(model, "rb") as f:
                     self.data = f.read()
             except OSError as e:
-                raise ChipError(f"cannot read the model {model}: {e.strerror}") from None
+                raise ChipError(
+                    f"cannot read the model {model}: {e.strerror}; export one with "
+                    "tf_convert_to_tflite.py"
+                ) from None
         self._lib = lib = load_library()
         options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes))
         status = ctypes.c_int(0)
@@ -462,14 +483,15 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
     the same windows and rows for the float loss and the top-1 agreement. progress: an optional
     tqdm-like bar, advanced by the windows scored.
 
-    Returns a dict: predictions, windows, int8_loss (nats/token), and with float_logits
-    float_loss, loss_delta, top1_agreement; per prediction the arrays targets, int8_nll and
-    (with float_logits) float_nll, agree.
+    Returns a dict: predictions, windows, int8_loss (nats/token), chip_seconds (time in the C
+    runtime), and with float_logits float_loss, loss_delta, top1_agreement, float_seconds; per
+    prediction the arrays targets, int8_nll and (with float_logits) float_nll, agree.
     """
     tokens = np.asarray(tokens)
     T = chip.block_size
     plan = stream_plan(len(tokens) - 1, T, keep, every)
     parts = {k: [] for k in ("targets", "int8_nll", "float_nll", "agree")}
+    seconds = {"chip": 0.0, "float": 0.0}
     # Windows of one shape go to the runtime together: the first, the full-length middle
     # ones (in batches), the short last one.
     groups = {}
@@ -480,12 +502,17 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
             s = np.asarray(starts[i : i + batch_windows])
             windows = np.asarray(tokens[s[:, None] + np.arange(length)], np.int32)  # (b, L)
             targets = np.asarray(tokens[s[:, None] + np.arange(first_row + 1, length + 1)])
-            int8_logp = log_softmax(chip.dequantize(chip.score_windows(windows, first_row)))
+            t0 = time.perf_counter()
+            q = chip.score_windows(windows, first_row)  # (b, rows, V) int8
+            seconds["chip"] += time.perf_counter() - t0
+            int8_logp = log_softmax(chip.dequantize(q))
             picked = targets[..., None].astype(np.int64)
             parts["targets"].append(targets.ravel())
             parts["int8_nll"].append(-np.take_along_axis(int8_logp, picked, -1).ravel())
             if float_logits is not None:
+                t0 = time.perf_counter()
                 reference = np.asarray(float_logits(windows))[:, first_row:]  # (b, rows, V)
+                seconds["float"] += time.perf_counter() - t0
                 float_logp = log_softmax(reference)
                 parts["float_nll"].append(-np.take_along_axis(float_logp, picked, -1).ravel())
                 parts["agree"].append((reference.argmax(-1) == int8_logp.argmax(-1)).ravel())
@@ -494,6 +521,7 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
     result = {k: np.concatenate(v) for k, v in parts.items() if v}
     result["predictions"], result["windows"] = len(result["targets"]), len(plan)
     result["int8_loss"] = float(result["int8_nll"].mean())
+    result["chip_seconds"], result["float_seconds"] = seconds["chip"], seconds["float"]
     if float_logits is not None:
         result["float_loss"] = float(result["float_nll"].mean())
         result["loss_delta"] = result["int8_loss"] - result["float_loss"]

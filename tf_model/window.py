@@ -39,7 +39,7 @@ def resolve_keep(policy, keep, block_size):
     if keep is None:
         keep = default_keep(block_size)
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)):
-        raise ValueError(f"window keep must be an integer, got {keep!r}")
+        raise TypeError(f"window keep must be an integer, got {keep!r}")
     if not 0 <= keep < block_size:
         raise ValueError(
             f"window keep {keep} is out of range: it must be in [0, {block_size - 1}] "
