@@ -139,7 +139,7 @@ def main(argv=None):
         help="with --tflite: read the split as one text under this window policy",
     )
     parser.add_argument(
-        "--keep", type=int, help="with --window shift: tokens a full window keeps (block_size/2)"
+        "--keep", type=int, help="with --window shift: tokens a full window keeps (block_size/4)"
     )
     parser.add_argument(
         "--every", type=int, default=1, help="with --window: score every N-th window (exact)"

@@ -143,7 +143,7 @@ def main(argv=None):
         "to the last block_size tokens for every token (~block_size times slower)",
     )
     parser.add_argument(
-        "--keep", type=int, help="tokens a shift keeps, 0..block_size-1 (default block_size/2)"
+        "--keep", type=int, help="tokens a shift keeps, 0..block_size-1 (default block_size/4)"
     )
     parser.add_argument(
         "--backend",

@@ -289,6 +289,15 @@ def _int32_array(tokens, what):
     return np.ascontiguousarray(array, dtype=np.int32)
 
 
+def _int32(value, what):
+    """A Python int for an int32 parameter: ctypes would silently wrap a larger one."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    if not np.iinfo(np.int32).min <= value <= np.iinfo(np.int32).max:
+        raise ValueError(f"{what} {value} is outside int32")
+    return int(value)
+
+
 def _ptr(array, ctype):
     return array.ctypes.data_as(ctypes.POINTER(ctype))
 
@@ -314,6 +323,10 @@ class Chip:
                     f"cannot read the model {model}: {e.strerror}; export one with "
                     "tf_convert_to_tflite.py"
                 ) from None
+        if not 0 <= arena_bytes < 2**63:
+            raise ValueError(
+                f"arena_bytes must be >= 0 (0: what the model needs), got {arena_bytes}"
+            )
         self._lib = lib = load_library()
         options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes))
         status = ctypes.c_int(0)
@@ -405,7 +418,8 @@ class Chip:
     def step(self, token):
         """Feed one token at the current position; its int8 logits (vocab,)."""
         logits = _I8P()
-        self._check(self._lib.picogpt_step(self._rt, int(token), ctypes.byref(logits)), "step")
+        status = self._lib.picogpt_step(self._rt, _int32(token, "token"), ctypes.byref(logits))
+        self._check(status, "step")
         return np.ctypeslib.as_array(logits, (self.vocab_size,)).copy()
 
     def feed(self, tokens, policy="shift", keep=None):
@@ -415,7 +429,8 @@ class Chip:
         window = self.window(policy, keep)
         out = np.empty((len(tokens), self.vocab_size), np.int8)
         status = self._lib.picogpt_feed(
-            self._rt, _ptr(tokens, ctypes.c_int32), len(tokens), ctypes.byref(window),
+            self._rt, _ptr(tokens, ctypes.c_int32), _int32(len(tokens), "the number of tokens"),
+            ctypes.byref(window),
             _ptr(out, ctypes.c_int8),
         )  # fmt: skip
         self._check(status, "feed")
@@ -430,8 +445,10 @@ class Chip:
         n, length = windows.shape
         out = np.empty((n, max(length - first_row, 0), self.vocab_size), np.int8)
         status = self._lib.picogpt_score_windows(
-            self._rt, _ptr(windows, ctypes.c_int32), n, length, first_row, _ptr(out, ctypes.c_int8)
-        )
+            self._rt, _ptr(windows, ctypes.c_int32), _int32(n, "the number of windows"),
+            _int32(length, "the window length"), _int32(first_row, "first_row"),
+            _ptr(out, ctypes.c_int8),
+        )  # fmt: skip
         self._check(status, "score_windows")
         return out
 
@@ -441,13 +458,13 @@ class Chip:
         the firmware and picogpt_generate produce for the same arguments. temperature 0 is
         greedy; top_k 0 (or >= vocab) keeps every token."""
         prompt = _int32_array(prompt_ids, "prompt_ids").ravel()
-        if max_new_tokens < 0:
+        if _int32(max_new_tokens, "max_new_tokens") < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         if not temperature >= 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
         if top_k is None:
             top_k = 0
-        if not 0 <= top_k <= np.iinfo(np.int32).max:
+        if _int32(top_k, "top_k") < 0:
             raise ValueError(f"top_k must be >= 0 (0 = no cut), got {top_k}")
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be in [0, 2^64), got {seed}")
@@ -456,7 +473,8 @@ class Chip:
         out = np.zeros(max(max_new_tokens, 1), np.int32)
         n_out = ctypes.c_int32(0)
         status = self._lib.picogpt_generate(
-            self._rt, _ptr(prompt, ctypes.c_int32), len(prompt), int(max_new_tokens),
+            self._rt, _ptr(prompt, ctypes.c_int32), _int32(len(prompt), "the prompt length"),
+            int(max_new_tokens),
             ctypes.byref(sampling), ctypes.byref(window), None, None,
             _ptr(out, ctypes.c_int32), ctypes.byref(n_out),
         )  # fmt: skip

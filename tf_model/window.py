@@ -11,7 +11,7 @@ without re-running it from position 0:
 
 - `shift` (default): keep the last `keep` tokens, re-run them with the new token from position
   0, then continue incrementally; block_size / (block_size - keep) model steps per token on
-  average. `keep` defaults to block_size // 2 (the measured trade-off in cim_runtime/README.md).
+  average. `keep` defaults to block_size // 4 (the measured trade-off in cim_runtime/README.md).
 - `exact`: crop to the last block_size tokens for every token (shift with keep = block_size - 1);
   the longest context every time, ~block_size steps per token past the window.
 
@@ -25,8 +25,8 @@ WINDOW_POLICIES = ("shift", "exact")  # in the order of the C enum picogpt_windo
 
 
 def default_keep(block_size):
-    """picogpt_default_window's keep: half the window."""
-    return block_size // 2
+    """picogpt_default_window's keep: a quarter of the window."""
+    return block_size // 4
 
 
 def resolve_keep(policy, keep, block_size):

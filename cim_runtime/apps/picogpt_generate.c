@@ -45,7 +45,7 @@ static void usage(const char *argv0) {
           "  --window      when the context is full: shift = keep the last --keep tokens and\n"
           "                continue from there, exact = crop to the last block_size tokens for\n"
           "                every token, ~block_size times slower (default shift)\n"
-          "  --keep        tokens a shift keeps, 0..block_size-1 (default block_size/2)\n"
+          "  --keep        tokens a shift keeps, 0..block_size-1 (default block_size/4)\n"
           "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n",
           argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES);
 }

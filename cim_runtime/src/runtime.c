@@ -247,7 +247,7 @@ static picogpt_status refill(pg_runtime *rt, const int32_t *tokens, int32_t n) {
 }
 
 picogpt_window picogpt_default_window(int32_t block_size) {
-  picogpt_window w = {PICOGPT_WINDOW_SHIFT, block_size / 2};
+  picogpt_window w = {PICOGPT_WINDOW_SHIFT, block_size / 4};
   return w;
 }
 

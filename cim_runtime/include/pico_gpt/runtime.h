@@ -103,7 +103,7 @@ typedef struct picogpt_window {
   int32_t keep; /* tokens kept besides the new one, 0 <= keep < block_size (exact ignores it) */
 } picogpt_window;
 
-/* The default window for a model of this context length: shift, keep = block_size / 2 (the
+/* The default window for a model of this context length: shift, keep = block_size / 4 (the
  * measured trade-off of cim_runtime/README.md "Generation past the window"). */
 picogpt_window picogpt_default_window(int32_t block_size);
 
