@@ -8,7 +8,8 @@
 Table "speed": per generated token, for 100, 300 and 500 tokens from "ROMEO:" (temperature 0.8,
 seed 1337), shift (the default keep) and exact: the firmware's instructions under QEMU
 (riscv-release, rdinstret between the first and the last token, so the refills of the window
-are included) and the host CLI's microseconds (host-release, --quiet, median of --repeats runs).
+are included) and the host CLI's microseconds (host-release, --quiet, the best of --repeats runs:
+the machine may be shared, and load only ever adds time).
 
 Table "keep": for several keep values and exact, the val loss of the whole split read as one
 text under the policy, with the chip's arithmetic (tf_model.chip.evaluate_text, the C runtime
@@ -24,7 +25,6 @@ import argparse
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -51,37 +51,40 @@ def window_args(policy, keep):
 _QEMU = {}  # (tokens, policy, keep) -> stats; exact runs take minutes, run each once
 
 
-def firmware_stats(tokens, policy, keep=None):
+def firmware_stats(args, tokens, policy, keep=None):
     key = (tokens, policy, keep)
     if key not in _QEMU:
         env = {**os.environ, "PICOGPT_QEMU_TIMEOUT": "3600"}
         out = subprocess.run(
-            [RUN_QEMU, FIRMWARE, "--tokens", str(tokens), *window_args(policy, keep)],
+            [RUN_QEMU, args.firmware, "--tokens", str(tokens), *window_args(policy, keep)],
             capture_output=True, text=True, check=True, env=env,
         ).stdout  # fmt: skip
         _QEMU[key] = dict(re.findall(r"(\w+)=(\S+)", out.split("picogpt-stats:")[1]))
     return _QEMU[key]
 
 
-def host_us_per_token(tokens, policy, repeats):
+def host_us_per_token(args, tokens, policy):
     times = []
-    for _ in range(repeats):
+    for _ in range(args.repeats):
         err = subprocess.run(
-            [HOST_CLI, MODEL, "--prompt", PROMPT, "--length", str(tokens), "--quiet",
+            [args.host_cli, MODEL, "--prompt", PROMPT, "--length", str(tokens), "--quiet",
              *window_args(policy, None)],
             capture_output=True, text=True, check=True,
         ).stderr  # fmt: skip
         times.append(float(re.search(r"([\d.]+) us per generated token", err).group(1)))
-    return statistics.median(times)
+    return min(times)
 
 
 def speed_table(args):
-    print("\n| tokens | window | instructions / token (QEMU, rv32imac) | µs / token (host) |")
+    print(
+        f"\n| tokens | window | instructions / token (QEMU, rv32imac) "
+        f"| µs / token (host, best of {args.repeats}) |"
+    )
     print("|---|---|---|---|")
     for tokens in (100, 300, 500):
         for policy in ("shift", "exact"):
-            ipt = int(firmware_stats(tokens, policy)["instructions_per_token"])
-            us = host_us_per_token(tokens, policy, args.repeats)
+            ipt = int(firmware_stats(args, tokens, policy)["instructions_per_token"])
+            us = host_us_per_token(args, tokens, policy)
             print(f"| {tokens} | {policy} | {ipt:,} | {us:,.1f} |", flush=True)
 
 
@@ -92,7 +95,7 @@ def keep_table(args):
     T = chip.block_size
     data_dir = args.data_dir or os.path.join(ROOT, "data", "shakespeare_char")
     val = load_split(data_dir, "val", T, "the window evaluation")
-    in_window = int(firmware_stats(100, "shift")["instructions_per_token"])
+    in_window = int(firmware_stats(args, 100, "shift")["instructions_per_token"])
     print(
         f"\nval split: {len(val):,} tokens; in-window firmware figure {in_window:,} instructions/token"
     )
@@ -107,7 +110,7 @@ def keep_table(args):
         with tqdm(desc=f"{policy} keep {k}", unit="win", file=sys.stderr, leave=False) as bar:
             loss = evaluate_text(chip, val, k, progress=bar)["int8_loss"]
         seconds = time.monotonic() - start
-        ipt = int(firmware_stats(500, policy, keep)["instructions_per_token"])
+        ipt = int(firmware_stats(args, 500, policy, keep)["instructions_per_token"])
         print(f"{policy} keep {k}: loss over the split in {seconds:.0f} s", file=sys.stderr)
         print(
             f"| {policy} | {k} | {loss:.4f} | {T / (T - k):.2f} | {ipt:,} | {ipt / in_window:.2f}x |",
@@ -121,10 +124,14 @@ def main():
     parser.add_argument("--tflite", default=MODEL, help="model for the losses (table keep)")
     parser.add_argument("--data_dir", help="dataset with val.bin (default data/shakespeare_char)")
     parser.add_argument("--keeps", type=int, nargs="+", default=[0, 16, 32, 48, 64, 96, 112])
-    parser.add_argument("--repeats", type=int, default=3, help="host runs per cell (median)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="host runs per cell (the best counts)"
+    )
+    parser.add_argument("--firmware", default=FIRMWARE, help="firmware ELF (embeds the model)")
+    parser.add_argument("--host_cli", default=HOST_CLI, help="picogpt_generate")
     args = parser.parse_args()
-    for path, how in [(FIRMWARE, "cmake --build --preset riscv-release-build"),
-                      (HOST_CLI, "cmake --build --preset host-release")]:  # fmt: skip
+    for path, how in [(args.firmware, "cmake --build --preset riscv-release-build"),
+                      (args.host_cli, "cmake --build --preset host-release")]:  # fmt: skip
         if not os.path.exists(path):
             sys.exit(f"error: {path} not found; build it first: {how}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
