@@ -25,7 +25,7 @@ import time
 
 from tf_data import CharDataset
 from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
-from tf_model.window import WINDOW_POLICIES
+from tf_model.window import WINDOW_POLICIES, resolve_keep
 
 
 def split_loss(model, data, split, max_windows=None):
@@ -68,17 +68,30 @@ def keras_logits_fn(model, batch_size=64):
     return logits
 
 
-def chip_eval(checkpoint, data, args):
-    """--tflite: the export's loss with chip arithmetic vs the float model; prints one line."""
-    from tqdm import tqdm
-
-    from tf_model.chip import Chip, ChipError, evaluate_text
-    from tf_model.window import resolve_keep, stream_plan
+def open_chip(args):
+    """--tflite on the C runtime and the window's keep (0: the plain windows), checked before
+    TensorFlow loads so that a bad file or option fails in a second."""
+    from tf_model.chip import Chip, ChipError
 
     try:
         chip = Chip(args.tflite)
     except ChipError as e:
         raise DataError(str(e)) from None
+    if args.window is None:
+        return chip, 0
+    try:
+        return chip, resolve_keep(args.window, args.keep, chip.block_size)
+    except ValueError as e:
+        raise DataError(f"--keep {args.keep}: {e}") from None
+
+
+def chip_eval(checkpoint, data, chip, keep, args):
+    """--tflite: the export's loss with chip arithmetic vs the float model; prints one line."""
+    from tqdm import tqdm
+
+    from tf_model.chip import evaluate_text
+    from tf_model.window import stream_plan
+
     exported = (chip.metadata or {}).get("config")
     if exported != checkpoint.config.to_dict():
         raise DataError(
@@ -89,12 +102,11 @@ def chip_eval(checkpoint, data, args):
     T = checkpoint.config.block_size
     tokens = data.tokens[args.split]
     if args.window is None:  # the plain evaluation's non-overlapping windows
-        keep, n = 0, (len(tokens) - 1) // T
+        n = (len(tokens) - 1) // T
         if args.max_windows is not None:
             n = min(n, args.max_windows)
         tokens, how = tokens[: n * T + 1], "non-overlapping windows"
     else:
-        keep = resolve_keep(args.window, args.keep, T)
         if args.max_windows is not None:
             tokens = tokens[: args.max_windows * T + 1]
         how = f"one text, window {args.window}" + (
@@ -154,12 +166,13 @@ def main(argv=None):
     if args.every < 1:
         parser.error(f"--every must be >= 1, got {args.every}")
     try:
+        chip, keep = open_chip(args) if args.tflite else (None, 0)
         checkpoint = load_checkpoint(args.out_dir, args.data_dir)
         data = CharDataset(checkpoint.data_dir, checkpoint.config.block_size, 64)
-        if args.tflite:
-            chip_eval(checkpoint, data, args)
+        if chip is not None:
+            chip_eval(checkpoint, data, chip, keep, args)
             return 0
-    except (DataError, ValueError) as e:
+    except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     loss, tokens = split_loss(checkpoint.model, data, args.split, args.max_windows)
