@@ -31,7 +31,7 @@ import time
 
 from tf_model.checkpoint import load_split
 from tf_model.chip import Chip, evaluate_text
-from tf_model.window import resolve_keep
+from tf_model.window import resolve_keep, stream_plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,7 +107,8 @@ def keep_table(args):
     for policy, keep in [("shift", k) for k in args.keeps] + [("exact", None)]:
         k = resolve_keep(policy, keep, T)
         start = time.monotonic()
-        with tqdm(desc=f"{policy} keep {k}", unit="win", file=sys.stderr, leave=False) as bar:
+        total = len(stream_plan(len(val) - 1, T, k))
+        with tqdm(total=total, desc=f"{policy} keep {k}", unit="win", file=sys.stderr) as bar:
             loss = evaluate_text(chip, val, k, progress=bar)["int8_loss"]
         seconds = time.monotonic() - start
         ipt = int(firmware_stats(args, 500, policy, keep)["instructions_per_token"])

@@ -193,8 +193,9 @@ class TFLiteStepModel(_ExportedModel):
         return self.interp.get("logits")[0]
 
     def next_logits(self, context) -> np.ndarray:
-        """Logits after the last token of `context` (cropped to block_size like the Keras
-        sampler). Reuses the cache when `context` extends the previous call by one token."""
+        """Logits after the last token of `context`, cropped to its last block_size tokens (the
+        exact window policy, tf_model/window.py). Reuses the cache when `context` extends the
+        previous call by one token."""
         context = [int(t) for t in context][-self.block_size :]
         if not context:
             raise ValueError("context must hold at least one token")
