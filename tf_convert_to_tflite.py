@@ -1,14 +1,15 @@
 """
 Export a trained PicoGPT to TFLite for TFLite Micro (default: full-INT8 KV-cache step model).
 
-    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char
-    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char --no_kv_cache
-    uv run python tf_convert_to_tflite.py --model_dir out-shakespeare-char --quantization float
+    uv run python tf_convert_to_tflite.py --model_dir out-tf-pico-shakespeare-char
+    uv run python tf_convert_to_tflite.py --model_dir out-tf-pico-shakespeare-char --no_kv_cache
+    uv run python tf_convert_to_tflite.py --model_dir out-tf-pico-shakespeare-char --quantization float
 
 Reads DIR/model.keras and DIR/model_config.pkl (tf_train.py's output) and the dataset named in
 it (meta.pkl, train.bin for calibration, val.bin for the report). Writes:
-  DIR/model.tflite (or --output)            the model; name gets _full/_hybrid/_float otherwise
-  DIR/model_report.json                     deployment report (also printed as a table)
+  DIR/model_data_int8.tflite (or --output)  the model; model_data_full_int8.tflite with
+                                            --no_kv_cache, _hybrid / _float in place of _int8
+  DIR/model_data_int8_report.json           deployment report (also printed as a table)
   cim_runtime/include/pico_gpt/model_data.h and cim_runtime/src/pico_gpt/model_data.cc
                                             C arrays for the firmware (int8 models only)
 Every model is loaded and invoked by LiteRT and by TFLite Micro's interpreter before anything
@@ -24,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter 
 
 from tqdm import tqdm
 
+from tf_model.cli import HelpFormatter
 from tf_model.export import (
     QUANTIZATIONS,
     WEIGHT_QUANTIZATIONS,
@@ -43,16 +45,18 @@ DEFAULT_C_SOURCE = os.path.join(REPO, "cim_runtime", "src", "pico_gpt", "model_d
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model_dir", required=True, help="tf_train.py --out_dir")
     parser.add_argument(
         "--data_dir",
-        help="dataset dir (meta.pkl, train.bin, val.bin); "
-        "default: the one recorded in model_config.pkl",
+        help="dataset dir (meta.pkl, train.bin, val.bin) "
+        "(default: the one recorded in model_config.pkl)",
     )
-    parser.add_argument("--output", help="output .tflite path (default: in --model_dir)")
+    parser.add_argument(
+        "--output",
+        help="output .tflite path (default: --model_dir/model_data_int8.tflite, or the "
+        "name for the chosen kind and quantization)",
+    )
     parser.add_argument(
         "--no_kv_cache",
         action="store_true",
@@ -62,7 +66,7 @@ def parse_args(argv=None):
         "--quantization",
         choices=QUANTIZATIONS,
         default="int8",
-        help="int8: full integer, the only choice for TFLite Micro (default); "
+        help="int8: full integer, the only choice for TFLite Micro; "
         "hybrid: int8 weights, float activations, LiteRT on CPU only; "
         "float: for debugging",
     )
@@ -70,8 +74,8 @@ def parse_args(argv=None):
         "--weights",
         choices=WEIGHT_QUANTIZATIONS,
         default="per_channel",
-        help="int8 FC weight scales: per output channel (default, most accurate) or one per "
-        "tensor (34 KB smaller for the default config, see docs/export.md)",
+        help="int8 FC weight scales: per output channel (most accurate) or one per "
+        "tensor (14.6 KB smaller for the default config, see docs/export.md)",
     )
     parser.add_argument(
         "--num_calibration_samples",
@@ -87,10 +91,15 @@ def parse_args(argv=None):
         help="held-out windows (val.bin) for the report's loss/agreement",
     )
     parser.add_argument("--seed", type=int, default=0, help="calibration window sampling")
-    parser.add_argument("--c_header", default=DEFAULT_C_HEADER)
-    parser.add_argument("--c_source", default=DEFAULT_C_SOURCE)
+    parser.add_argument(
+        "--c_header", default=DEFAULT_C_HEADER, help="C header with the model array"
+    )
+    parser.add_argument(
+        "--c_source", default=DEFAULT_C_SOURCE, help="C source with the model array"
+    )
     parser.add_argument("--no_c_arrays", action="store_true", help="do not write the C files")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     return parser.parse_args(argv)
 
 
@@ -165,6 +174,11 @@ def main(argv=None):
             if path == default:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             check_writable(path)
+
+    if args.verbose:
+        from tf_model.quiet import import_keras
+
+        import_keras(verbose=True)  # before export_model imports it quietly
 
     def progress(total, desc):
         return tqdm(total=total, desc=desc, disable=args.quiet, leave=False, file=sys.stderr)

@@ -1,11 +1,11 @@
 """
 Exact loss of a trained PicoGPT over a whole split, not an estimate from random batches.
 
-    python tf_eval.py --out_dir=out-shakespeare-char
-    python tf_eval.py --out_dir=out-shakespeare-char --split=train --max_windows=2000
-    python tf_eval.py --out_dir=out-shakespeare-char --tflite=out-shakespeare-char/model.tflite
-    python tf_eval.py --tflite=M.tflite --window=shift --keep=64      # the split as one text
-    python tf_eval.py --tflite=M.tflite --window=exact --every=16     # every 16th window
+    uv run python tf_eval.py --out_dir out-tf-pico-shakespeare-char
+    uv run python tf_eval.py --out_dir out-tf-pico-shakespeare-char --split=train --max_windows=2000
+    uv run python tf_eval.py --tflite out-tf-pico-shakespeare-char/model_data_int8.tflite
+    uv run python tf_eval.py --tflite M.tflite --window shift --keep 64   # the split as one text
+    uv run python tf_eval.py --tflite M.tflite --window exact --every 16  # every 16th window
 
 tf_train.py's eval estimates the loss from eval_iters random batches (nanoGPT's method, noise of a
 few thousandths); this walks every non-overlapping block_size window of the split once.
@@ -25,6 +25,7 @@ import time
 
 from tf_data import CharDataset
 from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
+from tf_model.cli import HelpFormatter
 from tf_model.window import WINDOW_POLICIES, resolve_keep
 
 
@@ -92,7 +93,7 @@ def chip_eval(checkpoint, data, chip, keep, args):
     from tf_model.chip import evaluate_text
     from tf_model.window import stream_plan
 
-    exported = (chip.metadata or {}).get("config")
+    exported = chip.metadata.get("config")
     if exported != checkpoint.config.to_dict():
         raise DataError(
             f"{args.tflite} was not exported from the model in {args.out_dir}: its config is "
@@ -129,19 +130,20 @@ def chip_eval(checkpoint, data, chip, keep, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
-    parser.add_argument("--split", choices=("val", "train"), default="val")
+    parser.add_argument("--split", choices=("val", "train"), default="val", help="which split")
     parser.add_argument(
-        "--max_windows", type=int, help="stop after this many windows (train is large)"
+        "--max_windows",
+        type=int,
+        help="stop after this many windows (default: the whole split; train is large)",
     )
     parser.add_argument(
         "--data_dir", help="dataset directory (default: the one the model was trained on)"
     )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     parser.add_argument(
         "--tflite", help="exported int8 model to score with the chip's arithmetic (C runtime)"
     )
@@ -157,8 +159,6 @@ def main(argv=None):
         "--every", type=int, default=1, help="with --window: score every N-th window (exact)"
     )
     args = parser.parse_args(argv)
-    if args.max_windows is not None and args.max_windows < 1:
-        parser.error(f"--max_windows must be >= 1, got {args.max_windows}")
     if (args.window or args.keep is not None or args.every != 1) and not args.tflite:
         parser.error("--window, --keep and --every need --tflite (they score an exported model)")
     if (args.keep is not None or args.every != 1) and not args.window:
@@ -166,7 +166,12 @@ def main(argv=None):
     if args.every < 1:
         parser.error(f"--every must be >= 1, got {args.every}")
     try:
+        if args.max_windows is not None and args.max_windows < 1:
+            raise DataError(f"--max_windows must be >= 1, got {args.max_windows}")
         chip, keep = open_chip(args) if args.tflite else (None, 0)
+        from tf_model.quiet import import_keras
+
+        import_keras(verbose=args.verbose)
         checkpoint = load_checkpoint(args.out_dir, args.data_dir)
         data = CharDataset(checkpoint.data_dir, checkpoint.config.block_size, 64)
         if chip is not None:

@@ -1,10 +1,10 @@
 """
 Generate text from a trained PicoGPT (Keras checkpoint) or from an exported .tflite model.
 
-    python tf_sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --max_new_tokens=300
-    python tf_sample.py --out_dir=out-shakespeare-char --start=FILE:prompt.txt --temperature=0
-    python tf_sample.py --tflite=out-shakespeare-char/model.tflite --start="ROMEO:" --seed=7
-    python tf_sample.py --tflite=model.tflite --backend=litert     # LiteRT: NOT bit-exact
+    uv run python tf_sample.py --out_dir out-tf-pico-shakespeare-char --start "O God, O God!"
+    uv run python tf_sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=300
+    uv run python tf_sample.py --tflite=out-tf-pico-shakespeare-char/model_data_int8.tflite --seed=7
+    uv run python tf_sample.py --tflite=M.tflite --backend=litert --window=exact  # NOT bit-exact
 
 --temperature 0 is greedy decoding. The same seed gives the same text. Prompts longer than the
 model's block_size keep their last block_size characters. Past block_size the window policy
@@ -19,12 +19,14 @@ a float KV cache (tf_model/sampling.py).
 """
 
 import argparse
+import math
 import os
 import sys
 
 import numpy as np
 
 from tf_model.checkpoint import DEFAULT_OUT_DIR, DataError, load_checkpoint
+from tf_model.cli import HelpFormatter
 from tf_model.window import WINDOW_POLICIES, resolve_keep
 
 BACKENDS = ("chip", "litert")  # for --tflite
@@ -54,6 +56,11 @@ def read_start(start):
                 return f.read()
         except OSError as e:
             raise SampleError(f"cannot read the prompt file {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise SampleError(
+                f"the prompt file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at "
+                f"offset {e.start}); save it as UTF-8"
+            ) from None
     return start
 
 
@@ -62,8 +69,10 @@ def check_args(args):
         raise SampleError(f"--num_samples must be >= 1, got {args.num_samples}")
     if args.max_new_tokens < 0:
         raise SampleError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
-    if args.temperature < 0:
-        raise SampleError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise SampleError(
+            f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}"
+        )
     if args.top_k is not None and args.top_k < 1:
         raise SampleError(f"--top_k must be >= 1, got {args.top_k}")
     if not 0 <= args.seed < 2**64 - args.num_samples:
@@ -99,12 +108,18 @@ def load_sampler(args):
 
     if args.tflite:
         if not os.path.exists(args.tflite):
-            raise SampleError(f"{args.tflite} not found; export one with tf_convert_to_tflite.py")
+            raise SampleError(
+                f"{args.tflite} not found; export one with: uv run python "
+                "tf_convert_to_tflite.py --model_dir OUT_DIR"
+            )
         from tf_model.export.tflite_step import load_exported
 
         exported = load_exported(args.tflite, backend="litert")
         itos, decoder = exported.itos, ExportedDecoder(exported)
     else:
+        from tf_model.quiet import import_keras
+
+        import_keras(verbose=args.verbose)
         checkpoint = load_checkpoint(args.out_dir)
         itos, decoder = checkpoint.meta["itos"], KerasDecoder(checkpoint.model)
     rng = np.random.default_rng(args.seed)
@@ -118,23 +133,27 @@ def load_sampler(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "--out_dir", default=DEFAULT_OUT_DIR, help="training output with model.keras"
     )
     parser.add_argument(
-        "--tflite", help="sample from this exported .tflite instead of the Keras model"
+        "--tflite",
+        help="sample from this exported .tflite instead of the Keras model (default: the Keras model in --out_dir)",
     )
     parser.add_argument(
-        "--start", default="\n", help="prompt text, or FILE:path to read it from a file"
+        "--start",
+        default="\n",
+        help="prompt text, or FILE:path to read it from a file (default: %(default)r)",
     )
-    parser.add_argument("--num_samples", type=int, default=3)
-    parser.add_argument("--max_new_tokens", type=int, default=500)
+    parser.add_argument("--num_samples", type=int, default=3, help="texts to generate")
+    parser.add_argument(
+        "--max_new_tokens", type=int, default=500, help="characters generated per text"
+    )
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (argmax)")
     parser.add_argument("--top_k", type=int, default=200, help="keep only the k most likely tokens")
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--seed", type=int, default=1337, help="the same seed gives the same text")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     parser.add_argument(
         "--window",
         choices=WINDOW_POLICIES,

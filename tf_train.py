@@ -1,15 +1,18 @@
 """
 Train PicoGPT on a character-level dataset.
 
-    python tf_train.py --config tf_config/train_pico_shakespeare_char.py
-    python tf_train.py --config tf_config/train_pico_quick.py --max_iters=200 --out_dir=out-quick
-    python tf_train.py --config tf_config/train_pico_shakespeare_char.py --init_from=resume
+    uv run python tf_train.py --config tf_config/train_pico_shakespeare_char.py
+    uv run python tf_train.py --config tf_config/train_pico_quick.py --max_iters=200 --out_dir=out-quick
+    uv run python tf_train.py --config tf_config/train_pico_shakespeare_char.py --init_from=resume
 
 Writes out_dir/model.keras + out_dir/model_config.pkl (the best model so far), out_dir/ckpt.pkl
 (everything needed to resume), out_dir/metrics.csv and TensorBoard events under out_dir/tb.
+Settings come from a config file (plain `name = value` lines) and `--name=value` overrides;
+every setting, its default and its meaning are listed below.
 """
 
 import csv
+import io
 import math
 import os
 import pickle
@@ -19,61 +22,163 @@ import time
 from dataclasses import replace
 
 from tf_data import CharDataset
-from tf_model.checkpoint import CONFIG_FILE, DEFAULT_OUT_DIR, MODEL_FILE, DataError, load_meta
+from tf_model.checkpoint import (
+    CONFIG_FILE,
+    DEFAULT_OUT_DIR,
+    MODEL_FILE,
+    RESUME_FILE,
+    DataError,
+    encode_resume_state,
+    load_meta,
+    load_resume_state,
+)
 from tf_model.config import PicoGPTConfig
 
+_NOT_CONFIG = set(globals())
 # -----------------------------------------------------------------------------
 # default config values: a training run of the default PicoGPT on Tiny Shakespeare
 # I/O
 out_dir = DEFAULT_OUT_DIR  # model.keras, model_config.pkl, ckpt.pkl, metrics.csv and tb/ go here
 eval_interval = 500  # evaluate train/val loss every this many iterations
-log_interval = 10  # refresh the progress bar's loss every this many iterations
+log_interval = 10  # measure loss and ms/iter every this many iterations
 eval_iters = 200  # batches per split in one evaluation
-eval_only = False  # evaluate once and exit
+eval_only = False  # evaluate once, print the losses and exit without writing anything
 always_save_checkpoint = False  # save model.keras at every eval, not only when val improves
 init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/ckpt.pkl)
+overwrite = False  # let init_from='scratch' replace another run's checkpoint in out_dir
 tensorboard = True  # write TensorBoard event files under out_dir/tb
+progress_interval = 60.0  # seconds between progress lines when stdout is not a terminal
+verbose = False  # show TensorFlow's C++ start-up log (oneDNN notice, CUDA probing)
 # data
 dataset = "shakespeare_char"  # directory under data/ holding train.bin, val.bin, meta.pkl
 data_dir = ""  # explicit dataset directory; overrides dataset when set
-batch_size = 32
+batch_size = 32  # windows of block_size characters per training step
 # model: every field of tf_model.config.PicoGPTConfig, with its defaults (added below), except
 # vocab_size, which comes from the dataset's meta.pkl
 # AdamW optimizer
 learning_rate = 3e-3  # peak learning rate
 max_iters = 8000  # total training iterations
 weight_decay = 0.1  # applied to 2-D weights only
-beta1 = 0.9
-beta2 = 0.99
+beta1 = 0.9  # AdamW's first-moment decay
+beta2 = 0.99  # AdamW's second-moment decay (0.99: a small model sees few tokens per step)
 grad_clip = 1.0  # clip gradients at this global norm; 0 disables
 # learning rate schedule
 decay_lr = True  # cosine decay after warmup; False keeps learning_rate constant
-warmup_iters = 100
+warmup_iters = 100  # linear warmup from 0 to learning_rate over this many iterations
 lr_decay_iters = 8000  # usually equal to max_iters
 min_lr = 3e-4  # usually learning_rate / 10
 # system
-seed = 1337
+seed = 1337  # model initialisation and batch sampling; the same seed gives the same run
 xla = "auto"  # XLA-compile the train step: "on", "off", or "auto" (on for GPU; plain tf.function measured faster on CPU)
 mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16' or 'float32'
 # -----------------------------------------------------------------------------
+TRAIN_DEFAULTS = {k: v for k, v in globals().items() if k not in _NOT_CONFIG and k[0] != "_"}
 MODEL_DEFAULTS = {k: v for k, v in PicoGPTConfig().to_dict().items() if k != "vocab_size"}
-DEFAULTS = {
-    **{
-        k: v
-        for k, v in dict(globals()).items()
-        if not k.startswith("_") and isinstance(v, (int, float, bool, str))
-    },
-    **MODEL_DEFAULTS,
-}
+DEFAULTS = {**TRAIN_DEFAULTS, **MODEL_DEFAULTS}
 HERE = os.path.dirname(os.path.abspath(__file__))
+SAVED_SET = (MODEL_FILE, CONFIG_FILE, RESUME_FILE)  # what tf_train.py saves in out_dir
+TRAIN_SCRIPT = "uv run python tf_train.py"
 
 
 class TrainError(Exception):
     pass
 
 
+def usage():
+    from tf_model.configurator import default_comments, format_usage
+
+    comments = {
+        **default_comments(os.path.join(HERE, "tf_model", "config.py")),
+        **default_comments(os.path.abspath(__file__)),
+    }
+    sections = [
+        ("training settings (defaults from tf_train.py)", TRAIN_DEFAULTS),
+        ("model settings (defaults from tf_model/config.py, PicoGPTConfig)", MODEL_DEFAULTS),
+    ]
+    return f"usage: {TRAIN_SCRIPT} [--config FILE] [--name=value ...]\n{__doc__}\n" + format_usage(
+        sections, comments
+    )
+
+
+def check_settings(cfg):
+    """Ranges the config types cannot express; the model's own fields are PicoGPTConfig's job."""
+    choices = {
+        "init_from": ("scratch", "resume"),
+        "xla": ("auto", "on", "off"),
+        "mixed_precision": ("auto", "float16", "float32"),
+    }
+    for key, allowed in choices.items():
+        if cfg[key] not in allowed:
+            raise TrainError(f"--{key} must be one of {allowed}, got {cfg[key]!r}")
+    at_least = {
+        "batch_size": 1,
+        "eval_interval": 1,
+        "eval_iters": 1,
+        "log_interval": 1,
+        "max_iters": 0,
+        "warmup_iters": 0,
+        "lr_decay_iters": 0,
+    }
+    for key, low in at_least.items():
+        if cfg[key] < low:
+            raise TrainError(f"--{key} must be >= {low}, got {cfg[key]}")
+    for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "progress_interval"):
+        value = cfg[key]
+        if not math.isfinite(value) or value < 0 or (key == "learning_rate" and value == 0):
+            bound = "> 0" if key == "learning_rate" else ">= 0"
+            raise TrainError(f"--{key} must be a finite number {bound}, got {value}")
+    for key in ("beta1", "beta2"):
+        if not 0 <= cfg[key] < 1:
+            raise TrainError(f"--{key} must be in [0, 1), got {cfg[key]}")
+
+
+def check_out_dir(cfg):
+    """Before anything slow: out_dir must be a directory (or creatable), and training from
+    scratch must not silently replace another run's checkpoint."""
+    out = cfg["out_dir"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise TrainError(
+            f"--out_dir {out} is a file, not a directory; choose another --out_dir "
+            "(training writes several files into it)"
+        )
+    if cfg["init_from"] != "scratch" or cfg["eval_only"] or cfg["overwrite"]:
+        return
+    existing = [name for name in SAVED_SET if os.path.exists(os.path.join(out, name))]
+    if existing:
+        raise TrainError(
+            f"{out} already holds a training run ({', '.join(existing)}); training from scratch "
+            f"would replace it. Continue that run with --init_from=resume, train into another "
+            f"--out_dir, or pass --overwrite=True to replace it."
+        )
+
+
 def resolve_data_dir(cfg):
     return cfg["data_dir"] or os.path.join(HERE, "data", cfg["dataset"])
+
+
+def resumed_model_config(cfg, sources, resume):
+    """The model saved in ckpt.pkl; settings given for it on the command line or in a config
+    file must agree (the saved weights have the saved shape)."""
+    saved = PicoGPTConfig.from_dict(resume["model_args"])
+    differ = [
+        f"{key}={cfg[key]!r} (from {sources[key]}; the checkpoint has {key}={getattr(saved, key)!r})"
+        for key in MODEL_DEFAULTS
+        if key in sources and cfg[key] != getattr(saved, key)
+    ]
+    if differ:
+        raise TrainError(
+            f"--init_from=resume continues the model in {os.path.join(cfg['out_dir'], RESUME_FILE)}"
+            f", but these model settings differ from it: {'; '.join(differ)}. Drop them to resume "
+            "(the model settings come from the checkpoint), or train the new shape from scratch "
+            "into another --out_dir."
+        )
+    if resume["iter_num"] >= cfg["max_iters"] and not cfg["eval_only"]:
+        raise TrainError(
+            f"{os.path.join(cfg['out_dir'], RESUME_FILE)} is at iteration {resume['iter_num']}, "
+            f"and max_iters is {cfg['max_iters']}: nothing left to train. Raise --max_iters "
+            "(and --lr_decay_iters) to continue."
+        )
+    return saved
 
 
 def build_optimizer(cfg, keras):
@@ -153,23 +258,40 @@ class Trainer:
             v.assign(value)
 
 
-def estimate_loss(trainer, data, eval_iters, rng):
-    """Mean loss over eval_iters batches of each split, from an RNG separate from training's."""
+def estimate_loss(trainer, data, eval_iters, rng, progress=None, should_stop=None):
+    """Mean loss over eval_iters batches of each split, from an RNG separate from training's.
+
+    `progress()` is called after every batch; None is returned as soon as `should_stop()` is
+    true (Ctrl-C during a long evaluation)."""
     out = {}
     for split in ("train", "val"):
         total = 0.0
         for _ in range(eval_iters):
+            if should_stop is not None and should_stop():
+                return None
             x, y = data.get_batch(split, rng)
             total += float(trainer.eval_step(x, y))
+            if progress is not None:
+                progress()
         out[split] = total / eval_iters
     return out
 
 
-def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_state, save_model):
-    """Resume state always; model.keras + model_config.pkl when save_model. Every file atomically."""
-    from tf_model.fileio import atomic_path, write_atomic
+class CheckpointSaveError(TrainError):
+    pass
 
-    out_dir = cfg["out_dir"]
+
+def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_state, save_model):
+    """Resume state always; model.keras + model_config.pkl too when save_model.
+
+    The files are staged beside their targets and renamed in together (tf_model.fileio), so
+    out_dir always holds one complete set: a full disk or a permission error mid-save leaves the
+    previous set as it was and no temp file behind. model_config.pkl records the digest of the
+    model.keras saved with it, and the loader checks it."""
+    from tf_model.fileio import sha256_file, staged_files
+
+    out = cfg["out_dir"]
+    paths = {name: os.path.join(out, name) for name in SAVED_SET}
     model_config = {
         "model_args": trainer.model.config.to_dict(),
         "data_dir": os.path.abspath(data_dir),
@@ -177,63 +299,83 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
         "best_val_loss": best_val_loss,
         "train_config": cfg,
     }
-    written = []
-    if save_model:
-        model_path = os.path.join(out_dir, MODEL_FILE)
-        tmp = atomic_path(model_path)
-        try:
-            trainer.model.save(tmp)
-            os.replace(tmp, model_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        config_path = os.path.join(out_dir, CONFIG_FILE)
-        write_atomic(config_path, pickle.dumps(model_config))
-        written += [model_path, config_path]
-    state = {**model_config, **trainer.state(), "data_rng_state": data_rng_state}
-    write_atomic(os.path.join(out_dir, "ckpt.pkl"), pickle.dumps(state))
-    written.append(os.path.join(out_dir, "ckpt.pkl"))
-    return written
+    try:
+        with staged_files() as stage:
+            if save_model:
+                model_tmp = stage.path(paths[MODEL_FILE])
+                trainer.model.save(model_tmp)
+                manifest = {**model_config, "model_sha256": sha256_file(model_tmp)}
+                stage.write(paths[CONFIG_FILE], pickle.dumps(manifest))
+            state = {**model_config, **trainer.state(), "data_rng_state": data_rng_state}
+            stage.write(paths[RESUME_FILE], encode_resume_state(state))
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise CheckpointSaveError(
+            f"could not save the checkpoint of iteration {iter_num} in {out}: {reason}"
+            f"{f' ({e.filename})' if e.filename else ''}. The files of the previous save are "
+            "unchanged and no temp file is left. Free some disk space or fix the directory's "
+            "permissions, then continue with --init_from=resume."
+        ) from None
+    return [paths[MODEL_FILE], paths[CONFIG_FILE]] * save_model + [paths[RESUME_FILE]]
 
 
-def load_resume_state(out_dir):
-    path = os.path.join(out_dir, "ckpt.pkl")
-    if not os.path.exists(path):
-        raise TrainError(
-            f"init_from='resume' but {path} does not exist; train from scratch first (init_from='scratch')"
-        )
-    with open(path, "rb") as f:
-        return pickle.load(f)
+METRICS_HEADER = ["iter", "train_loss", "val_loss", "lr", "elapsed_s"]
+
+
+def open_metrics(path, resume_iter):
+    """metrics.csv for appending. From scratch it starts empty; on resume, rows after the
+    checkpoint's iteration (from a run that stopped before it saved again) are dropped, so
+    the log has each iteration once."""
+    from tf_model.fileio import write_atomic
+
+    if resume_iter is None or not os.path.isfile(path):
+        write_atomic(path, (",".join(METRICS_HEADER) + "\r\n").encode())
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= resume_iter]
+        text = io.StringIO()
+        csv.writer(text).writerows([METRICS_HEADER, *kept])
+        write_atomic(path, text.getvalue().encode())
+    return open(path, "a", newline="")  # closed by main
+
+
+def format_minutes(seconds):
+    return f"{seconds / 60:.1f} min"
 
 
 def main(argv):
-    from tf_model.configurator import apply_config
+    if not argv or any(arg in ("-h", "--help") for arg in argv):
+        print(usage())
+        return 0
+    from tf_model.configurator import read_config
     from tf_model.schedule import get_lr
 
-    cfg = apply_config(DEFAULTS, argv)
-    if cfg["init_from"] not in ("scratch", "resume"):
-        raise TrainError(f"init_from must be 'scratch' or 'resume', got {cfg['init_from']!r}")
-    if cfg["xla"] not in ("auto", "on", "off"):
-        raise TrainError(f"xla must be 'auto', 'on' or 'off', got {cfg['xla']!r}")
-    if cfg["mixed_precision"] not in ("auto", "float16", "float32"):
-        raise TrainError(
-            f"mixed_precision must be 'auto', 'float16' or 'float32', got {cfg['mixed_precision']!r}"
-        )
+    cfg, sources = read_config(DEFAULTS, argv)
+    check_settings(cfg)
+    if cfg["init_from"] == "scratch":
+        # built before any file is read: a config error beats a missing dataset
+        model_config = PicoGPTConfig(**{k: cfg[k] for k in MODEL_DEFAULTS})
+    check_out_dir(cfg)
     data_dir = resolve_data_dir(cfg)
     resume = load_resume_state(cfg["out_dir"]) if cfg["init_from"] == "resume" else None
     if resume is not None:
-        # the model shape comes from the checkpoint; the command line may only change the schedule
-        model_config = PicoGPTConfig.from_dict(resume["model_args"])
+        model_config = resumed_model_config(cfg, sources, resume)
         cfg.update({k: getattr(model_config, k) for k in MODEL_DEFAULTS})
     else:
-        # built before any file is read: a config error beats a missing dataset
-        model_config = PicoGPTConfig(**{k: cfg[k] for k in MODEL_DEFAULTS})
         model_config = replace(model_config, vocab_size=load_meta(data_dir)["vocab_size"])
     data = CharDataset(
         data_dir, model_config.block_size, cfg["batch_size"], cfg["seed"], model_config.vocab_size
     )
+    if not cfg["eval_only"]:
+        try:
+            os.makedirs(cfg["out_dir"], exist_ok=True)
+        except OSError as e:
+            raise TrainError(f"cannot create --out_dir {cfg['out_dir']}: {e.strerror}") from None
 
-    import keras
+    from tf_model.quiet import import_keras
+
+    keras = import_keras(verbose=cfg["verbose"])
     import numpy as np
     import tensorflow as tf
     from tqdm import tqdm
@@ -253,9 +395,9 @@ def main(argv):
         data.set_rng_state(resume["data_rng_state"])
         iter_num, best_val_loss = resume["iter_num"], resume["best_val_loss"]
         print(
-            f"resuming from {cfg['out_dir']}/ckpt.pkl at iteration {iter_num} (best val {best_val_loss:.4f})"
+            f"resuming from {cfg['out_dir']}/{RESUME_FILE} at iteration {iter_num} (best val {best_val_loss:.4f})"
         )
-    os.makedirs(cfg["out_dir"], exist_ok=True)
+    start_iter = iter_num
     print(
         f"PicoGPT {count_params(trainer.model):,} parameters | {model_config} | "
         f"{'float16 mixed' if use_float16 else 'float32'} on {'GPU' if has_gpu else 'CPU'} | XLA {'on' if use_xla else 'off'}"
@@ -263,14 +405,13 @@ def main(argv):
 
     eval_rng = np.random.default_rng(cfg["seed"] + 1)
     csv_path = os.path.join(cfg["out_dir"], "metrics.csv")
-    new_csv = not os.path.exists(csv_path) or cfg["init_from"] == "scratch"
-    csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115 (closed in the finally below)
-    csv_writer = csv.writer(csv_file)
-    if new_csv:
-        csv_writer.writerow(["iter", "train_loss", "val_loss", "lr", "elapsed_s"])
+    csv_file, csv_writer = None, None  # eval_only writes nothing
+    if not cfg["eval_only"]:
+        csv_file = open_metrics(csv_path, iter_num if resume is not None else None)
+        csv_writer = csv.writer(csv_file)
     tb = (
         tf.summary.create_file_writer(os.path.join(cfg["out_dir"], "tb"))
-        if cfg["tensorboard"]
+        if cfg["tensorboard"] and not cfg["eval_only"]
         else None
     )
 
@@ -290,21 +431,26 @@ def main(argv):
         interrupted = True
 
     written = {}  # every file written in this run, in order (a dict keeps insertion order)
+    # a scratch run saves its first set at iteration 0, so an interrupt always leaves a model
+    model_saved = resume is not None and os.path.isfile(os.path.join(cfg["out_dir"], MODEL_FILE))
 
     def checkpoint(save_model):
+        nonlocal model_saved
         paths = save_checkpoint(
             cfg, trainer, data_dir, iter_num, best_val_loss, data.get_rng_state(), save_model
         )
         written.update(dict.fromkeys(paths))
+        model_saved = model_saved or save_model
 
     previous_handler = signal.signal(signal.SIGINT, on_sigint)
     status = 0
     t_start = time.time()
     tokens_per_iter = cfg["batch_size"] * model_config.block_size
+    progress_lines = not sys.stdout.isatty()  # a log file or CI: lines instead of a bar
     bar = tqdm(
         total=cfg["max_iters"], initial=iter_num, unit="it", dynamic_ncols=True, disable=None
     )
-    last_loss, t_iter = float("nan"), time.time()
+    last_loss, t_iter, t_line = float("nan"), time.time(), time.time()
     try:
         while True:
             lr = lr_at(iter_num)
@@ -314,37 +460,57 @@ def main(argv):
                 or iter_num == cfg["max_iters"]
                 or cfg["eval_only"]
             )
-            if due and not (
-                resume is not None and iter_num == resume["iter_num"]
-            ):  # resumed: already evaluated
-                losses = estimate_loss(trainer, data, cfg["eval_iters"], eval_rng)
-                elapsed = time.time() - t_start
-                bar.write(
-                    f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}"
+            # a resumed run evaluated its first iteration before it saved
+            if due and (iter_num != start_iter or resume is None or cfg["eval_only"]):
+                if progress_lines and iter_num == start_iter:
+                    bar.write(
+                        f"step {iter_num}: evaluating {cfg['eval_iters']} batches of train and val"
+                    )
+                eval_bar = tqdm(
+                    total=2 * cfg["eval_iters"],
+                    desc=f"eval step {iter_num}",
+                    leave=False,
+                    dynamic_ncols=True,
+                    disable=None,
                 )
-                csv_writer.writerow(
-                    [
-                        iter_num,
-                        f"{losses['train']:.5f}",
-                        f"{losses['val']:.5f}",
-                        f"{lr:.6g}",
-                        f"{elapsed:.1f}",
-                    ]
+                losses = estimate_loss(
+                    trainer,
+                    data,
+                    cfg["eval_iters"],
+                    eval_rng,
+                    progress=eval_bar.update,
+                    should_stop=lambda: interrupted,
                 )
-                csv_file.flush()
-                if tb is not None:
-                    with tb.as_default(step=iter_num):
-                        tf.summary.scalar("eval/train_loss", losses["train"])
-                        tf.summary.scalar("eval/val_loss", losses["val"])
-                improved = losses["val"] < best_val_loss
-                best_val_loss = min(best_val_loss, losses["val"])
-                if iter_num > 0 and not cfg["eval_only"]:
+                eval_bar.close()
+                if losses is not None:
+                    elapsed = time.time() - t_start
+                    bar.write(
+                        f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}"
+                    )
+                    if cfg["eval_only"]:
+                        break
+                    csv_writer.writerow(
+                        [
+                            iter_num,
+                            f"{losses['train']:.5f}",
+                            f"{losses['val']:.5f}",
+                            f"{lr:.6g}",
+                            f"{elapsed:.1f}",
+                        ]
+                    )
+                    csv_file.flush()
+                    if tb is not None:
+                        with tb.as_default(step=iter_num):
+                            tf.summary.scalar("eval/train_loss", losses["train"])
+                            tf.summary.scalar("eval/val_loss", losses["val"])
+                    improved = losses["val"] < best_val_loss
+                    best_val_loss = min(best_val_loss, losses["val"])
                     checkpoint(save_model=improved or cfg["always_save_checkpoint"])
-                t_iter = time.time()
+                    t_iter = time.time()
             if cfg["eval_only"] or iter_num >= cfg["max_iters"]:
                 break
             if interrupted:
-                checkpoint(save_model=False)
+                checkpoint(save_model=not model_saved)
                 bar.write(
                     f"interrupted at iteration {iter_num}: saved resume state; continue with --init_from=resume"
                 )
@@ -369,19 +535,35 @@ def main(argv):
                 bar.set_postfix_str(
                     f"loss {loss:.4f}, lr {lr:.2e}, {dt * 1000:.0f} ms/iter, {tokens_per_iter / dt:,.0f} tok/s"
                 )
+                if progress_lines and now - t_line >= cfg["progress_interval"]:
+                    t_line = now
+                    eta = format_minutes(dt * (cfg["max_iters"] - iter_num))
+                    bar.write(
+                        f"iter {iter_num}/{cfg['max_iters']}: loss {loss:.4f}, lr {lr:.2e}, "
+                        f"{dt * 1000:.0f} ms/iter, ETA {eta} (+ evaluations)"
+                    )
                 if tb is not None:
                     with tb.as_default(step=iter_num):
                         tf.summary.scalar("train/loss", loss)
                         tf.summary.scalar("train/lr", lr)
+    except CheckpointSaveError as e:
+        bar.write(f"error: {e}", file=sys.stderr)
+        status = 1
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
-        csv_file.close()
+        if csv_file is not None:
+            csv_file.close()
         if tb is not None:
             tb.close()
+    if cfg["eval_only"]:
+        return status
     elapsed = time.time() - t_start
     print(
-        f"done: {iter_num} iterations in {elapsed / 60:.1f} min, best val loss {best_val_loss:.4f}, last train loss {last_loss:.4f}"
+        f"{'done' if status == 0 else 'stopped'}: {iter_num - start_iter} iterations this run "
+        f"(iteration {start_iter} -> {iter_num}) "
+        f"in {format_minutes(elapsed)}, best val loss {best_val_loss:.4f}, "
+        f"last train loss {last_loss:.4f}"
     )
     for path in [*written, csv_path]:
         print(f"wrote {path}")
@@ -394,3 +576,9 @@ if __name__ == "__main__":
     except (ValueError, TrainError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: nothing more was saved; the last complete checkpoint stays as it was",
+            file=sys.stderr,
+        )
+        sys.exit(130)

@@ -77,7 +77,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model",
-        default=os.path.join(ROOT, "models", "shakespeare_char", "model.tflite"),
+        default=os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite"),
         help="exported INT8 KV-cache step model (default: the reference model)",
     )
     parser.add_argument("--steps", type=int, default=256, help="decoding steps per backend")

@@ -1,8 +1,8 @@
 """
 Per-token latency of the KV-cache step model vs the full-sequence model, LiteRT and TFLite Micro.
 
-    uv run python bench/bench_tflite.py --model_dir out-shakespeare-char
-    uv run python bench/bench_tflite.py --step out/model.tflite --full out/model_full.tflite \
+    uv run python bench/bench_tflite.py --model_dir out-tf-pico-shakespeare-char
+    uv run python bench/bench_tflite.py --step out/model_data_int8.tflite --full out/model_data_full_int8.tflite \
         --tokens 32 64 128 --backends litert tflm --json bench_tflite.json
 
 Export both models first (tf_convert_to_tflite.py --model_dir DIR, and again with
@@ -27,9 +27,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model_dir", help="directory with model.tflite and model_full.tflite")
-    parser.add_argument("--step", help="KV-cache step model (default: MODEL_DIR/model.tflite)")
-    parser.add_argument("--full", help="full-sequence model (default: MODEL_DIR/model_full.tflite)")
+    parser.add_argument(
+        "--model_dir", help="directory with model_data_int8.tflite and model_data_full_int8.tflite"
+    )
+    parser.add_argument(
+        "--step", help="KV-cache step model (default: MODEL_DIR/model_data_int8.tflite)"
+    )
+    parser.add_argument(
+        "--full", help="full-sequence model (default: MODEL_DIR/model_data_full_int8.tflite)"
+    )
     parser.add_argument("--tokens", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument(
         "--backends", nargs="+", choices=["litert", "tflm"], default=["litert", "tflm"]

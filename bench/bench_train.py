@@ -1,8 +1,8 @@
 """
 Throughput of the compiled PicoGPT train step (forward, backward, AdamW update) on this machine.
 
-    python bench/bench_train.py                    # default config, XLA on and off
-    python bench/bench_train.py --iters 30 --xla on
+    uv run python bench/bench_train.py                    # default config, XLA on and off
+    uv run python bench/bench_train.py --iters 30 --xla on
 
 Prints a table and, last, `N ms/iter` for the fastest setting. Target (issue #2): <= 235 ms/iter for
 the default config on a 2-core x86 CPU, i.e. >= 1.5x a PyTorch eager implementation (~355 ms/iter).
@@ -53,6 +53,9 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--block_size", type=int, default=128)
     args = parser.parse_args()
+    from tf_model.quiet import import_keras
+
+    import_keras()  # TensorFlow's C++ start-up log stays off the table
 
     settings = {"on": [True], "off": [False], "both": [True, False]}[args.xla]
     tokens = args.batch_size * args.block_size

@@ -40,7 +40,7 @@ FIRMWARE = os.path.join(
 )
 HOST_CLI = os.path.join(ROOT, "build", "host-release", "cim_runtime", "apps", "picogpt_generate")
 RUN_QEMU = os.path.join(ROOT, "scripts", "run_qemu.sh")
-MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model.tflite")
+MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
 PROMPT = "ROMEO:"
 
 

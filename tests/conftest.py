@@ -57,9 +57,14 @@ def corpus_dir(tmp_path_factory):
     return d
 
 
-def run_script(*args, timeout=600, env=None):
-    """Run a project script with the test interpreter; return the CompletedProcess (text)."""
+def run_script(*args, timeout=600, env=None, hide_tf_log=True):
+    """Run a project script with the test interpreter; return the CompletedProcess (text).
+
+    hide_tf_log=False runs it as a user would, without TF_CPP_MIN_LOG_LEVEL set, so a test can
+    check that the script itself keeps TensorFlow's start-up log off the terminal."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    if not hide_tf_log:
+        full_env.pop("TF_CPP_MIN_LOG_LEVEL")
     return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
@@ -69,3 +74,12 @@ def run_script(*args, timeout=600, env=None):
         env=full_env,
         check=False,
     )
+
+
+# What TensorFlow's C++ start-up writes to stderr when nothing hides it (absl log lines such as
+# "I0000 00:00:... port.cc:153] oneDNN custom operations are on", "E0000 ... failed call to cuInit").
+TF_LOG_MARKERS = ("oneDNN", "cuInit", "cuda", "absl::InitializeLog", "I0000 ", "E0000 ", "W0000 ")
+
+
+def assert_no_traceback(stderr):
+    assert "Traceback" not in stderr, stderr[-3000:]

@@ -18,8 +18,8 @@ from conftest import ROOT
 from tf_model.chip import Chip, ChipBuildError, ChipError, build_library, evaluate_text
 from tf_model.window import WindowedDecoder, default_keep, resolve_keep, stream_plan
 
-STEP_MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model.tflite")
-FULL_MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model_full.tflite")
+STEP_MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
+FULL_MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model_data_full_int8.tflite")
 TEXT = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
     "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. "

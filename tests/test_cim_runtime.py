@@ -7,9 +7,11 @@ reference models, bit-exact over 128 positions), the robustness cases, the publi
 input-parser tests and a bounded libFuzzer run on a seed corpus of real models. The build itself
 generates the golden data (TensorFlow + the tflite-micro interpreter): kernel vectors from
 single-op models, and for the end-to-end test the logits of the committed reference models
-(models/shakespeare_char/); it trains nothing. The host CLI is checked end to end: text and
-stats, and a clear error (exit status, message, no sanitizer report) for every bad option, model
-path and vocabulary; and the configure's choice of the model kind.
+(models/shakespeare_char/); it trains nothing. ctest also runs the CIM accelerator model's test
+(mapping, capacity, HAL protocol, cost model, live attention). The host CLI is checked end to
+end: text and stats, the CIM report and device options, and a clear error (exit status, message,
+no sanitizer report) for every bad option, model path and vocabulary; and the configure's choice
+of the model kind.
 """
 
 import os
@@ -60,6 +62,10 @@ def test_exported_models_bit_exact_over_128_steps(built):
 
 def test_robustness_cases(built):
     ctest("^robustness$", timeout=300)
+
+
+def test_cim_mapping_hal_and_cost_model(built):
+    ctest("^cim_mapping$", timeout=120)
 
 
 def test_public_header_and_input_parsers(built):
@@ -151,6 +157,35 @@ def test_cli_rejects_bad_input_with_a_message(built, args, messages):
     assert_clean_error(code, out, 2, "error: ", *messages)
 
 
+def test_cli_cim_report_and_device_options(built):
+    """--cim_report: the mapping of the reference model (25 of 32 macros of 128 x 128), the
+    share of MACs and the cost per token; a device too small fails with the mapper's message
+    unless --cim_cpu_fallback runs the overflow layers on the CPU, with a warning."""
+    cli, model = cli_paths(built)
+    args = [cli, model, "--length", "20", "--quiet", "--cim_report"]
+    code, out = run([*args, "--cim_cpu_instructions", "500000"], timeout=120)
+    assert code == 0, out
+    assert "CIM mapping: 25 of 32 macros of 128 x 128" in out and "utilisation 98.0 %" in out
+    assert len(re.findall(r"^\s+\d+\s+\d+ x \d+\s+\d+ x \d+\s+\S+\s+\d+", out, re.MULTILINE)) == 19
+    assert "401536 MACs/step on the macros (100.0 %), 0 on the CPU" in out, out
+    assert "accelerator 1576 cycles, 200768 ADC conversions" in out, out
+    # 50 MHz / (500,000 + 1,576 cycles)
+    assert "99.7 tokens/s" in out, out
+    code, out = run(args, timeout=120)
+    assert code == 0 and "pass --cim_cpu_instructions N" in out, out
+
+    code, out = run([cli, model, "--cim_macros", "8"], timeout=60)
+    assert_clean_error(code, out, 1, "PICOGPT_ERR_CIM_CAPACITY", "needs 25 CIM macros", "has 8")
+    code, out = run([*args, "--cim_macros", "8", "--cim_cpu_fallback"], timeout=120)
+    assert code == 0, out
+    assert "warning: 13 of 19 FULLY_CONNECTED layers do not fit the 8 CIM macros" in out, out
+    assert "131072 MACs/step on the macros (32.6 %), 270464 on the CPU" in out, out
+    code, out = run([cli, model, "--cim_rows", "200"], timeout=60)
+    assert_clean_error(code, out, 1, "PICOGPT_ERR_ARGUMENT", "128, 256 or 512 rows and cols")
+    code, out = run([cli, model, "--cim_macros", "0"], timeout=60)
+    assert_clean_error(code, out, 2, "'--cim_macros 0'", "an integer in [1, 65535]")
+
+
 def test_cli_model_path_errors(built, tmp_path):
     cli, _ = cli_paths(built)
     code, out = run([cli, str(tmp_path)], timeout=60)  # was an ASan abort on a huge size
@@ -201,4 +236,5 @@ def test_configure_follows_the_model_kind(built):
         out.split()
     )
     code, out = run([*base, "-DPICOGPT_MODEL_DATA=nope", "-DPICOGPT_USE_KV_CACHE="], 300)
-    assert code != 0 and re.search(r"PICOGPT_MODEL_DATA=nope: \S+nope\.h", out), out[-3000:]
+    # CMake wraps long messages, so where the line breaks depends on the checkout's path
+    assert code != 0 and re.search(r"PICOGPT_MODEL_DATA=nope:\s+\S+nope\.h", out), out[-3000:]

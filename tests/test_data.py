@@ -3,6 +3,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import make_corpus
 
 from tf_data import CharDataset, DataError
 
@@ -143,3 +144,96 @@ def test_windows_cover_the_split_once_in_order(tmp_path):
     )
     np.testing.assert_array_equal(x.reshape(-1), val[: x.size])
     np.testing.assert_array_equal(y.reshape(-1), val[1 : x.size + 1])
+
+
+def test_staged_files_roll_back_when_a_rename_fails(tmp_path, monkeypatch):
+    """commit() renames file by file; if one rename fails, the files already replaced get
+    their previous contents back and no temp file or backup link is left."""
+    from tf_model import fileio
+
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(b"old " + name.encode())
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # a and b are in place, c fails
+            raise OSError(28, "No space left on device", dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    with pytest.raises(OSError, match="No space left"), fileio.staged_files() as stage:
+        for name in ("a", "b", "c"):
+            stage.write(str(tmp_path / name), b"new " + name.encode())
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+    assert (tmp_path / "a").read_bytes() == b"old a" and (tmp_path / "b").read_bytes() == b"old b"
+
+
+def test_staged_files_are_discarded_on_an_exception(tmp_path):
+    from tf_model.fileio import staged_files
+
+    (tmp_path / "a").write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), staged_files() as stage:
+        stage.write(str(tmp_path / "a"), b"new")
+        raise KeyboardInterrupt  # Ctrl-C between staging and commit
+    assert os.listdir(tmp_path) == ["a"] and (tmp_path / "a").read_bytes() == b"old"
+
+
+def prepare_main(capsys, *argv):
+    from data.shakespeare_char.prepare import main
+
+    status = main(list(argv))
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("input_is_a_directory", "--input {tmp} is a directory; give the text file itself"),
+        ("input_unreadable", "cannot read --input {tmp}/input.txt: Permission denied"),
+        ("out_dir_is_a_file", "--out_dir {tmp}/input.txt is a file, not a directory"),
+        ("out_dir_unwritable", "cannot write to --out_dir {tmp}/new: Permission denied"),
+        ("corpus_too_small", "validation split (the last 10%) would hold 100 tokens"),
+        ("block_size_zero", "--block_size must be >= 1, got 0"),
+    ],
+)
+def test_prepare_bad_input_is_one_message_and_leaves_nothing(
+    tmp_path, capsys, monkeypatch, case, fragment
+):
+    from data.shakespeare_char import prepare
+    from tf_model import fileio
+
+    text = tmp_path / "input.txt"
+    text.write_text(make_corpus(1000 if case == "corpus_too_small" else 5000), encoding="utf-8")
+    out_dir = tmp_path / "new"
+    args = ["--input", str(text), "--out_dir", str(out_dir)]
+    if case == "input_is_a_directory":
+        args[1] = str(tmp_path)
+    elif case == "input_unreadable":  # (tests may run as root, which chmod does not stop)
+        monkeypatch.setattr(prepare, "open", denied, raising=False)
+    elif case == "out_dir_is_a_file":
+        args[3] = str(text)
+    elif case == "out_dir_unwritable":
+        monkeypatch.setattr(fileio, "atomic_path", denied)
+    elif case == "block_size_zero":
+        args += ["--block_size", "0"]
+    before = sorted(os.listdir(tmp_path))
+    status, err = prepare_main(capsys, *args)
+    assert status == 1
+    assert err.startswith("error: ") and fragment.format(tmp=tmp_path) in err, err
+    assert sorted(os.listdir(tmp_path)) == before  # no empty --out_dir left behind
+
+
+def denied(path, *args, **kwargs):
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def test_prepare_small_corpus_with_a_smaller_block_size(tmp_path, capsys):
+    text = tmp_path / "input.txt"
+    text.write_text(make_corpus(1000), encoding="utf-8")
+    status, err = prepare_main(
+        capsys, "--input", str(text), "--out_dir", str(tmp_path / "d"), "--block_size", "64"
+    )
+    assert status == 0, err
+    assert sorted(os.listdir(tmp_path / "d")) == ["meta.pkl", "train.bin", "val.bin"]

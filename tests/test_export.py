@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -108,16 +109,29 @@ def checkpoint(trained_dir):
     return load_checkpoint(trained_dir)
 
 
+CONVERSION_WARNINGS = []  # Python warnings raised while the exports fixture converts
+
+
 @pytest.fixture(scope="module")
 def exports(checkpoint):
     """Every (kind, quantization) export of the small trained model, converted once."""
     from tf_model.export import build_tflite
 
-    return {
-        (kind, q): build_tflite(checkpoint, kind, q, num_calibration_windows=4)
-        for kind in ("step", "full")
-        for q in ("int8", "hybrid", "float")
-    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = {
+            (kind, q): build_tflite(checkpoint, kind, q, num_calibration_windows=4)
+            for kind in ("step", "full")
+            for q in ("int8", "hybrid", "float")
+        }
+    CONVERSION_WARNINGS.extend(str(w.message) for w in caught)
+    return built
+
+
+def test_conversion_uses_no_debugging_only_interpreter_option(exports):
+    """Calibration reads LiteRT tensors as extra outputs, not with experimental_preserve_all_
+    tensors, which LiteRT warns is for debugging only."""
+    assert not [w for w in CONVERSION_WARNINGS if "preserve_all_tensors" in w]
 
 
 @pytest.fixture(scope="module")
@@ -494,7 +508,7 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     again = cli("--model_dir", trained_dir, "--num_calibration_samples", "4",
                 "--num_eval_windows", "2", "--c_header", str(header2), "--c_source", str(source2))  # fmt: skip
     assert again.returncode == 0, again.stderr
-    default_path = os.path.join(trained_dir, "model.tflite")
+    default_path = os.path.join(trained_dir, "model_data_int8.tflite")
     with open(default_path, "rb") as f:
         assert f.read() == model_bytes
     assert header2.read_text() == header_text
@@ -556,7 +570,7 @@ def test_missing_checkpoint_file(trained_dir, tmp_path, missing):
 
 @pytest.mark.parametrize(
     "name, fragment",
-    [("model_config.pkl", "cannot read model config"), ("model.keras", "cannot load")],
+    [("model_config.pkl", "cannot read model config"), ("model.keras", "not a valid model file")],
 )
 def test_corrupt_checkpoint_file(trained_dir, tmp_path, name, fragment):
     d = copy_checkpoint(trained_dir, tmp_path / "ck")

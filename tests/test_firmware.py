@@ -1,14 +1,16 @@
 """The bare-metal RISC-V firmware: riscv presets, QEMU runs, text equality with the host CLI.
 
     uv run pytest tests/test_firmware.py
-    PICOGPT_MODEL_TFLITE=out-shakespeare-char/model.tflite uv run pytest tests/test_firmware.py
+    PICOGPT_MODEL_TFLITE=out-tf-pico-shakespeare-char/model_data_int8.tflite uv run pytest tests/test_firmware.py
 
 Builds the riscv-release and riscv-debug presets (the cross compiler, picolibc and QEMU are the
 Debian packages .ci/run installs) and a host picogpt_generate, then runs the firmware under
 qemu-system-riscv32 with a timeout and checks: exit status, text identical to the host CLI for
 the same model bytes, prompt, seed, temperature and top-k (sampled and greedy, a prompt with
-spaces), a sane stats line, the speed target, the memory budgets, bad options, prompts and
-command lines, the build's refusal of an arena or RAM that is too small, and the model kind:
+spaces), a sane stats line (with the CIM mapping, the instructions the core executes outside
+the accelerator and the cost model's figures), the speed target, the memory budgets, bad
+options, prompts and command lines, the build's refusal of an arena or RAM that is too small
+and of a CIM device too small for the model (or its CPU fallback, same text), and the model kind:
 a full-window model_data builds and runs, a kind that PICOGPT_USE_KV_CACHE contradicts stops
 the configure. The firmware embeds the repository's model_data (the reference model) unless
 PICOGPT_MODEL_TFLITE names an exported .tflite; the host CLI always gets the very model bytes
@@ -396,13 +398,32 @@ def test_default_run_stats_and_speed(firmware, host_cli, model_file):
     assert int(stats["arena_bytes"]) == arena  # auto-sized: exactly the need
     kv = int(stats["kv_cache_bytes"])
     assert 0 < kv < arena
-    assert int(stats["cim_macs_per_token"]) > 0 and int(stats["cim_calls_per_token"]) > 0
+    check_cim_stats(stats, ipt)
     stack = int(stats["stack_bytes"])
     assert 0 < stack < int(cache_value(build_dir, "PICOGPT_FW_STACK_SIZE"))
 
     # Deterministic: same instruction counts on a second run.
     code, out2, err = qemu(firmware)
     assert code == 0 and out2 == out
+
+
+def check_cim_stats(stats, instructions_per_token):
+    """The CIM fields of a stats line: the mapping, the work per token, the instructions left
+    to the core and the cost model's figures, consistent with each other."""
+    macros, products = int(stats["cim_macros"]), int(stats["cim_products_per_token"])
+    assert 1 <= macros <= products, stats  # every used macro runs once per token at least
+    assert int(stats["cim_macs_per_token"]) >= products * 128, stats  # tiles of >= 128 x 1
+    assert int(stats["cpu_macs_per_token"]) > 0, stats  # attention stays on the CPU
+    cpu = int(stats["cpu_instructions_per_token"])
+    assert 0 < cpu < instructions_per_token, stats  # the rest emulated the macros
+    cycles, mhz = int(stats["cim_cycles_per_token"]), int(stats["clock_mhz"])
+    assert cycles >= products * 8 and mhz == 50, stats  # >= one cycle per input bit
+    # tokens/s = clock / (core instructions + accelerator cycles), three decimals
+    tokens_per_s = float(stats["tokens_per_s"])
+    assert abs(tokens_per_s - mhz * 1e6 / (cpu + cycles)) < 1e-3, stats
+    # uJ/token >= the core's share at 33.4 pJ per instruction (cim_runtime/README.md)
+    uj = float(stats["uj_per_token"])
+    assert cpu * 33.4e-6 <= uj <= cpu * 33.4e-6 + int(stats["cim_nj_per_token"]) / 1e3 + 1e-3
 
 
 def test_bad_options_and_prompts_exit_2(firmware):
@@ -506,7 +527,32 @@ def test_configure_refuses_settings_out_of_range(tools):
         ("-DPICOGPT_FW_FLASH_SIZE=big", "PICOGPT_FW_FLASH_SIZE=big: expected a number of bytes"),
         ("-DPICOGPT_FW_WINDOW=slide", "PICOGPT_FW_WINDOW=slide"),
         ("-DPICOGPT_FW_KEEP=600", "auto or an integer in [0, 511]"),
+        ("-DPICOGPT_FW_CIM_ROWS=100", "PICOGPT_FW_CIM_ROWS=100"),
+        ("-DPICOGPT_FW_CIM_MACROS=0", "expected 1..65535 macros of 128, 256 or 512"),
     ]:
         code, log = configure("riscv-kind-check", setting)
         assert code != 0, setting
         assert message in " ".join(log.split()), (setting, log[-3000:])
+
+
+def test_cim_device_too_small_fails_the_build_or_falls_back(tools, host_cli, model_file):
+    """8 macros of 128 x 128 for a model that needs 25: the build's probe stops with the
+    mapper's message; with PICOGPT_FW_CIM_CPU_FALLBACK the overflow layers run on the CPU, with
+    a warning and the same text."""
+    code, log = configure_scratch("riscv-cim-small", "-DPICOGPT_FW_CIM_MACROS=8")
+    assert code != 0
+    assert "PICOGPT_ERR_CIM_CAPACITY" in log and "the device has 8" in log, log[-4000:]
+    code, log = configure_scratch(
+        "riscv-cim-small", "-DPICOGPT_FW_CIM_MACROS=8", "-DPICOGPT_FW_CIM_CPU_FALLBACK=ON"
+    )
+    assert code == 0, log[-4000:]
+    elf = os.path.join(ROOT, "build", "riscv-cim-small", FW_REL)
+    code, out, err = qemu(elf, "--tokens", "20", "--seed", "3")
+    assert code == 0, err + out
+    # Semihosting puts the firmware's stderr on QEMU's stdout, before the text.
+    warning, _, out = out.partition("\n")
+    assert warning.startswith("warning: 13 of 19") and "do not fit the 8 CIM macros" in warning
+    text, stats = split_output(out)
+    assert int(stats["cim_macros"]) == 8, stats
+    check_cim_stats(stats, int(stats["instructions_per_token"]))
+    assert text == host_text(host_cli, model_file, "ROMEO:", 20, "0.8", "0", "3")

@@ -101,3 +101,26 @@ def test_importing_the_library_and_its_config_does_not_import_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_import_tf_model_then_keras_load_model(tmp_path):
+    """The README's two lines: `import tf_model` registers the layers with Keras when Keras is
+    imported (here afterwards, and through tf.keras), without importing TensorFlow itself."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "model.keras")
+    PicoGPT(PicoGPTConfig(**TINY)).save(path)
+    code = (
+        "import sys, tf_model\n"
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+        "import keras, tensorflow as tf\n"
+        f"print(type(keras.models.load_model({path!r})).__name__)\n"
+        f"print(type(tf.keras.models.load_model({path!r})).__name__)\n"
+    )
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["PicoGPT", "PicoGPT"]

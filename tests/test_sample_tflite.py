@@ -7,9 +7,10 @@ as --backend litert, not bit-exact with the chip.
 
 import os
 
+import pytest
 from conftest import ROOT, run_script
 
-REFERENCE = os.path.join(ROOT, "models", "shakespeare_char", "model.tflite")
+REFERENCE = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
 
 
 def sample(*extra):
@@ -73,10 +74,9 @@ def test_int8_greedy_and_bad_inputs(tmp_path):
     assert g1.returncode == 0 and g1.stdout == g2.stdout
     r = sample("--start=ROMEO{")
     assert r.returncode == 2 and "not in the model's vocabulary" in r.stderr
-    r = run_script("tf_sample.py", f"--tflite={tmp_path}/none.tflite")
-    assert r.returncode == 2 and "none.tflite: No such file" in r.stderr
-    r = run_script("tf_sample.py", f"--tflite={tmp_path}/none.tflite", "--backend=litert")
-    assert r.returncode == 2 and "not found" in r.stderr
+    for backend in ("chip", "litert"):
+        r = run_script("tf_sample.py", f"--tflite={tmp_path}/none.tflite", f"--backend={backend}")
+        assert r.returncode == 2 and "none.tflite" in r.stderr, r.stderr
     for args, message in [
         (["--keep=128"], "keep 128 is out of range: it must be in [0, 127]"),
         (["--keep=-1"], "keep -1 is out of range"),
@@ -87,9 +87,33 @@ def test_int8_greedy_and_bad_inputs(tmp_path):
         assert r.returncode == 2 and message in r.stderr, (args, r.stderr[-2000:])
     r = run_script("tf_sample.py", f"--out_dir={tmp_path}", "--backend=chip")
     assert r.returncode == 2 and "--backend chooses how --tflite runs" in r.stderr
-    bad = tmp_path / "bad.tflite"
-    bad.write_bytes(b"TFL3 but not a model")
-    r = run_script("tf_sample.py", f"--tflite={bad}")
-    assert (
-        r.returncode == 2 and "the C runtime cannot run" in r.stderr and "PICOGPT_ERR_" in r.stderr
-    )
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (
+            lambda ref: ref[: len(ref) // 4],
+            "is not a valid .tflite model: it is truncated or corrupt",
+        ),
+        (lambda ref: b"hello, not a model\n", "is not a .tflite model (no TFL3 file identifier"),
+        (lambda ref: None, "cannot read {path}: Is a directory"),
+    ],
+)
+@pytest.mark.parametrize("backend", ["chip", "litert"])
+def test_tflite_that_is_not_a_model(tmp_path, capsys, make, fragment, backend):
+    """Both backends check the file the same way (tflite_step.read_export) and say the same."""
+    import tf_sample
+
+    with open(REFERENCE, "rb") as f:
+        data = make(f.read())
+    path = tmp_path / "model.tflite"
+    if data is None:
+        path.mkdir()
+    else:
+        path.write_bytes(data)
+    args = [f"--tflite={path}", "--num_samples=1", "--max_new_tokens=1", f"--backend={backend}"]
+    assert tf_sample.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and fragment.format(path=path) in err, err
+    assert str(path) in err

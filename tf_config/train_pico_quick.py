@@ -3,7 +3,7 @@
 Lists only what differs from tf_train.py's defaults (the default run, train_pico_shakespeare_char.py).
 """
 
-out_dir = "out-pico-quick"
+out_dir = "out-tf-pico-quick"
 eval_interval = 100
 eval_iters = 20
 

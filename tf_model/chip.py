@@ -1,7 +1,7 @@
 """The chip's arithmetic in Python: a ctypes binding to the project's own C runtime (cim_runtime/).
 
     from tf_model.chip import Chip, evaluate_text
-    chip = Chip("models/shakespeare_char/model.tflite")     # builds the library on first use
+    chip = Chip("models/shakespeare_char/model_data_int8.tflite")     # builds the library on first use
     ids = chip.generate(prompt_ids, 500, temperature=0.8, seed=1337)  # the firmware's tokens
     q = chip.score_windows(windows)              # int8 logits (n, T, vocab), one C call
     result = evaluate_text(chip, val_tokens, keep=0, float_logits=keras_fn)   # loss, top-1
@@ -22,7 +22,6 @@ import ctypes
 import fcntl
 import glob
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -163,12 +162,28 @@ def build_library(build_dir=BUILD_DIR, root=ROOT, quiet=False):
     return target
 
 
-class HalCounters(ctypes.Structure):
-    _fields_ = [("calls", ctypes.c_uint64), ("macs", ctypes.c_uint64)]
+class HalCounters(ctypes.Structure):  # cim_hal_counters
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "programs", "program_cells", "matvecs", "macs", "outputs", "emulation_instructions"
+        )
+    ]  # fmt: skip
 
 
 class Stats(ctypes.Structure):  # picogpt_stats
-    _fields_ = [("steps", ctypes.c_uint32), ("cim", HalCounters)]
+    _fields_ = [("steps", ctypes.c_uint32), ("cim", HalCounters), ("cpu_macs", ctypes.c_uint64)]
+
+
+class CimDevice(ctypes.Structure):  # cim_hal_device; zero fields take the runtime's defaults
+    _fields_ = [
+        (name, ctypes.c_int32)
+        for name in ("num_macros", "rows", "cols", "input_bits", "weight_bits")
+    ]
+
+
+class RuntimeOptions(ctypes.Structure):  # picogpt_options
+    _fields_ = [("cim_device", CimDevice), ("cim_cpu_fallback", ctypes.c_int32)]
 
 
 class ModelInfo(ctypes.Structure):  # picogpt_model_info
@@ -204,6 +219,7 @@ class SessionOptions(ctypes.Structure):  # picogpt_session_options; append field
         ("struct_size", ctypes.c_uint32),
         ("reserved", ctypes.c_uint32),
         ("arena_bytes", ctypes.c_uint64),
+        ("runtime", RuntimeOptions),
     ]
 
 
@@ -239,10 +255,6 @@ _SIGNATURES = {  # name: (restype, argtypes)
         [_P, _I32P, ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(Sampling),
          ctypes.POINTER(Window), _P, _P, _I32P, _I32P],
     ),
-    "picogpt_model_metadata": (
-        ctypes.c_int,
-        [_P, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)],
-    ),
 }  # fmt: skip
 _MIRRORED = {  # C struct name: its ctypes mirror, checked at load
     "picogpt_model_info": ModelInfo,
@@ -250,6 +262,7 @@ _MIRRORED = {  # C struct name: its ctypes mirror, checked at load
     "picogpt_window": Window,
     "picogpt_stats": Stats,
     "picogpt_session_options": SessionOptions,
+    "picogpt_options": RuntimeOptions,
 }
 
 
@@ -303,32 +316,33 @@ def _ptr(array, ctype):
 
 
 class Chip:
-    """One exported int8 model (.tflite path or bytes) on the C runtime, in its own arena.
+    """One exported int8 model (.tflite path or bytes) on the C runtime, in its own arena; its
+    file is checked like every export (tf_model.export.tflite_step.read_export).
 
-    `arena_bytes` 0 gives exactly what the model needs. Inputs are checked by the runtime; a
-    refused one raises ValueError (token ids, window) or ChipError (anything else), with the
-    runtime's message.
+    `arena_bytes` 0 gives exactly what the model needs. `cim_device` (num_macros, rows, cols,
+    input_bits, weight_bits; zeros and None take the defaults) and `cim_cpu_fallback` are
+    picogpt_init_with_options' options: the CIM device the weights are mapped onto. Inputs
+    are checked by the runtime; a refused one raises ValueError (token ids, window) or
+    ChipError (anything else), with the runtime's message.
     """
 
-    def __init__(self, model, arena_bytes=0):
-        if isinstance(model, (bytes, bytearray)):
-            self.data, self.name = bytes(model), "the model bytes"
-        else:
-            self.name = str(model)
-            try:
-                with open(model, "rb") as f:
-                    self.data = f.read()
-            except OSError as e:
-                raise ChipError(
-                    f"cannot read the model {model}: {e.strerror}; export one with "
-                    "tf_convert_to_tflite.py"
-                ) from None
+    def __init__(self, model, arena_bytes=0, cim_device=None, cim_cpu_fallback=False):
+        from .export.tflite_step import ExportedModelError, read_export
+
+        self.name = "the model bytes" if isinstance(model, (bytes, bytearray)) else str(model)
+        try:
+            self.data, self.metadata = read_export(model)
+        except ExportedModelError as e:
+            raise ChipError(str(e)) from None
+        self.itos = self.metadata.get("itos")  # list: token id -> text
         if not 0 <= arena_bytes < 2**63:
             raise ValueError(
                 f"arena_bytes must be >= 0 (0: what the model needs), got {arena_bytes}"
             )
         self._lib = lib = load_library()
-        options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes))
+        device = CimDevice(*(cim_device or ()))
+        runtime = RuntimeOptions(device, int(bool(cim_cpu_fallback)))
+        options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes), runtime)
         status = ctypes.c_int(0)
         error = ctypes.create_string_buffer(512)
         self._session = lib.picogpt_session_open(
@@ -346,17 +360,6 @@ class Chip:
         self.logits_scale = float(info.logits_scale)
         self.logits_zero_point = int(info.logits_zero_point)
         self.arena_used = int(info.arena_used)
-        self.metadata = self._metadata()
-        self.itos = self.metadata.get("itos") if self.metadata else None
-
-    def _metadata(self):
-        """The exporter's "pico_gpt" metadata (vocabulary, config) read by the runtime, or None."""
-        data, size = _P(), ctypes.c_size_t()
-        if self._lib.picogpt_model_metadata(
-            self.data, len(self.data), b"pico_gpt", ctypes.byref(data), ctypes.byref(size)
-        ):
-            return None
-        return json.loads(ctypes.string_at(data, size.value).decode("utf-8"))
 
     def close(self):
         if getattr(self, "_session", None):
@@ -411,9 +414,14 @@ class Chip:
 
     @property
     def stats(self):
-        """Work since the last reset: model steps, CIM HAL calls and MACs."""
+        """Work since the last reset: model steps, CIM tile products and MACs, CPU MACs."""
         s = self._lib.picogpt_get_stats(self._rt).contents
-        return {"steps": int(s.steps), "cim_calls": int(s.cim.calls), "cim_macs": int(s.cim.macs)}
+        return {
+            "steps": int(s.steps),
+            "cim_matvecs": int(s.cim.matvecs),
+            "cim_macs": int(s.cim.macs),
+            "cpu_macs": int(s.cpu_macs),
+        }
 
     def step(self, token):
         """Feed one token at the current position; its int8 logits (vocab,)."""

@@ -2,10 +2,12 @@
 nanoGPT-style configuration without exec: a config file is plain `name = value` assignments,
 then `--name=value` command-line overrides. Every key and type is checked against the defaults.
 
-    python tf_train.py --config tf_config/train_pico_shakespeare_char.py --batch_size=16
+    uv run python tf_train.py --config tf_config/train_pico_shakespeare_char.py --batch_size=16
 """
 
 import ast
+import io
+import tokenize
 
 
 def _literal(text):
@@ -22,6 +24,12 @@ def read_config_file(path):
             source = f.read()
     except FileNotFoundError:
         raise ValueError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"config file {path} is a directory; give a .py file") from None
+    except OSError as e:
+        raise ValueError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"config file {path} is not UTF-8 text ({e.reason})") from None
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as e:
@@ -70,13 +78,20 @@ def _check_type(key, value, default, source):
 
 def apply_config(defaults: dict, argv):
     """Return a copy of `defaults` updated by --config FILE (first) and --key=value overrides (in order)."""
-    config = dict(defaults)
+    return read_config(defaults, argv)[0]
+
+
+def read_config(defaults: dict, argv):
+    """(config, sources): apply_config's result, and for every key a config file or override
+    set, where the final value came from (the file's path or "--key")."""
+    config, sources = dict(defaults), {}
     valid = ", ".join(sorted(defaults))
 
     def update(key, value, source):
         if key not in config:
             raise ValueError(f"{source}: unknown config key {key!r}; valid keys are: {valid}")
         config[key] = _check_type(key, value, defaults[key], source)
+        sources[key] = source
 
     args = list(argv)
     files, overrides = [], []
@@ -103,4 +118,44 @@ def apply_config(defaults: dict, argv):
             update(key, value, path)
     for key, text in overrides:
         update(key, _literal(text), f"--{key}")
-    return config
+    return config, sources
+
+
+# ---- usage text -------------------------------------------------------------------------------
+
+
+def default_comments(path):
+    """{name: comment} for every `name = value  # comment` (or dataclass field
+    `name: type = value  # comment`) line of a Python source file: the documentation of a
+    default lives beside it, and usage text reads it from there."""
+    with open(path, "r", encoding="utf-8") as f:
+        tokens = list(tokenize.generate_tokens(io.StringIO(f.read()).readline))
+    comments, line = {}, []
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL):
+            line = []
+            continue
+        if tok.type == tokenize.COMMENT and line:
+            first = line[0]
+            assigns = any(t.type == tokenize.OP and t.string in ("=", ":") for t in line[1:2])
+            if first.type == tokenize.NAME and first.start[1] in (0, 4) and assigns:
+                comments[first.string] = tok.string.lstrip("#").strip()
+            continue
+        if tok.type not in (tokenize.INDENT, tokenize.DEDENT):
+            line.append(tok)
+    return comments
+
+
+def format_usage(sections, comments):
+    """`--key=default  comment` lines; sections is [(title, {key: default})]."""
+
+    def option(key, value):
+        return f"--{key}={value if value != '' else repr(value)}"  # bare words are strings
+
+    width = max(len(option(k, v)) for _, keys in sections for k, v in keys.items())
+    lines = []
+    for title, keys in sections:
+        lines.append(f"{title}:")
+        for key, value in keys.items():
+            lines.append(f"  {option(key, value).ljust(width)}  {comments.get(key, '')}".rstrip())
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ sys.stderr does not silence them. What they wrote is kept: callers show it when 
 
 import contextlib
 import os
+import sys
 import tempfile
 
 
@@ -14,12 +15,14 @@ def captured_c_stderr():
     """Capture what C/C++ code writes to file descriptor 2; the text is in `log["value"]` after."""
     log = {"value": ""}
     with tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
         saved = os.dup(2)
         try:
             os.dup2(tmp.fileno(), 2)
             try:
                 yield log
             finally:
+                sys.stderr.flush()
                 os.dup2(saved, 2)
                 tmp.seek(0)
                 log["value"] = tmp.read().decode(errors="replace")
@@ -27,12 +30,31 @@ def captured_c_stderr():
             os.close(saved)
 
 
-def import_keras():
-    """`keras` with the PicoGPT layers registered for loading, TensorFlow's start-up log hidden
-    (CUDA probing on machines without a GPU)."""
-    with captured_c_stderr():
+def import_keras(verbose=False):
+    """`keras` with the PicoGPT layers registered for loading.
+
+    TensorFlow's start-up log (the oneDNN notice, and on machines without a GPU the CUDA probe's
+    "failed call to cuInit" errors) is written from C++ before Python could filter it, twice:
+    at import and when the devices are first listed. Both happen here, under a capture, unless
+    `verbose`. Scripts call this first with their --verbose; later calls cost nothing.
+    """
+    if "tf_model.model" in sys.modules:
         import keras
 
-        from . import model as _registers_custom_layers  # noqa: F401
+        return keras
+    with contextlib.nullcontext({"value": ""}) if verbose else captured_c_stderr() as log:
+        try:
+            import keras
+            import tensorflow as tf
 
+            tf.config.list_physical_devices("GPU")  # the CUDA probe, while the log is captured
+
+            from . import model as _registers_custom_layers  # noqa: F401
+        except ImportError:
+            error = sys.exc_info()[1]
+        else:
+            error = None
+    if error is not None:
+        sys.stderr.write(log["value"])
+        raise error
     return keras

@@ -96,11 +96,12 @@ def sample_token(logits, temperature, top_k, rng):
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
         return int(np.argmax(logits))
-    logits = logits / temperature
+    # shift before dividing: a tiny temperature (1e-320) then gives -inf, never inf - inf = nan
+    logits = (logits - logits.max()) / temperature
     if top_k is not None and top_k < len(logits):
         kth = np.sort(logits)[-top_k]
         logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max())
+    probs = np.exp(logits)
     probs /= probs.sum()
     return int(rng.choice(len(probs), p=probs))
 

@@ -7,7 +7,9 @@
  * Uses the embedded model (model_data.h) unless a .tflite path is given. The
  * vocabulary comes from the embedded arrays or from the model's "pico_gpt"
  * metadata. Prints the prompt and the generated text, then stats: tokens/s, time
- * and model steps per generated token, arena bytes, CIM HAL calls and MACs per step. */
+ * and model steps per generated token, arena bytes, CIM tile products and MACs per
+ * step; --cim_report adds the mapping of the weights onto the CIM macros and the cost
+ * model's figures per token. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cim_report.h"
 #include "cli_options.h"
 #include "metadata_vocab.h"
 #include "pico_gpt/runtime.h"
@@ -36,6 +39,8 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [MODEL.tflite] [--prompt TEXT] [--length N] [--temperature T] [--top_k K]\n"
           "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
+          "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
+          "          [--cim_report] [--cim_cpu_instructions N]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
@@ -46,8 +51,16 @@ static void usage(const char *argv0) {
           "                continue from there, exact = crop to the last block_size tokens for\n"
           "                every token, ~block_size times slower (default shift)\n"
           "  --keep        tokens a shift keeps, 0..block_size-1 (default block_size/4)\n"
-          "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n",
-          argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES);
+          "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n"
+          "  --cim_macros  CIM macros on the device, 1..65535 (default %d)\n"
+          "  --cim_rows, --cim_cols  rows (inputs) and columns (outputs) per macro: 128, 256\n"
+          "                or 512 (default 128)\n"
+          "  --cim_cpu_fallback  run the layers that do not fit the macros on the CPU\n"
+          "                (default: fail)\n"
+          "  --cim_report  print the mapping onto the macros and the cost per token\n"
+          "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
+          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n",
+          argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
 }
 
 /* The whole model file, 16-byte aligned (constant tensors must be aligned), or NULL after
@@ -148,7 +161,9 @@ int main(int argc, char **argv) {
   double temperature = 0.8;
   uint64_t seed = 1337;
   int64_t window_policy = PICOGPT_WINDOW_SHIFT, keep = -1; /* -1: the model's default */
-  int quiet = 0, help = 0;
+  int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
+  int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
+  int64_t cim_cpu_instructions = 0;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
       {"--length", CLI_INT, &length, 0, 1000000, NULL},
@@ -159,6 +174,12 @@ int main(int argc, char **argv) {
       {"--keep", CLI_INT, &keep, 0, PICOGPT_MAX_CONTEXT - 1, NULL},
       {"--arena", CLI_INT, &arena_bytes, 1, HOST_ARENA_BYTES, NULL},
       {"--quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+      {"--cim_macros", CLI_INT, &cim_macros, 1, 65535, NULL},
+      {"--cim_rows", CLI_INT, &cim_rows, 128, 512, NULL},
+      {"--cim_cols", CLI_INT, &cim_cols, 128, 512, NULL},
+      {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0, NULL},
+      {"--cim_report", CLI_FLAG, &cim_report, 0, 0, NULL},
+      {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -195,11 +216,16 @@ int main(int argc, char **argv) {
 #endif
   }
 
-  picogpt_status st = picogpt_init(&g_rt, model, model_size, g_arena, (size_t)arena_bytes);
+  /* The runtime checks the device (rows and cols of 128, 256 or 512) and says what is wrong. */
+  const picogpt_options init_options = {
+      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback};
+  picogpt_status st = picogpt_init_with_options(&g_rt, model, model_size, g_arena,
+                                                (size_t)arena_bytes, &init_options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s: %s\n", picogpt_status_name(st), picogpt_last_error(&g_rt));
     return 1;
   }
+  cim_report_warn_fallback(stderr, &g_rt);
   if (v.size == 0 && vocab_from_model(model_path, model, model_size, &v) != 0) return 1;
   const picogpt_model_info *info = picogpt_info(&g_rt);
   if (v.size != info->vocab_size) {
@@ -257,7 +283,7 @@ int main(int argc, char **argv) {
           "token (%.3f ms per model step, %.2f steps per generated token)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
-          "CIM HAL: %.1f calls and %.0f MACs per token\n",
+          "CIM HAL: %.1f tile products and %.0f MACs per token\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)info->vocab_size, (int)info->block_size, cli_window_policies[window.policy],
@@ -266,6 +292,7 @@ int main(int argc, char **argv) {
           n_out > 1 ? 1e6 * decode_seconds / (double)(n_out - 1) : 0.0, 1e3 * elapsed / steps,
           n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
-          (double)s->cim.calls / steps, (double)s->cim.macs / steps);
+          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
+  if (cim_report) cim_report_print(stderr, &g_rt, (uint64_t)cim_cpu_instructions);
   return 0;
 }

@@ -9,13 +9,14 @@
 
 #include "pico_gpt/runtime.h"
 
-/* Options of a session. Later fields (e.g. a CIM HAL or ADC simulation configuration) are
- * appended: a caller passes the struct_size it knows, and fields past it keep their
- * defaults, so an older binding keeps working with a newer library. */
+/* Options of a session. Later fields (e.g. an ADC simulation configuration) are appended: a
+ * caller passes the struct_size it knows, and fields past it keep their defaults (zero), so
+ * an older binding keeps working with a newer library. */
 typedef struct picogpt_session_options {
-  uint32_t struct_size; /* sizeof the struct as the caller knows it */
-  uint32_t reserved;    /* 0 */
-  uint64_t arena_bytes; /* tensor arena to offer; 0: exactly what the model needs */
+  uint32_t struct_size;    /* sizeof the struct as the caller knows it */
+  uint32_t reserved;       /* 0 */
+  uint64_t arena_bytes;    /* tensor arena to offer; 0: exactly what the model needs */
+  picogpt_options runtime; /* picogpt_init_with_options': CIM device, CPU fallback (0: default) */
 } picogpt_session_options;
 
 typedef struct picogpt_session {
@@ -56,7 +57,9 @@ void picogpt_session_close(picogpt_session *session) {
 /* Initializes the runtime in session->arena_bytes; with want == 0 it grows the arena to what
  * init reports the model needs (exact after at most two tries: the first failure may only
  * know a lower bound). */
-static picogpt_status init_runtime(picogpt_session *s, size_t model_size, size_t want) {
+static picogpt_status init_runtime(picogpt_session *s, size_t model_size,
+                                   const picogpt_session_options *o) {
+  const size_t want = (size_t)o->arena_bytes;
   size_t bytes = want != 0 ? want : 256u * 1024u;
   picogpt_status st = PICOGPT_ERR_ARENA_TOO_SMALL;
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -64,7 +67,7 @@ static picogpt_status init_runtime(picogpt_session *s, size_t model_size, size_t
     s->arena_bytes = bytes;
     s->arena = aligned_copy(NULL, bytes);
     if (s->arena == NULL) return PICOGPT_ERR_ARENA_TOO_SMALL;
-    st = picogpt_init(&s->rt, s->model, model_size, s->arena, bytes);
+    st = picogpt_init_with_options(&s->rt, s->model, model_size, s->arena, bytes, &o->runtime);
     const picogpt_model_info *info = picogpt_info(&s->rt);
     if (st != PICOGPT_ERR_ARENA_TOO_SMALL || want != 0) break;
     bytes = info->arena_needed_exact ? info->arena_needed : 2 * info->arena_needed;
@@ -75,7 +78,9 @@ static picogpt_status init_runtime(picogpt_session *s, size_t model_size, size_t
 picogpt_session *picogpt_session_open(const void *model, size_t model_size,
                                       const picogpt_session_options *options,
                                       picogpt_status *status, char *error, size_t error_size) {
-  picogpt_session_options o = {sizeof o, 0, 0};
+  picogpt_session_options o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
   if (options != NULL) {
     const size_t known = options->struct_size < sizeof o ? options->struct_size : sizeof o;
     memcpy(&o, options, known);
@@ -90,8 +95,7 @@ picogpt_session *picogpt_session_open(const void *model, size_t model_size,
   }
   memset(s, 0, sizeof *s);
   s->model = aligned_copy(model, model_size);
-  *status = s->model != NULL ? init_runtime(s, model_size, (size_t)o.arena_bytes)
-                             : PICOGPT_ERR_ARGUMENT;
+  *status = s->model != NULL ? init_runtime(s, model_size, &o) : PICOGPT_ERR_ARGUMENT;
   if (*status != PICOGPT_OK) {
     put_error(error, error_size, s->model != NULL ? picogpt_last_error(&s->rt) : "out of memory");
     picogpt_session_close(s);
@@ -119,6 +123,7 @@ size_t picogpt_struct_size(const char *name) {
       {"picogpt_window", sizeof(picogpt_window)},
       {"picogpt_stats", sizeof(picogpt_stats)},
       {"picogpt_session_options", sizeof(picogpt_session_options)},
+      {"picogpt_options", sizeof(picogpt_options)},
   };
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
     if (strcmp(name, sizes[i].name) == 0) return sizes[i].size;

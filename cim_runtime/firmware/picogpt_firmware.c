@@ -49,6 +49,8 @@ __asm__(".globl __stack_size\n.set __stack_size, " FW_STR(PICOGPT_FW_STACK_SIZE)
 /* Tensor arena: planned activations + persistent tables + the int8 KV cache. */
 static _Alignas(16) uint8_t g_arena[PICOGPT_FW_ARENA_BYTES];
 static picogpt_runtime g_rt;
+/* The CIM device the weights are mapped onto (fw_config.h, from CMake). */
+static const picogpt_options g_options = {PICOGPT_FW_CIM_DEVICE, PICOGPT_FW_CIM_CPU_FALLBACK};
 #if !PICOGPT_FW_PROBE
 /* Prompts up to one context window (block_size 128 by default); generate() would keep only
  * the last block_size tokens of a longer one anyway. */
@@ -226,14 +228,22 @@ typedef struct run_state {
   counters first;    /* at the first callback (after the prompt and the first sample) */
   counters last;     /* at the latest callback */
   counters io;       /* instructions/cycles spent printing in callbacks after the first */
+  /* The software CIM HAL's emulation of the macros (picogpt_stats.cim) at the first and the
+   * latest callback: the accelerator's part of the instructions in between. */
+  uint64_t first_emulation, last_emulation;
 } run_state;
 
 static int on_token(void *user, int32_t token, int32_t position) {
   (void)position;
   run_state *s = (run_state *)user;
   const counters enter = now();
-  if (s->generated == 0) s->first = enter;
+  const uint64_t emulation = picogpt_get_stats(&g_rt)->cim.emulation_instructions;
+  if (s->generated == 0) {
+    s->first = enter;
+    s->first_emulation = emulation;
+  }
   s->last = enter;
+  s->last_emulation = emulation;
   size_t len;
   const char *text = token_text(token, &len);
   fwrite(text, 1, len, stdout);
@@ -261,12 +271,18 @@ static void put_stat(const char *key, uint64_t value) {
   cli_format_u64(value, text);
   printf(" %s=%s", key, text);
 }
+
+/* A field with three decimals, from thousandths. */
+static void put_milli(const char *key, uint64_t thousandths) {
+  put_stat(key, thousandths / 1000u);
+  printf(".%03u", (unsigned)(thousandths % 1000u));
+}
 #endif /* !PICOGPT_FW_PROBE */
 
 #if PICOGPT_FW_PROBE
 int main(void) {
-  const picogpt_status st = picogpt_init(&g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len,
-                                         g_arena, sizeof g_arena);
+  const picogpt_status st = picogpt_init_with_options(
+      &g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len, g_arena, sizeof g_arena, &g_options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: probe: picogpt_init: %s: %s\n", picogpt_status_name(st),
             picogpt_last_error(&g_rt));
@@ -285,9 +301,19 @@ int main(void) {
   const picogpt_sampling sampling = {(float)o.temperature, (int32_t)o.top_k, o.seed};
 
   const counters t_init = now();
-  picogpt_status st = picogpt_init(&g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len,
-                                   g_arena, sizeof g_arena);
+  picogpt_status st = picogpt_init_with_options(
+      &g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len, g_arena, sizeof g_arena, &g_options);
   if (st != PICOGPT_OK) return fail("picogpt_init", st);
+  const picogpt_cim_mapping *map = picogpt_cim_info(&g_rt);
+#if PICOGPT_FW_CIM_CPU_FALLBACK
+  if (map->layers_on_cpu > 0) {
+    fprintf(stderr,
+            "warning: %d of %d FULLY_CONNECTED layers do not fit the %d CIM macros (the model "
+            "needs %d) and run on the CPU\n",
+            (int)map->layers_on_cpu, (int)map->num_layers, (int)map->device.num_macros,
+            (int)map->macros_needed);
+  }
+#endif
   const counters t_ready = now();
   const picogpt_model_info *info = picogpt_info(&g_rt);
   if (info->use_kv_cache != PICOGPT_USE_KV_CACHE) {
@@ -357,8 +383,23 @@ int main(void) {
   put_stat("total_instructions", t_end.instret - t_init.instret);
   put_stat("arena_bytes", info->arena_used);
   put_stat("kv_cache_bytes", info->kv_cache_bytes);
+  put_stat("cim_macros", (uint64_t)map->macros_used);
+  put_stat("cim_products_per_token", per(stats->cim.matvecs, steps));
   put_stat("cim_macs_per_token", per(stats->cim.macs, steps));
-  put_stat("cim_calls_per_token", per(stats->cim.calls, steps));
+  put_stat("cpu_macs_per_token", per(stats->cpu_macs, steps));
+  /* What the core executes per token outside the accelerator: the decode instructions less
+   * the software HAL's emulation of the macros. The cost model (runtime.h) adds the macros'
+   * cycles and energy at its default clock. */
+  const uint64_t cpu_instructions =
+      per(decode_instret - (rs.last_emulation - rs.first_emulation), decode_steps);
+  picogpt_cim_cost cost;
+  picogpt_cim_cost_of(&g_rt, NULL, cpu_instructions, &cost);
+  put_stat("cpu_instructions_per_token", cpu_instructions);
+  put_stat("cim_cycles_per_token", cost.cim_cycles);
+  put_stat("cim_nj_per_token", cost.cim_energy_fj / 1000000u);
+  put_stat("clock_mhz", cost.clock_hz / 1000000u);
+  put_milli("tokens_per_s", cost.tokens_per_s_milli);
+  put_milli("uj_per_token", cost.energy_fj / 1000000u);
   put_stat("stack_bytes", stack_used());
   putchar('\n');
   return 0;

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "arena.h"
+#include "cim_map.h"
 #include "kernels/kernel_util.h"
 #include "model_reader.h"
 #include "planner.h"
 
 picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t model_size,
-                                   void *arena, size_t arena_size) {
+                                   void *arena, size_t arena_size,
+                                   const picogpt_options *options) {
   if (it == NULL) return PICOGPT_ERR_ARGUMENT;
   memset(it, 0, sizeof *it);
   if (model == NULL || arena == NULL) {
@@ -40,7 +42,9 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
   ctx.fb.size = (uint32_t)model_size;
   pg_arena_begin(&ctx.arena, it, base, usable, skip);
 
-  picogpt_status st = pg_read_model(it, &ctx.arena, &ctx.fb, &ctx.node_options);
+  picogpt_status st = pg_cim_begin(&ctx, options);
+  if (st != PICOGPT_OK) return st;
+  st = pg_read_model(it, &ctx.arena, &ctx.fb, &ctx.node_options);
   if (st != PICOGPT_OK) return st;
   st = pg_compute_lifetimes(it);
   if (st != PICOGPT_OK) return st;
@@ -56,6 +60,8 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
       return pg_node_fail(&ctx, node, PICOGPT_ERR_UNSUPPORTED_OP, "no kernel for this variant");
     }
   }
+  st = pg_cim_end(&ctx);
+  if (st != PICOGPT_OK) return st;
 
   if (ctx.scratch_request > 0) {
     it->scratch = pg_arena_persistent(&ctx.arena, ctx.scratch_request);
@@ -105,6 +111,7 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
   }
   /* The tensor table's memory now belongs to the planned buffers. */
   it->tensors = NULL;
+  it->live_positions = INT32_MAX;
   pg_clear_error(&it->error);
   return PICOGPT_OK;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "pico_gpt/runtime.h" /* picogpt_options, picogpt_cim_mapping */
 
 /* Element types (values are the TFLite schema's TensorType). */
 typedef enum pg_type {
@@ -66,6 +67,14 @@ typedef struct pg_tensor {
 
 struct pg_node; /* defined in kernels/kernels.h */
 
+/* The CIM device and the mapping of the model's FULLY_CONNECTED weights onto it
+ * (src/cim_map.c). */
+typedef struct pg_cim {
+  cim_hal *hal;             /* the driver's state, in the arena's persistent part */
+  picogpt_cim_mapping map;  /* filled while the ops are prepared */
+  int32_t cpu_fallback;     /* picogpt_options.cim_cpu_fallback */
+} pg_cim;
+
 typedef struct pg_interpreter {
   const uint8_t *model;
   size_t model_size;
@@ -93,17 +102,25 @@ typedef struct pg_interpreter {
   int32_t num_outputs;
   void *scratch;            /* shared kernel scratch (16-byte aligned), in the arena */
   size_t scratch_bytes;
+  pg_cim cim;
+  /* Positions of the KV caches that hold data (the step model's pos), set by the runtime
+   * before each invoke; BATCH_MATMULs bound to a cache (pg_batch_matmul_bind_cache) read
+   * only those. INT32_MAX (after init): all. */
+  int32_t live_positions;
+  uint64_t cpu_macs;        /* products run on the CPU so far (BATCH_MATMUL, unmapped FC) */
   pg_error error;
 } pg_interpreter;
 
 /* Records an error of the interpreter; returns status. */
 #define pg_fail(it, ...) pg_set_error(&(it)->error, __VA_ARGS__)
 
-/* Parses and validates the model, prepares every op and plans all memory into
- * arena (16-byte aligned; unaligned bytes at its start are skipped). The
- * model bytes must outlive the interpreter. */
+/* Parses and validates the model, prepares every op (mapping the FULLY_CONNECTED weights
+ * onto the CIM device of options, NULL: the default one) and plans all memory into arena
+ * (16-byte aligned; unaligned bytes at its start are skipped). The model bytes must outlive
+ * the interpreter. */
 picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t model_size,
-                                   void *arena, size_t arena_size);
+                                   void *arena, size_t arena_size,
+                                   const picogpt_options *options);
 /* Runs every op once. Graph inputs keep their contents across calls (they are
  * planned for the whole graph and never reused), so unchanged inputs need not be
  * written again; stock TFLite Micro differs here. */

@@ -261,65 +261,119 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
 
 /* ---- bulk kernels: scalar reference ------------------------------------------ */
 
-static inline int32_t requant_one(int32_t acc, int32_t offset, int32_t multiplier, int shift,
-                                  const pg_requant *q) {
-  /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
-  const int32_t v = pg_wrap_add(
-      pg_multiply_by_quantized_multiplier(pg_wrap_add(acc, offset), multiplier, shift),
-      q->output_zero_point);
-  return pg_clamp(v, q->act_min, q->act_max);
+/* MultiplyByQuantizedMultiplier with its shift split and RoundingDivideByPOT's mask and half
+ * mask worked out once per call rather than per element (the scalar loops below run on
+ * rv32imac, where every instruction counts): the same result as
+ * pg_multiply_by_quantized_multiplier for every input. */
+typedef struct mbqm {
+  int32_t multiplier;
+  int left, right;   /* left shift before, rounding right shift after the high multiply */
+  int32_t mask, half; /* (1 << right) - 1 and mask >> 1 */
+} mbqm;
+
+static inline mbqm mbqm_of(int32_t multiplier, int shift) {
+  mbqm q;
+  q.multiplier = multiplier;
+  q.left = shift > 0 ? shift : 0;
+  q.right = shift > 0 ? 0 : -shift;
+  q.mask = (int32_t)((UINT32_C(1) << q.right) - 1u);
+  q.half = q.mask >> 1;
+  return q;
+}
+
+static inline int32_t mbqm_apply(int32_t x, const mbqm *q) {
+  const int64_t product = (int64_t)pg_wrap_shl(x, q->left) * q->multiplier;
+  /* (product + 2^30) >> 31 from the two 32-bit halves without a 64-bit add: 2 hi +
+   * floor((lo + 2^30) / 2^31), and the latter is ((lo >> 30) + 1) >> 1 (0, 1, 1, 2). */
+  const uint32_t lo = (uint32_t)product;
+  const int32_t high = (int32_t)((uint32_t)(product >> 32) * 2u + (((lo >> 30) + 1u) >> 1));
+  /* Round half away from zero: the threshold is half, plus one for negative values. */
+  return (high >> q->right) + ((high & q->mask) > q->half - (high >> 31));
 }
 
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
-  for (int32_t i = 0; i < n; ++i) {
-    int32_t offset = q->offset ? pg_wrap_add(q->offset[i], q->offset_all) : q->offset_all;
-    if (q->row_sum) {
-      offset = pg_wrap_add(offset, (int32_t)((uint32_t)q->row_sum[i] * (uint32_t)q->row_sum_scale));
+  /* Loop invariants in locals: out may alias anything, so fields of q would be reloaded. */
+  const int32_t offset_all = q->offset_all, row_sum_scale = q->row_sum_scale;
+  const int32_t zero_point = q->output_zero_point, lo = q->act_min, hi = q->act_max;
+  const int32_t *offset = q->offset;
+  const int16_t *row_sum = q->row_sum;
+  const int32_t *multiplier = q->multiplier;
+  const int8_t *shift = q->shift;
+  if (multiplier && shift && row_sum && !offset) {
+    /* FULLY_CONNECTED's case (per-channel multipliers, zero-point row sums, no bias),
+     * unswitched: the most frequent requantization of a step. Its channel multipliers are
+     * usually all below one (right shifts only), which saves working out a left shift. */
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t x = pg_wrap_add(
+          pg_wrap_add(acc[i], offset_all), (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
+      mbqm m;
+      if (q->right_shifts_only) {
+        m.multiplier = multiplier[i];
+        m.left = 0;
+        m.right = -shift[i];
+        m.mask = (int32_t)((UINT32_C(1) << m.right) - 1u);
+        m.half = m.mask >> 1;
+      } else {
+        m = mbqm_of(multiplier[i], shift[i]);
+      }
+      out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
     }
-    const int32_t multiplier = q->multiplier ? q->multiplier[i] : q->multiplier_all;
-    const int shift = q->shift ? q->shift[i] : q->shift_all;
-    out[i] = (int8_t)requant_one(acc[i], offset, multiplier, shift, q);
+    return;
+  }
+  mbqm m = mbqm_of(q->multiplier_all, q->shift_all);
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t x = pg_wrap_add(acc[i], offset_all);
+    if (offset) x = pg_wrap_add(x, offset[i]);
+    if (row_sum) x = pg_wrap_add(x, (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
+    if (multiplier) m = mbqm_of(multiplier[i], shift ? shift[i] : q->shift_all);
+    /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
+    out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
   }
 }
 
-/* ADD/SUB/SQUARED_DIFFERENCE rescale each input to a common scale first. */
-static inline int32_t binary_rescale(int32_t v, int32_t offset, int left_shift, int32_t multiplier,
-                                     int shift) {
-  return pg_multiply_by_quantized_multiplier((v + offset) * (1 << left_shift), multiplier, shift);
+/* ADD/SUB/SQUARED_DIFFERENCE's input rescaling: (v + offset) * 2^left_shift times a multiplier
+ * below one (QuantizeMultiplierSmallerThanOne: the mbqm's own left shift is 0). */
+static inline int32_t rescale_input(int32_t v, int32_t offset, int left_shift, const mbqm *m) {
+  return mbqm_apply(pg_wrap_shl(v + offset, left_shift), m);
 }
 
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
+  const int32_t off1 = p->input1_offset, off2 = p->input2_offset, zp = p->output_offset;
+  const int32_t lo = p->act_min, hi = p->act_max, op = p->op;
   const int ls = p->left_shift;
-  if (p->op == PG_BIN_MUL) {
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t prod = (a[i * a_step] + p->input1_offset) * (b[i * b_step] + p->input2_offset);
-      const int32_t v = pg_wrap_add(
-          p->output_offset,
-          pg_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift));
-      out[i] = (int8_t)pg_clamp(v, p->act_min, p->act_max);
+  const mbqm out_m = mbqm_of(p->output_multiplier, p->output_shift);
+  const mbqm m1 = mbqm_of(p->input1_multiplier, p->input1_shift);
+  const mbqm m2 = mbqm_of(p->input2_multiplier, p->input2_shift);
+  int8_t *const end = out + n;
+  if (op == PG_BIN_MUL) {
+    for (; out < end; ++out, a += a_step, b += b_step) {
+      const int32_t prod = (*a + off1) * (*b + off2);
+      *out = (int8_t)pg_clamp(pg_wrap_add(zp, mbqm_apply(prod, &out_m)), lo, hi);
     }
-    return;
-  }
-  /* A broadcast operand (step 0) is rescaled once. */
-  const int32_t b0 =
-      binary_rescale(b[0], p->input2_offset, ls, p->input2_multiplier, p->input2_shift);
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t sa =
-        binary_rescale(a[i * a_step], p->input1_offset, ls, p->input1_multiplier, p->input1_shift);
-    const int32_t sb = b_step == 0 ? b0
-                                   : binary_rescale(b[i], p->input2_offset, ls,
-                                                    p->input2_multiplier, p->input2_shift);
-    int32_t raw;
-    if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
-      const int32_t diff = sa - sb; /* |diff| < 2^15: the square fits */
-      raw = pg_multiply_by_quantized_multiplier(diff * diff, p->output_multiplier,
-                                                p->output_shift);
+  } else if (op == PG_BIN_SQUARED_DIFFERENCE) {
+    for (; out < end; ++out, a += a_step, b += b_step) {
+      const int32_t diff = rescale_input(*a, off1, ls, &m1) - rescale_input(*b, off2, ls, &m2);
+      /* |diff| < 2^15: the square fits */
+      *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(diff * diff, &out_m), zp), lo, hi);
+    }
+  } else {
+    /* ADD, and SUB as the sum with the negated second operand (negation is exact). One loop
+     * per kind of second operand keeps the constants in registers on rv32. */
+    const int32_t sign = op == PG_BIN_SUB ? -1 : 1;
+    if (b_step == 0) { /* broadcast: rescaled once */
+      const int32_t sb = sign * rescale_input(b[0], off2, ls, &m2);
+      for (; out < end; ++out, a += a_step) {
+        const int32_t sum = rescale_input(*a, off1, ls, &m1) + sb;
+        *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(sum, &out_m), zp), lo, hi);
+      }
     } else {
-      raw = pg_multiply_by_quantized_multiplier(p->op == PG_BIN_SUB ? sa - sb : sa + sb,
-                                                p->output_multiplier, p->output_shift);
+      for (; out < end; ++out, a += a_step, ++b) {
+        const int32_t sum =
+            rescale_input(*a, off1, ls, &m1) + sign * rescale_input(*b, off2, ls, &m2);
+        *out = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(sum, &out_m), zp), lo, hi);
+      }
     }
-    out[i] = (int8_t)pg_clamp(pg_wrap_add(raw, p->output_offset), p->act_min, p->act_max);
   }
 }
 
@@ -479,55 +533,6 @@ void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, 
     store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi);
   }
   if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
-}
-
-/* Sum of 32 int8 as 16 int16 pair sums: maddubs with all-ones unsigned bytes. */
-static inline __m256i pair_sums32(const int8_t *p) {
-  return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)p));
-}
-
-void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
-                      int32_t *out) {
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  const int32_t vec_cols = cols & ~31;
-  /* int16 lanes gain at most 2 * 128 per 32 columns: widen to int32 every 2048 columns. */
-  enum { CHUNK = 32 * 64 };
-  int32_t r = 0;
-  for (; r + 8 <= rows; r += 8) {
-    const int8_t *w = m + (intptr_t)r * stride;
-    const intptr_t s = stride;
-    __m256i total = _mm256_setzero_si256();
-    for (int32_t c0 = 0; c0 < vec_cols; c0 += CHUNK) {
-      const int32_t c_end = vec_cols - c0 < CHUNK ? vec_cols : c0 + CHUNK;
-      __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0,
-              p7 = p0;
-      for (int32_t c = c0; c < c_end; c += 32) {
-        const int8_t *wc = w + c;
-        p0 = _mm256_add_epi16(p0, pair_sums32(wc));
-        p1 = _mm256_add_epi16(p1, pair_sums32(wc + s));
-        p2 = _mm256_add_epi16(p2, pair_sums32(wc + 2 * s));
-        p3 = _mm256_add_epi16(p3, pair_sums32(wc + 3 * s));
-        p4 = _mm256_add_epi16(p4, pair_sums32(wc + 4 * s));
-        p5 = _mm256_add_epi16(p5, pair_sums32(wc + 5 * s));
-        p6 = _mm256_add_epi16(p6, pair_sums32(wc + 6 * s));
-        p7 = _mm256_add_epi16(p7, pair_sums32(wc + 7 * s));
-      }
-      total = _mm256_add_epi32(
-          total, pg_avx2_transpose_add8(
-                     _mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
-                     _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16),
-                     _mm256_madd_epi16(p4, ones16), _mm256_madd_epi16(p5, ones16),
-                     _mm256_madd_epi16(p6, ones16), _mm256_madd_epi16(p7, ones16)));
-    }
-    _mm256_storeu_si256((__m256i *)(out + r), total);
-    if (vec_cols < cols) {
-      for (int k = 0; k < 8; ++k) {
-        const int8_t *row = w + (intptr_t)k * stride;
-        for (int32_t c = vec_cols; c < cols; ++c) out[r + k] += row[c];
-      }
-    }
-  }
-  if (r < rows) pg_row_sums_scalar(m + (intptr_t)r * stride, rows - r, cols, stride, out + r);
 }
 
 #endif /* PG_HAVE_AVX2 */

@@ -17,16 +17,25 @@
 
 #include <stdint.h>
 
+/* Code that runs once, at init (prepare, multiplier derivations): cold, so compilers that
+ * know the attribute optimize it for size (the firmware's flash is nearly full of model) and
+ * keep it away from the step loop's code. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PG_COLD __attribute__((cold))
+#else
+#define PG_COLD
+#endif
+
 /* ---- scalar helpers --------------------------------------------------- */
 int pg_clz32(uint32_t x); /* 32 for x == 0 */
 int pg_clz64(uint64_t x); /* 64 for x == 0 */
 /* frexp without libm: x = m * 2^e, 0.5 <= |m| < 1 (0 -> 0, e = 0). */
-double pg_frexp(double x, int *exponent);
+PG_COLD double pg_frexp(double x, int *exponent);
 /* std::round: half away from zero (|x| < 2^62). */
-double pg_round(double x);
-float pg_roundf(float x);
+PG_COLD double pg_round(double x);
+PG_COLD float pg_roundf(float x);
 /* IEEE sqrtf (correctly rounded; the C library's, prepare time only). */
-float pg_sqrtf(float x);
+PG_COLD float pg_sqrtf(float x);
 
 static inline int32_t pg_wrap_add(int32_t a, int32_t b) {
   return (int32_t)((uint32_t)a + (uint32_t)b);
@@ -51,7 +60,7 @@ static inline int32_t pg_saturating_rounding_doubling_high_mul(int32_t a, int32_
 }
 /* RoundingDivideByPOT, round half away from zero; 0 <= exponent <= 31. */
 static inline int32_t pg_rounding_divide_by_pot(int32_t x, int exponent) {
-  const int32_t mask = (int32_t)((INT64_C(1) << exponent) - 1);
+  const int32_t mask = (int32_t)((UINT32_C(1) << exponent) - 1u); /* no 64-bit shift on rv32 */
   const int32_t remainder = x & mask;
   const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
@@ -67,33 +76,34 @@ int32_t pg_one_over_one_plus_x_for_x_in_0_1(int32_t a);
 /* TFLite GetReciprocal: 1/x as Q0.31 with *num_bits_over_unit. x > 0. */
 int32_t pg_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit);
 /* TFLite GetInvSqrtQuantizedMultiplierExp. input >= 0. */
-void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
+PG_COLD void pg_get_inv_sqrt_quantized_multiplier_exp(int32_t input, int reverse_shift,
                                               int32_t *output_inv_sqrt, int *output_shift);
 
 /* ---- requantization ---------------------------------------------------- */
-/* MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift. */
+/* MultiplyByQuantizedMultiplier (double rounding): x * m * 2^shift. m is a QuantizeMultiplier
+ * result, in [0, 2^31): never INT32_MIN, so SaturatingRoundingDoublingHighMul's one
+ * saturating case (both operands INT32_MIN) cannot occur and is not tested for. */
 static inline int32_t pg_multiply_by_quantized_multiplier(int32_t x, int32_t quantized_multiplier,
                                                           int shift) {
   const int left_shift = shift > 0 ? shift : 0;
   const int right_shift = shift > 0 ? 0 : -shift;
-  return pg_rounding_divide_by_pot(
-      pg_saturating_rounding_doubling_high_mul(pg_wrap_shl(x, left_shift), quantized_multiplier),
-      right_shift);
+  const int64_t product = (int64_t)pg_wrap_shl(x, left_shift) * quantized_multiplier;
+  return pg_rounding_divide_by_pot((int32_t)((product + (INT64_C(1) << 30)) >> 31), right_shift);
 }
 
 /* ---- multiplier derivation (prepare time only) -------------------------- */
 /* QuantizeMultiplier. Returns 0 on success, -1 for a negative/NaN/inf input
  * (where TFLM would abort). */
-int pg_quantize_multiplier(double real_multiplier, int32_t *quantized_multiplier, int *shift);
+PG_COLD int pg_quantize_multiplier(double real_multiplier, int32_t *quantized_multiplier, int *shift);
 /* QuantizeMultiplierSmallerThanOneExp: requires 0 < m < 1. */
-int pg_quantize_multiplier_smaller_than_one(double real_multiplier,
+PG_COLD int pg_quantize_multiplier_smaller_than_one(double real_multiplier,
                                             int32_t *quantized_multiplier, int *shift);
 /* QuantizeMultiplierGreaterThanOne: requires m > 1. */
-int pg_quantize_multiplier_greater_than_one(double real_multiplier,
+PG_COLD int pg_quantize_multiplier_greater_than_one(double real_multiplier,
                                             int32_t *quantized_multiplier, int *shift);
 /* PreprocessSoftmaxScaling + CalculateInputRadius for int8 softmax
  * (kScaledDiffIntegerBits = 5). */
-int pg_softmax_prepare(double beta, double input_scale, int32_t *input_multiplier,
+PG_COLD int pg_softmax_prepare(double beta, double input_scale, int32_t *input_multiplier,
                        int *input_left_shift, int32_t *diff_min);
 
 /* ---- softmax core (used by SOFTMAX and by the sampler) ------------------ */
@@ -123,6 +133,7 @@ typedef struct pg_requant {
   int32_t row_sum_scale;     /* FC: -input zero point */
   const int32_t *multiplier; /* (n,) per channel, or NULL: multiplier_all for all */
   const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
+  int32_t right_shifts_only; /* every shift[i] <= 0 (a hint for the scalar loop) */
   int32_t offset_all;
   int32_t multiplier_all, shift_all;
   int32_t output_zero_point, act_min, act_max;
@@ -145,7 +156,7 @@ typedef struct pg_binary_params {
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 
-/* out[r] = sum_c m[r * stride + c] (int8 row sums). */
+/* out[r] = sum_c m[r * stride + c] (int8 row sums; FULLY_CONNECTED's prepare). */
 void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                         int32_t *out);
 
@@ -153,8 +164,6 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
-void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
-                      int32_t *out);
 #define PG_BULK(name) name##_avx2
 #else
 #define PG_BULK(name) name##_scalar
@@ -166,10 +175,6 @@ static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant
 static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                              const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
   PG_BULK(pg_binary)(p, a, a_step, b, b_step, out, n);
-}
-static inline void pg_row_sums(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
-                               int32_t *out) {
-  PG_BULK(pg_row_sums)(m, rows, cols, stride, out);
 }
 
 #endif /* PG_QUANT_H */

@@ -10,6 +10,7 @@
  * last token are causally invisible, so they are left as they are. */
 #include <string.h>
 
+#include "cim_map.h"
 #include "runtime_internal.h"
 
 _Static_assert(sizeof(pg_runtime) <= sizeof(picogpt_runtime),
@@ -26,6 +27,23 @@ static int shape_is(const pg_tensor *t, int type, int rank, int32_t d0, int32_t 
     if (t->dims[i] != want[i]) return 0;
   }
   return 1;
+}
+
+/* Attention reads only the cache positions that hold data (0 .. pos - 1): the products whose
+ * right operand is a cache input get bound to it->live_positions, which step() sets. Exact,
+ * because reset() fills the caches with their zero points and step() fills them in order
+ * (kernels/matmul.c explains why the skipped positions add nothing). */
+static void bind_attention_to_cache(pg_interpreter *it, int32_t block_size) {
+  for (int32_t n = 0; n < it->num_nodes; ++n) {
+    pg_node *node = &it->nodes[n];
+    if (node->num_inputs < 2) continue;
+    for (int32_t i = 2; i < it->num_inputs; ++i) {
+      /* Inputs 2, 4, ... are K caches [H, T, D]; 3, 5, ... V caches [H, D, T]. */
+      if (node->inputs[1] == it->inputs[i]) {
+        pg_batch_matmul_bind_cache(node, i % 2 == 0, block_size);
+      }
+    }
+  }
 }
 
 static picogpt_status bind_signature(pg_runtime *rt) {
@@ -99,6 +117,7 @@ static picogpt_status bind_signature(pg_runtime *rt) {
       }
       info->kv_cache_bytes += rt->k_cache[l]->bytes + rt->v_cache[l]->bytes;
     }
+    bind_attention_to_cache(it, T);
   }
   if (info->vocab_size < 1 || info->vocab_size > PICOGPT_MAX_VOCAB || info->block_size < 1 ||
       info->block_size > PICOGPT_MAX_CONTEXT) {
@@ -112,10 +131,17 @@ static picogpt_status bind_signature(pg_runtime *rt) {
 
 picogpt_status picogpt_init(picogpt_runtime *runtime, const void *model, size_t model_size,
                             void *arena, size_t arena_size) {
+  return picogpt_init_with_options(runtime, model, model_size, arena, arena_size, NULL);
+}
+
+picogpt_status picogpt_init_with_options(picogpt_runtime *runtime, const void *model,
+                                         size_t model_size, void *arena, size_t arena_size,
+                                         const picogpt_options *options) {
   if (runtime == NULL) return PICOGPT_ERR_ARGUMENT;
   pg_runtime *rt = pg_runtime_of(runtime);
   memset(rt, 0, sizeof *rt);
-  picogpt_status st = pg_interpreter_init(&rt->interp, model, model_size, arena, arena_size);
+  picogpt_status st =
+      pg_interpreter_init(&rt->interp, model, model_size, arena, arena_size, options);
   rt->info.arena_needed = rt->interp.arena_needed;
   rt->info.arena_needed_exact = rt->interp.arena_needed_exact;
   if (st != PICOGPT_OK) return st;
@@ -181,10 +207,12 @@ static picogpt_status step(pg_runtime *rt, int32_t token) {
   }
   const int32_t pos = rt->position;
   cim_hal_counters before, after;
-  cim_hal_get_counters(&before);
+  cim_hal_get_counters(it->cim.hal, &before);
+  const uint64_t cpu_macs_before = it->cpu_macs;
   if (info->use_kv_cache) {
     *(int32_t *)rt->token_in->data = token;
     *(int32_t *)rt->pos_in->data = pos;
+    it->live_positions = pos;
   } else {
     ((int32_t *)rt->tokens_in->data)[pos] = token;
   }
@@ -205,10 +233,15 @@ static picogpt_status step(pg_runtime *rt, int32_t token) {
   } else {
     rt->logits = (const int8_t *)rt->logits_out->data + (intptr_t)pos * info->vocab_size;
   }
-  cim_hal_get_counters(&after);
-  rt->stats.steps += 1;
-  rt->stats.cim.calls += after.calls - before.calls;
-  rt->stats.cim.macs += after.macs - before.macs;
+  cim_hal_get_counters(it->cim.hal, &after);
+  picogpt_stats *stats = &rt->stats;
+  stats->steps += 1;
+  stats->cim.matvecs += after.matvecs - before.matvecs;
+  stats->cim.macs += after.macs - before.macs;
+  stats->cim.outputs += after.outputs - before.outputs;
+  stats->cim.emulation_instructions +=
+      after.emulation_instructions - before.emulation_instructions;
+  stats->cpu_macs += it->cpu_macs - cpu_macs_before;
   rt->context[pos] = token;
   rt->position = pos + 1;
   return PICOGPT_OK;
@@ -365,9 +398,12 @@ picogpt_status picogpt_generate(picogpt_runtime *runtime, const int32_t *prompt,
   if (st != PICOGPT_OK) return st;
   picogpt_rng rng;
   picogpt_rng_seed(&rng, sampling ? sampling->seed : 0);
+  int32_t exp_table[256];
+  pg_sample_table(rt->info.logits_scale, sampling, exp_table);
   for (int32_t i = 0; i < max_new_tokens; ++i) {
-    const int32_t token = picogpt_sample(rt->logits, rt->info.vocab_size, rt->info.logits_scale,
-                                         sampling, &rng, rt->sample_scratch);
+    const int32_t token =
+        pg_sample_tabulated(rt->logits, rt->info.vocab_size, sampling, exp_table, &rng,
+                            rt->sample_scratch);
     if (out != NULL) out[i] = token;
     if (n_out != NULL) *n_out = i + 1;
     if (callback != NULL && callback(user, token, rt->position)) break;
@@ -392,4 +428,41 @@ int32_t picogpt_position(const picogpt_runtime *runtime) {
 
 const picogpt_stats *picogpt_get_stats(const picogpt_runtime *runtime) {
   return runtime ? &pg_runtime_of_const(runtime)->stats : NULL;
+}
+
+/* ---- the CIM mapping and its cost ------------------------------------------------------- */
+
+static const pg_interpreter *ready_interpreter(const picogpt_runtime *runtime) {
+  if (runtime == NULL) return NULL;
+  const pg_runtime *rt = pg_runtime_of_const(runtime);
+  return rt->logits_out != NULL ? &rt->interp : NULL;
+}
+
+const picogpt_cim_mapping *picogpt_cim_info(const picogpt_runtime *runtime) {
+  const pg_interpreter *it = ready_interpreter(runtime);
+  return it ? &it->cim.map : NULL;
+}
+
+picogpt_status picogpt_cim_layer_info(const picogpt_runtime *runtime, int32_t index,
+                                      picogpt_cim_layer *layer) {
+  const pg_interpreter *it = ready_interpreter(runtime);
+  int32_t op_index = 0;
+  const pg_cim_tiles *t = it && index >= 0 ? pg_cim_layer(it, index, &op_index) : NULL;
+  if (t == NULL || layer == NULL) return PICOGPT_ERR_ARGUMENT;
+  layer->op_index = op_index;
+  layer->out_features = t->out_features;
+  layer->in_features = t->in_features;
+  layer->products = t->products;
+  layer->row_tiles = t->row_tiles;
+  layer->col_tiles = t->col_tiles;
+  layer->first_tile = t->first_tile;
+  return PICOGPT_OK;
+}
+
+picogpt_status picogpt_cim_cost_of(const picogpt_runtime *runtime,
+                                   const picogpt_cim_cost_params *params,
+                                   uint64_t cpu_instructions_per_token, picogpt_cim_cost *cost) {
+  const pg_interpreter *it = ready_interpreter(runtime);
+  if (it == NULL || cost == NULL) return PICOGPT_ERR_ARGUMENT;
+  return pg_cim_cost(it, params, cpu_instructions_per_token, cost);
 }

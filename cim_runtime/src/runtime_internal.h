@@ -28,6 +28,14 @@ typedef struct pg_runtime {
   picogpt_stats stats;
 } pg_runtime;
 
+/* picogpt_sample with the exponentials tabulated (sampler.c): generate() fills the table of
+ * the 256 differences to the maximum logit once (a few hundred instructions each on rv32)
+ * instead of computing one per logit per token; same tokens. */
+void pg_sample_table(float logits_scale, const picogpt_sampling *sampling, int32_t table[256]);
+int32_t pg_sample_tabulated(const int8_t *logits, int32_t vocab_size,
+                            const picogpt_sampling *sampling, const int32_t table[256],
+                            picogpt_rng *rng, int32_t *scratch);
+
 /* The state inside the caller's storage. runtime.c checks at compile time that it
  * fits picogpt_runtime and needs no stricter alignment. */
 static inline pg_runtime *pg_runtime_of(picogpt_runtime *rt) {

@@ -12,8 +12,8 @@
  *  4. r = next64() mod sum(weights); the token is the first whose running
  *     weight sum exceeds r.
  * The generator is xorshift64* (see runtime.h). */
-#include "pico_gpt/runtime.h"
 #include "quant.h"
+#include "runtime_internal.h"
 
 void picogpt_rng_seed(picogpt_rng *rng, uint64_t seed) {
   rng->state = seed != 0 ? seed : UINT64_C(0x9E3779B97F4A7C15);
@@ -36,29 +36,45 @@ static int32_t argmax(const int8_t *logits, int32_t n) {
   return best;
 }
 
-int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_scale,
-                       const picogpt_sampling *sampling, picogpt_rng *rng, int32_t *scratch) {
-  if (vocab_size <= 0) return -1;
-  if (sampling == NULL || !(sampling->temperature > 0.0f) || vocab_size == 1) {
-    return argmax(logits, vocab_size);
-  }
-  /* Top-k cut: threshold value t and how many entries equal to t to keep. */
-  int32_t k = sampling->top_k;
-  if (k <= 0 || k > vocab_size) k = vocab_size;
-  int32_t histogram[256] = {0};
-  for (int32_t i = 0; i < vocab_size; ++i) histogram[logits[i] + 128]++;
-  int32_t threshold = 127, above = 0;
-  while (above + histogram[threshold + 128] < k) {
-    above += histogram[threshold + 128];
-    --threshold;
-  }
-  int32_t keep_at_threshold = k - above;
-  const int8_t max_logit = logits[argmax(logits, vocab_size)];
+/* The weights of step 3: exp(-d * logits_scale / temperature) for a difference d to the
+ * maximum logit, from a table (generate's loop) or computed one by one. */
+typedef struct exp_weights {
+  const int32_t *table; /* [256] by d, or NULL */
+  int32_t multiplier, diff_min;
+  int left_shift;
+  int uniform;          /* the multiplier has no valid form: every weight is 1 */
+} exp_weights;
 
-  int32_t multiplier = 0, diff_min = 0;
-  int left_shift = 0;
-  const int uniform = pg_softmax_prepare(1.0 / (double)sampling->temperature, (double)logits_scale,
-                                         &multiplier, &left_shift, &diff_min) != 0;
+static exp_weights exp_weights_of(float logits_scale, float temperature, const int32_t *table) {
+  exp_weights e = {table, 0, 0, 0, 0};
+  e.uniform = pg_softmax_prepare(1.0 / (double)temperature, (double)logits_scale, &e.multiplier,
+                                 &e.left_shift, &e.diff_min) != 0;
+  return e;
+}
+
+static int32_t weight_of(const exp_weights *e, int32_t diff) {
+  if (e->table) return e->table[-diff];
+  return e->uniform ? 1 : pg_softmax_exp(diff, e->multiplier, e->left_shift, e->diff_min);
+}
+
+static int32_t sample(const int8_t *logits, int32_t vocab_size, const picogpt_sampling *sampling,
+                      const exp_weights *e, picogpt_rng *rng, int32_t *scratch) {
+  /* Top-k cut: threshold value t and how many entries equal to t to keep (without a cut,
+   * every logit is above t = -129; the histogram is not needed). */
+  int32_t k = sampling->top_k;
+  int32_t threshold = -129, keep_at_threshold = 0;
+  if (k > 0 && k < vocab_size) {
+    int32_t histogram[256] = {0};
+    for (int32_t i = 0; i < vocab_size; ++i) histogram[logits[i] + 128]++;
+    int32_t above = 0;
+    threshold = 127;
+    while (above + histogram[threshold + 128] < k) {
+      above += histogram[threshold + 128];
+      --threshold;
+    }
+    keep_at_threshold = k - above;
+  }
+  const int8_t max_logit = logits[argmax(logits, vocab_size)];
   uint64_t total = 0;
   for (int32_t i = 0; i < vocab_size; ++i) {
     int32_t w = 0;
@@ -67,9 +83,7 @@ int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_sc
       keep = 1;
       --keep_at_threshold;
     }
-    if (keep) {
-      w = uniform ? 1 : pg_softmax_exp(logits[i] - max_logit, multiplier, left_shift, diff_min);
-    }
+    if (keep) w = weight_of(e, logits[i] - max_logit);
     scratch[i] = w;
     total += (uint64_t)w;
   }
@@ -84,4 +98,31 @@ int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_sc
     if (cumulative > r) return i;
   }
   return argmax(logits, vocab_size);
+}
+
+static int greedy(const picogpt_sampling *sampling, int32_t vocab_size) {
+  return sampling == NULL || !(sampling->temperature > 0.0f) || vocab_size == 1;
+}
+
+int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_scale,
+                       const picogpt_sampling *sampling, picogpt_rng *rng, int32_t *scratch) {
+  if (vocab_size <= 0) return -1;
+  if (greedy(sampling, vocab_size)) return argmax(logits, vocab_size);
+  const exp_weights e = exp_weights_of(logits_scale, sampling->temperature, NULL);
+  return sample(logits, vocab_size, sampling, &e, rng, scratch);
+}
+
+void pg_sample_table(float logits_scale, const picogpt_sampling *sampling, int32_t table[256]) {
+  if (greedy(sampling, 2)) return;
+  const exp_weights e = exp_weights_of(logits_scale, sampling->temperature, NULL);
+  for (int32_t d = 0; d < 256; ++d) table[d] = weight_of(&e, -d);
+}
+
+int32_t pg_sample_tabulated(const int8_t *logits, int32_t vocab_size,
+                            const picogpt_sampling *sampling, const int32_t table[256],
+                            picogpt_rng *rng, int32_t *scratch) {
+  if (vocab_size <= 0) return -1;
+  if (greedy(sampling, vocab_size)) return argmax(logits, vocab_size);
+  const exp_weights e = {table, 0, 0, 0, 0};
+  return sample(logits, vocab_size, sampling, &e, rng, scratch);
 }

@@ -1,7 +1,9 @@
-/* Status names and the small message formatter (no stdio in the runtime). */
+/* Status names (the runtime's and the CIM HAL's) and the small message formatter (no stdio
+ * in the runtime). */
 #include <stdarg.h>
 
 #include "error.h"
+#include "pico_gpt/cim_hal.h"
 
 const char *picogpt_status_name(picogpt_status status) {
   static const char *const names[PICOGPT_STATUS_COUNT] = {
@@ -19,8 +21,19 @@ const char *picogpt_status_name(picogpt_status status) {
       "PICOGPT_ERR_TOKEN_RANGE",
       "PICOGPT_ERR_CONTEXT_FULL",
       "PICOGPT_ERR_EVAL",
+      "PICOGPT_ERR_CIM_CAPACITY",
+      "PICOGPT_ERR_CIM_HAL",
   };
   if ((unsigned)status >= PICOGPT_STATUS_COUNT) return "PICOGPT_ERR_UNKNOWN";
+  return names[status];
+}
+
+const char *cim_hal_status_name(cim_hal_status status) {
+  static const char *const names[] = {
+      "CIM_HAL_OK",       "CIM_HAL_ERR_DEVICE",       "CIM_HAL_ERR_TILE",
+      "CIM_HAL_ERR_SHAPE", "CIM_HAL_ERR_UNPROGRAMMED", "CIM_HAL_ERR_WRITE",
+  };
+  if ((unsigned)status >= sizeof names / sizeof names[0]) return "CIM_HAL_ERR_UNKNOWN";
   return names[status];
 }
 

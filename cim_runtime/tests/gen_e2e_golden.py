@@ -42,8 +42,12 @@ PASSAGE = (
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--step_model", default=os.path.join(REFERENCE_DIR, "model.tflite"))
-    parser.add_argument("--full_model", default=os.path.join(REFERENCE_DIR, "model_full.tflite"))
+    parser.add_argument(
+        "--step_model", default=os.path.join(REFERENCE_DIR, "model_data_int8.tflite")
+    )
+    parser.add_argument(
+        "--full_model", default=os.path.join(REFERENCE_DIR, "model_data_full_int8.tflite")
+    )
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for kind, src in (("step", args.step_model), ("full", args.full_model)):

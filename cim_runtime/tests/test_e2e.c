@@ -26,11 +26,7 @@ typedef struct golden {
 static uint8_t *load_model(const char *dir, const char *name, size_t *size) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  uint8_t *raw = read_file(path, size);
-  if (raw == NULL) return NULL;
-  uint8_t *aligned = aligned_copy(raw, *size);
-  free(raw);
-  return aligned;
+  return read_model(path, size);
 }
 
 static int first_mismatch(const int8_t *a, const int8_t *b, uint32_t n) {

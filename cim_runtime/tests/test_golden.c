@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
       if (!r.ok) break;
       uint8_t *model = aligned_copy(model_in_file, model_len);
       pg_interpreter it;
-      picogpt_status st = pg_interpreter_init(&it, model, model_len, g_arena, ARENA_BYTES);
+      picogpt_status st = pg_interpreter_init(&it, model, model_len, g_arena, ARENA_BYTES, NULL);
       int case_failed = 0;
       if (st != PICOGPT_OK) {
         printf("FAIL %s: init: %s: %s\n", name, picogpt_status_name(st), it.error.message);

@@ -27,6 +27,13 @@ uint8_t *aligned_copy(const uint8_t *data, size_t size) {
   return p;
 }
 
+uint8_t *read_model(const char *path, size_t *size) {
+  uint8_t *raw = read_file(path, size);
+  uint8_t *aligned = raw ? aligned_copy(raw, *size) : NULL;
+  free(raw);
+  return aligned;
+}
+
 int compare_tensor_bytes(const char *name, int invocation, int output, const pg_tensor *t,
                          const uint8_t *expect) {
   int mismatches = 0;
@@ -56,7 +63,7 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
   pg_interpreter it;
   char exact[64];
   snprintf(exact, sizeof exact, "needs %zu bytes", arena_used);
-  picogpt_status st = pg_interpreter_init(&it, model, model_size, arena, arena_used - 16);
+  picogpt_status st = pg_interpreter_init(&it, model, model_size, arena, arena_used - 16, NULL);
   /* When even the model's tables do not fit, the planner cannot run and the
    * message gives a lower bound ("needs at least K bytes", K <= the total). */
   const char *at_least = strstr(it.error.message, "needs at least ");
@@ -73,7 +80,7 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
            picogpt_status_name(st), it.error.message, it.arena_needed, (int)it.arena_needed_exact);
     return 1;
   }
-  st = pg_interpreter_init(&it, model, model_size, arena, arena_used);
+  st = pg_interpreter_init(&it, model, model_size, arena, arena_used, NULL);
   if (st != PICOGPT_OK || it.arena_needed != arena_used) {
     printf("FAIL %s: the reported %zu bytes do not suffice: %s\n", name, arena_used,
            it.error.message);

@@ -13,6 +13,9 @@
 uint8_t *read_file(const char *path, size_t *size);
 /* 16-byte aligned malloc'd copy (free() it). */
 uint8_t *aligned_copy(const uint8_t *data, size_t size);
+/* A model file in a 16-byte aligned malloc'd buffer (constants must be aligned); NULL on
+ * failure. */
+uint8_t *read_model(const char *path, size_t *size);
 /* Compares an output tensor with expected bytes; prints the first
  * mismatches. Returns 0 if identical. */
 int compare_tensor_bytes(const char *name, int invocation, int output, const pg_tensor *t,

@@ -1,7 +1,7 @@
 """Export a trained PicoGPT to TFLite for TFLite Micro and the C runtime (docs/export.md).
 
     from tf_model.export import export_model
-    data, report = export_model("out-shakespeare-char")   # int8 KV-cache step model + report
+    data, report = export_model("out-tf-pico-shakespeare-char")  # int8 KV-cache step model + report
 
 The pipeline, one module per stage:
     pipeline.py     export_model: checks, conversion, TFLite Micro check, evaluation, report
@@ -10,7 +10,7 @@ The pipeline, one module per stage:
     convert.py      TFLite conversion and the pico_gpt metadata (build_tflite)
     flatbuffer.py   reading and rewriting .tflite flatbuffers (names, tied scales, metadata)
     validate.py     TFLite Micro check, accuracy against the Keras model, report sizes
-    carray.py       the model as C arrays for the firmware (also `python -m tf_model.export.carray`)
+    carray.py       the model as C arrays for the firmware (also `uv run python -m tf_model.export.carray`)
     tflite_step.py  running an exported model from Python (LiteRT or TFLite Micro)
 Importing this package does not import TensorFlow; converting does.
 """

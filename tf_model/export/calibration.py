@@ -141,10 +141,14 @@ def clipped_ranges(calibrated: bytes, representative_dataset) -> bytes:
         ):
             targets[index] = op_name(model, op) == "MUL" and op.inputs[0] == op.inputs[1]
     logits = graph.outputs[0]
+    # read the targets as extra outputs of a copy: LiteRT keeps outputs, and this needs no
+    # experimental_preserve_all_tensors (which it warns is for debugging only)
+    probe = read_model(calibrated)
+    probe.subgraphs[0].outputs = np.array(
+        list(graph.outputs) + [i for i in targets if i not in graph.outputs], np.int32
+    )
     with captured_c_stderr():
-        interp = Interpreter(
-            model_content=bytes(calibrated), num_threads=1, experimental_preserve_all_tensors=True
-        )
+        interp = Interpreter(model_content=write_model(probe), num_threads=1)
         interp.allocate_tensors()
     in_details = interp.get_input_details()
     values = {i: [] for i in targets}

@@ -1,6 +1,6 @@
 """The .tflite bytes and the constants firmware needs, as a C header and a C++ source file.
 
-    uv run python -m tf_model.export.carray out/model.tflite \
+    uv run python -m tf_model.export.carray out/model_data_int8.tflite \
         --c_header build/gen/include/pico_gpt/model_data.h --c_source build/gen/model_data.cc
 
 tf_convert_to_tflite.py writes these files itself; the command above regenerates them from any
@@ -184,7 +184,10 @@ def c_arrays_for_model(model_bytes, header_path):
     """(header, source) for an exported int8 .tflite, measuring its TFLite Micro arena."""
     metadata = read_metadata(model_bytes)
     if metadata is None:
-        raise ValueError("no pico_gpt metadata: export the model with tf_convert_to_tflite.py")
+        raise ValueError(
+            "no pico_gpt metadata: export the model with "
+            "uv run python tf_convert_to_tflite.py --model_dir DIR"
+        )
     if metadata["quantization"] != "int8":
         raise ValueError(
             f"C arrays are for int8 models (TFLite Micro / the C runtime); this one is "

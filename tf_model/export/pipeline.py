@@ -12,15 +12,15 @@ FLOAT_PARITY_TOLERANCE = 1e-4  # float export vs Keras logits, max abs differenc
 
 
 def default_model_path(model_dir, kind, quantization):
-    """Where an export goes unless told: model.tflite for the int8 step model (the chip's),
-    with _full for --no_kv_cache and _hybrid / _float for the other quantizations."""
-    name = "model" + ("_full" if kind == "full" else "")
-    name += "" if quantization == "int8" else f"_{quantization}"
+    """Where an export goes unless told: model_data_int8.tflite for the int8 step model (the
+    chip's; the name the original PicoGPT README uses), model_data_full_int8.tflite for
+    --no_kv_cache, and _hybrid / _float in place of _int8 for the other quantizations."""
+    name = "model_data" + ("_full" if kind == "full" else "") + f"_{quantization}"
     return os.path.join(model_dir, name + ".tflite")
 
 
 def report_path(model_path):
-    """The deployment report beside a model: model.tflite -> model_report.json."""
+    """The deployment report beside a model: model_data_int8.tflite -> model_data_int8_report.json."""
     return model_path.removesuffix(".tflite") + "_report.json"
 
 

@@ -1,7 +1,7 @@
 """Run an exported PicoGPT .tflite from Python: LiteRT or TFLite Micro's own interpreter.
 
     from tf_model.export.tflite_step import load_exported
-    model = load_exported("out/model.tflite")            # backend="litert" (default) or "tflm"
+    model = load_exported("out/model_data_int8.tflite")  # backend="litert" (default) or "tflm"
     model.reset()
     logits = model.step(token=17, pos=0)                 # np.float32 (vocab_size,), dequantized
     logits = model.next_logits([17, 42, 5])              # sampler helper: crops to block_size
@@ -13,7 +13,9 @@ stored unchanged (cache input and new-row output share scale and zero point by c
 backend="tflm": LiteRT's reference kernels round differently by 1 LSB in places.
 """
 
+import json
 import re
+import struct
 
 import numpy as np
 
@@ -27,6 +29,10 @@ TFLM_PROBE_ARENA_BYTES = 8 << 20  # generous arena for measuring; the real need 
 
 class TFLiteRunError(RuntimeError):
     """An interpreter refused or failed to run the model; the message carries its log."""
+
+
+class ExportedModelError(ValueError):
+    """The file is not a PicoGPT export: unreadable, not a .tflite, truncated or corrupt."""
 
 
 def _dequantize(x, quant):
@@ -121,23 +127,37 @@ def _tflm_message(error, log):
 def _load_bytes(model):
     if isinstance(model, (bytes, bytearray)):
         return bytes(model)
-    with open(model, "rb") as f:
-        return f.read()
+    try:
+        with open(model, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ExportedModelError(f"cannot read {model}: {e.strerror}") from None
 
 
-def _pico_gpt_metadata(data):
-    metadata = read_metadata(data)
-    if metadata is None:
-        raise ValueError(
-            "this .tflite has no pico_gpt metadata; export it with tf_convert_to_tflite.py"
+def _pico_gpt_metadata(data, source="the model"):
+    fix = "export one with: uv run python tf_convert_to_tflite.py --model_dir OUT_DIR"
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ExportedModelError(
+            f"{source} is not a .tflite model (no TFL3 file identifier at byte 4); {fix}"
         )
+    try:
+        metadata = read_metadata(data)
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+        # the flatbuffer's offsets point past its end or at garbage: json.JSONDecodeError
+        # is a ValueError too
+        kind = "a damaged pico_gpt metadata entry" if isinstance(e, json.JSONDecodeError) else e
+        raise ExportedModelError(
+            f"{source} is not a valid .tflite model: it is truncated or corrupt ({kind}); {fix}"
+        ) from None
+    if metadata is None:
+        raise ExportedModelError(f"{source} is a .tflite without pico_gpt metadata; {fix}")
     return metadata
 
 
 class _ExportedModel:
     def __init__(self, model, backend="litert", arena_size=None):
         self.data = _load_bytes(model)
-        self.metadata = _pico_gpt_metadata(self.data)
+        self.metadata = _pico_gpt_metadata(self.data, _source(model))
         self.config = PicoGPTConfig.from_dict(self.metadata["config"])
         self.block_size = self.config.block_size
         self.vocab_size = self.config.vocab_size
@@ -239,8 +259,21 @@ class TFLiteFullModel(_ExportedModel):
         return self.sequence_logits(context)[-1]
 
 
+def read_export(model):
+    """(bytes, pico_gpt metadata) of an export, a path or bytes; an unreadable file, a non-.tflite,
+    a truncated or corrupt one or one without the metadata is an ExportedModelError that says so.
+    The one check every runner of an export makes first (this module, tf_model/chip.py)."""
+    data = _load_bytes(model)
+    return data, _pico_gpt_metadata(data, _source(model))
+
+
 def load_exported(model, backend="litert", arena_size=None):
     """TFLiteStepModel or TFLiteFullModel, chosen from the model's pico_gpt metadata."""
     data = _load_bytes(model)
-    cls = TFLiteStepModel if _pico_gpt_metadata(data)["kind"] == "step" else TFLiteFullModel
-    return cls(data, backend, arena_size)
+    kind = _pico_gpt_metadata(data, _source(model)).get("kind")
+    cls = TFLiteStepModel if kind == "step" else TFLiteFullModel
+    return cls(model, backend, arena_size)
+
+
+def _source(model):
+    return "the model bytes" if isinstance(model, (bytes, bytearray)) else str(model)

@@ -51,7 +51,7 @@ extern "C" {
  * only through the functions below. Its size is fixed at compile time (the
  * context and sampler buffers above plus the interpreter's records); the
  * runtime checks at compile time that its state fits. */
-#define PICOGPT_RUNTIME_BYTES (6360u + 98u * sizeof(void *))
+#define PICOGPT_RUNTIME_BYTES (6520u + 96u * sizeof(void *))
 typedef struct picogpt_runtime {
   union {
     max_align_t align;
@@ -113,14 +113,32 @@ typedef int (*picogpt_token_callback)(void *user, int32_t token, int32_t positio
 /* Work counters since the last reset. */
 typedef struct picogpt_stats {
   uint32_t steps;           /* model invocations */
-  cim_hal_counters cim;     /* matrix work given to the CIM HAL during those steps */
+  cim_hal_counters cim;     /* the CIM accelerator's work during those steps (programs: 0) */
+  uint64_t cpu_macs;        /* products the CPU ran: attention (live positions only) and
+                               FULLY_CONNECTED layers that did not fit the device */
 } picogpt_stats;
+
+/* Options of picogpt_init_with_options. A zero field takes its default. */
+typedef struct picogpt_options {
+  /* The CIM accelerator the mapper tiles the weights onto; zero fields take the values of
+   * CIM_HAL_DEVICE_DEFAULT (32 macros of 128 x 128, 8-bit inputs and weights). */
+  cim_hal_device cim_device;
+  /* A model that needs more macros than the device has: 0 (default) fails init with
+   * PICOGPT_ERR_CIM_CAPACITY; 1 runs the layers that do not fit on the CPU
+   * (picogpt_cim_info(rt)->layers_on_cpu > 0; the apps print a warning). */
+  int32_t cim_cpu_fallback;
+} picogpt_options;
 
 /* Parses and validates the model, prepares every op and plans all memory into
  * arena (16-byte aligned; unaligned bytes at its start are skipped and counted).
- * The model bytes and the arena must outlive the runtime. */
+ * The model bytes and the arena must outlive the runtime. Maps the weights onto the
+ * default CIM device (picogpt_init_with_options with NULL options). */
 picogpt_status picogpt_init(picogpt_runtime *rt, const void *model, size_t model_size,
                             void *arena, size_t arena_size);
+/* The same with options (NULL: defaults). */
+picogpt_status picogpt_init_with_options(picogpt_runtime *rt, const void *model,
+                                         size_t model_size, void *arena, size_t arena_size,
+                                         const picogpt_options *options);
 /* Forgets the context (position 0, KV cache cleared); counters restart. */
 picogpt_status picogpt_reset(picogpt_runtime *rt);
 /* Feeds one token at the current position; *logits (may be NULL) receives the
@@ -160,6 +178,88 @@ const picogpt_model_info *picogpt_info(const picogpt_runtime *rt);
 int32_t picogpt_position(const picogpt_runtime *rt);
 /* Work since the last reset. */
 const picogpt_stats *picogpt_get_stats(const picogpt_runtime *rt);
+
+/* ---------------------------------------------------------------------------
+ * The CIM mapping (src/cim_map.c): every FULLY_CONNECTED (its weights are constant) is
+ * split into tiles of the device's macros at init, one tile per macro, in the order the
+ * layers run. A layer whose tiles do not all fit into the macros left runs on the CPU
+ * (with cim_cpu_fallback) or fails init. BATCH_MATMUL (attention: activation x
+ * activation products over the KV cache) always runs on the CPU: its right operand
+ * changes every step, and writing it into macros would cost a programming pass per token.
+ * ------------------------------------------------------------------------- */
+
+/* One FULLY_CONNECTED layer: an out_features x in_features weight matrix. */
+typedef struct picogpt_cim_layer {
+  int32_t op_index;     /* the operator's index in the model */
+  int32_t out_features; /* N: outputs, spread over macro columns */
+  int32_t in_features;  /* K: inputs, spread over macro rows */
+  int32_t products;     /* input vectors per step (1 in the step model, block_size in the
+                           full-window one) */
+  int32_t row_tiles;    /* ceil(K / device rows): partial sums the runtime adds up */
+  int32_t col_tiles;    /* ceil(N / device cols) */
+  int32_t first_tile;   /* tiles first_tile .. first_tile + row_tiles * col_tiles - 1, column
+                           tile by column tile; -1: the layer runs on the CPU */
+} picogpt_cim_layer;
+
+/* The whole mapping; MAC counts are per step (one token). */
+typedef struct picogpt_cim_mapping {
+  cim_hal_device device;      /* the device mapped onto (defaults filled in) */
+  int32_t num_layers;         /* FULLY_CONNECTED layers */
+  int32_t layers_on_cpu;      /* of which did not fit and run on the CPU */
+  int32_t macros_needed;      /* tiles of all layers */
+  int32_t macros_used;        /* tiles on the device */
+  uint64_t weights_on_macros; /* weights the used macros hold (utilisation: / (macros_used *
+                                 rows * cols)) */
+  uint64_t macs_on_macros;    /* FULLY_CONNECTED MACs on the accelerator */
+  uint64_t macs_fc_on_cpu;    /* FULLY_CONNECTED MACs of the layers on the CPU */
+  uint64_t macs_batch_matmul; /* BATCH_MATMUL MACs (CPU) over a full context; the step model
+                                 touches only the live positions (picogpt_get_stats) */
+} picogpt_cim_mapping;
+
+/* The mapping after a successful init (NULL before). */
+const picogpt_cim_mapping *picogpt_cim_info(const picogpt_runtime *rt);
+/* Layer `index` (0 .. num_layers - 1, in execution order); PICOGPT_ERR_ARGUMENT otherwise. */
+picogpt_status picogpt_cim_layer_info(const picogpt_runtime *rt, int32_t index,
+                                      picogpt_cim_layer *layer);
+
+/* Cost model parameters (cim_runtime/README.md, "Cost model", has the sources). Energies
+ * in femtojoules (1e-15 J); integers, so the firmware needs no floating point. */
+typedef struct picogpt_cim_cost_params {
+  uint32_t clock_hz;              /* clock of the RISC-V core and the macros */
+  uint32_t input_bits_per_cycle;  /* input bits a macro applies per cycle (1: bit-serial) */
+  uint32_t cell_bits;             /* weight bits per memory cell: a weight spans
+                                     weight_bits / cell_bits bit lines */
+  uint32_t columns_per_adc;       /* bit lines sharing one ADC (read one after another) */
+  uint32_t adc_cycles;            /* cycles per conversion */
+  uint32_t mac_energy_fj;         /* per int8 x int8 MAC in the array, ADC excluded */
+  uint32_t conversion_energy_fj;  /* per ADC conversion */
+  uint32_t program_cycles_per_row;   /* to write one word line of a tile */
+  uint32_t program_energy_fj_per_bit; /* to write one weight bit */
+  uint32_t cpu_energy_fj_per_instruction; /* the RISC-V core, one instruction per cycle */
+} picogpt_cim_cost_params;
+#define PICOGPT_CIM_COST_DEFAULT {50000000u, 1u, 1u, 8u, 1u, 194u, 480u, 1u, 25u, 33400u}
+
+/* What one step (token) costs; the program_* fields are paid once, at init. */
+typedef struct picogpt_cim_cost {
+  uint64_t cim_cycles;       /* the macros' products, one after another (the HAL is
+                                synchronous): input cycles x ADC rounds x adc_cycles each */
+  uint64_t conversions;      /* ADC conversions: input cycles x bit lines read per product */
+  uint64_t cim_energy_fj;    /* MACs x mac_energy + conversions x conversion_energy */
+  uint64_t cpu_instructions; /* executed by the core outside the accelerator (as given) */
+  uint64_t cpu_energy_fj;
+  uint64_t cycles;           /* cpu_instructions + cim_cycles: the core waits for each product */
+  uint64_t energy_fj;        /* cim_energy_fj + cpu_energy_fj */
+  uint64_t tokens_per_s_milli; /* 1000 * clock_hz / cycles */
+  uint64_t clock_hz;         /* the clock the figures are for (params->clock_hz) */
+  uint64_t program_cycles;   /* writing every tile at init */
+  uint64_t program_energy_fj;
+} picogpt_cim_cost;
+
+/* The cost of one step of this model on its device. cpu_instructions_per_token is what the
+ * RISC-V core executes per token outside the accelerator, measured (the firmware's
+ * cpu_instructions_per_token); params NULL: PICOGPT_CIM_COST_DEFAULT. */
+picogpt_status picogpt_cim_cost_of(const picogpt_runtime *rt, const picogpt_cim_cost_params *params,
+                                   uint64_t cpu_instructions_per_token, picogpt_cim_cost *cost);
 
 /* Finds the model's metadata entry `name` (e.g. "pico_gpt", the exporter's
  * JSON with the vocabulary) without initializing anything; bounds-checked.

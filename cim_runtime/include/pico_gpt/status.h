@@ -23,6 +23,8 @@ typedef enum picogpt_status {
   PICOGPT_ERR_TOKEN_RANGE,      /* token id outside [0, vocab_size) */
   PICOGPT_ERR_CONTEXT_FULL,     /* position reached block_size */
   PICOGPT_ERR_EVAL,             /* a kernel rejected its input at run time */
+  PICOGPT_ERR_CIM_CAPACITY,     /* the model needs more CIM macros than the device has */
+  PICOGPT_ERR_CIM_HAL,          /* the CIM HAL refused a call (message: which, and why) */
   PICOGPT_STATUS_COUNT
 } picogpt_status;
 

@@ -27,6 +27,15 @@ static inline pg_tensor *pg_out(pg_interpreter *it, const pg_node *n, int i) {
 }
 int pg_same_shape(const pg_tensor *a, const pg_tensor *b);
 
+/* ---- data movement in eval ---------------------------------------------------------- */
+
+/* memcpy / memset for the step loop: a word at a time when the addresses allow it. The
+ * bare-metal C library's versions are built for size and move one byte per ~6 instructions;
+ * these take ~1.5 (the buffers must not overlap). */
+typedef uint32_t __attribute__((__may_alias__)) pg_word; /* a word that may alias bytes */
+void pg_copy(void *dst, const void *src, size_t bytes);
+void pg_fill(void *dst, int32_t byte, size_t bytes);
+
 /* ---- prepare-time memory ----------------------------------------------------------- */
 
 /* Persistent, 16-byte aligned, zeroed; NULL (with the error set) if full. */

@@ -15,6 +15,7 @@
 #include "../arena.h"
 #include "../flatbuffer.h"
 #include "../interpreter.h"
+#include "../quant.h" /* PG_COLD */
 
 /* TFLite BuiltinOperator codes (schema.fbs) of the ops this runtime knows. */
 enum {
@@ -107,20 +108,27 @@ const pg_kernel *pg_find_kernel(int32_t opcode);
 const char *pg_op_name(int32_t opcode);
 
 /* ---- prepare functions per op (the kernels directory) ------------------------------- */
-picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
-picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node); /* + SQUEEZE, EXPAND_DIMS */
-picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, pg_node *node);
-picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, pg_node *node); /* SELECT, SELECT_V2 */
-picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, pg_node *node); /* LESS, LESS_EQUAL */
+/* Prepare runs once, at init: PG_COLD (quant.h). */
+PG_COLD picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node);
+/* Binds a prepared BATCH_MATMUL (adj_y) whose right operand is a KV cache to the live
+ * positions (it->live_positions): the cache positions are its rhs rows (K cache
+ * [.., block_size, D]: positions_in_rows 1) or its rhs columns (V cache [.., D, block_size]).
+ * The caller guarantees that positions >= live hold the cache's zero point. Returns 1 if
+ * bound, 0 if the node is not such a product (it then reads the whole cache). */
+int pg_batch_matmul_bind_cache(pg_node *node, int positions_in_rows, int32_t block_size);
+PG_COLD picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
+PG_COLD picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node); /* + SQUEEZE, EXPAND_DIMS */
+PG_COLD picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_concatenation(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_gather(pg_prepare_ctx *ctx, pg_node *node);
+PG_COLD picogpt_status pg_prepare_select(pg_prepare_ctx *ctx, pg_node *node); /* SELECT, SELECT_V2 */
+PG_COLD picogpt_status pg_prepare_compare(pg_prepare_ctx *ctx, pg_node *node); /* LESS, LESS_EQUAL */
 
 #endif /* PG_KERNELS_H */

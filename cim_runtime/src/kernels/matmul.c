@@ -1,23 +1,28 @@
-/* FULLY_CONNECTED and BATCH_MATMUL (int8): every product goes through the CIM
- * HAL, which returns raw sums; zero points are folded in here:
- *   sum_k (w - zw)(x - zx) = sum w x - zx sum w - zw sum x + K zw zx
- * The integer result equals TFLite Micro's reference kernels' accumulator
- * exactly (two's complement arithmetic), then requantizes the same way. */
+/* FULLY_CONNECTED and BATCH_MATMUL (int8).
+ *
+ * FULLY_CONNECTED's weights are constant: the mapper (src/cim_map.c) writes them into CIM
+ * macros at init, and each step the macros return raw sums W x; the zero-point correction
+ * and requantization happen here:
+ *   sum_k w (x - zx) = sum w x - zx sum w   (weights are symmetric, zw = 0)
+ * BATCH_MATMUL multiplies two activations (attention over the KV cache) and runs on the CPU
+ * (src/matvec.c), which folds the left operand's zero point into the inputs:
+ *   sum_k (x - zx)(r - zr) = sum (x - zx) r - zr sum (x - zx)
+ * Either integer result equals TFLite Micro's reference kernels' accumulator exactly (two's
+ * complement arithmetic), then requantizes the same way. */
 #include <string.h>
 
+#include "../cim_map.h"
+#include "../matvec.h"
 #include "kernel_util.h"
-#include "pico_gpt/cim_hal.h"
 
-/* Accumulation depth limit: keeps the HAL's int32 sums exact. */
+/* Accumulation depth limit: keeps the int32 sums exact. */
 #define PG_MAX_ACCUM_DEPTH 65536
 
 /* ---- FULLY_CONNECTED ------------------------------------------------------------ */
 
 typedef struct fc_data {
   int32_t batches;       /* rows of the input */
-  int32_t accum_depth;   /* K: input features */
-  int32_t output_depth;  /* N: output features */
-  const int8_t *filter;  /* (N, K) row-major, constant */
+  pg_cim_tiles tiles;    /* the (N, K) weights and where they live: macros or the CPU */
   /* Requantization: the zero-point correction -input_zp * sum_k filter[n, k] comes from
    * int16 row sums (|sum| <= 128 K fits for K <= 256; larger K falls back to int32
    * offsets with the correction folded in), the bias is read from the model; per-channel
@@ -29,13 +34,21 @@ static picogpt_status eval_fully_connected(pg_interpreter *it, const pg_node *no
   const fc_data *d = (const fc_data *)node->data;
   const int8_t *input = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *output = (int8_t *)pg_out_data(it, node, 0);
+  const int32_t N = d->tiles.out_features, K = d->tiles.in_features;
   int32_t *acc = (int32_t *)it->scratch; /* (N,) */
+  int32_t *partial = acc + N;            /* (device cols,): one row tile's partial sums */
   for (int32_t b = 0; b < d->batches; ++b) {
-    cim_hal_matvec(d->filter, d->output_depth, d->accum_depth, d->accum_depth, CIM_HAL_ROW_MAJOR,
-                   input + (intptr_t)b * d->accum_depth, acc);
-    pg_requantize(acc, d->output_depth, &d->rq, output + (intptr_t)b * d->output_depth);
+    const picogpt_status st =
+        pg_cim_product(it, node, &d->tiles, input + (intptr_t)b * K, acc, partial);
+    if (st != PICOGPT_OK) return st;
+    pg_requantize(acc, N, &d->rq, output + (intptr_t)b * N);
   }
   return PICOGPT_OK;
+}
+
+const pg_cim_tiles *pg_fully_connected_tiles(const pg_node *node) {
+  if (node->opcode != PG_OP_FULLY_CONNECTED || node->data == NULL) return NULL;
+  return &((const fc_data *)node->data)->tiles;
 }
 
 static float channel_scale(const pg_tensor *t, int32_t i) {
@@ -46,10 +59,9 @@ static float channel_scale(const pg_tensor *t, int32_t i) {
 }
 
 /* sum_k filter[n, k]: the zero-point correction's row sum of output channel n. */
-static int32_t filter_row_sum(const fc_data *d, int32_t n) {
+static int32_t filter_row_sum(const int8_t *filter, int32_t accum_depth, int32_t n) {
   int32_t sum;
-  pg_row_sums_scalar(d->filter + (intptr_t)n * d->accum_depth, 1, d->accum_depth, d->accum_depth,
-                     &sum);
+  pg_row_sums_scalar(filter + (intptr_t)n * accum_depth, 1, accum_depth, accum_depth, &sum);
   return sum;
 }
 
@@ -102,20 +114,22 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
   fc_data *d = (fc_data *)pg_alloc_persistent(ctx, sizeof(fc_data));
   if (d == NULL) return it->error.status;
   d->batches = input->num_elements / accum_depth;
-  d->accum_depth = accum_depth;
-  d->output_depth = output_depth;
-  d->filter = (const int8_t *)filter->data;
+  const int8_t *weights = (const int8_t *)filter->data;
+  st = pg_cim_map_layer(ctx, node, weights, output_depth, accum_depth, d->batches, &d->tiles);
+  if (st != PICOGPT_OK) return st;
   const int32_t *bias_data = bias ? (const int32_t *)bias->data : NULL;
   const int32_t input_offset = -input->zero_point;
   int fits_int16 = 1;
   for (int32_t n = 0; n < output_depth && fits_int16; ++n) {
-    const int32_t sum = filter_row_sum(d, n);
+    const int32_t sum = filter_row_sum(weights, accum_depth, n);
     fits_int16 = sum >= INT16_MIN && sum <= INT16_MAX;
   }
   if (fits_int16) {
     int16_t *row_sums = (int16_t *)pg_alloc_persistent(ctx, 2u * (size_t)output_depth);
     if (row_sums == NULL) return it->error.status;
-    for (int32_t n = 0; n < output_depth; ++n) row_sums[n] = (int16_t)filter_row_sum(d, n);
+    for (int32_t n = 0; n < output_depth; ++n) {
+      row_sums[n] = (int16_t)filter_row_sum(weights, accum_depth, n);
+    }
     d->rq.row_sum = row_sums;
     d->rq.row_sum_scale = input_offset; /* |input_offset * sum| <= 2^23: no overflow */
     d->rq.offset = bias_data;
@@ -123,7 +137,7 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
     int32_t *offsets = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
     if (offsets == NULL) return it->error.status;
     for (int32_t n = 0; n < output_depth; ++n) {
-      const int32_t sum = filter_row_sum(d, n);
+      const int32_t sum = filter_row_sum(weights, accum_depth, n);
       /* TFLite accumulates sum (x + input_offset) * w (+ bias) in int32 (wrapping). */
       const int32_t offset = (int32_t)((uint32_t)input_offset * (uint32_t)sum);
       offsets[n] = bias_data ? pg_wrap_add(offset, bias_data[n]) : offset;
@@ -153,6 +167,8 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
     }
     d->rq.multiplier = multipliers;
     d->rq.shift = shifts;
+    d->rq.right_shifts_only = 1;
+    for (int32_t n = 0; n < output_depth; ++n) d->rq.right_shifts_only &= shifts[n] <= 0;
   } else {
     /* GetQuantizedConvolutionMultipler with a bias argument: double product. */
     const double real = (double)input->scale * (double)filter->scale / (double)output->scale;
@@ -165,7 +181,8 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
   }
   st = pg_activation_range_int8(ctx, node, activation, output, &d->rq.act_min, &d->rq.act_max);
   if (st != PICOGPT_OK) return st;
-  pg_request_scratch(ctx, 4u * (size_t)output_depth);
+  const int32_t partial = pg_cim_partial_elements(&d->tiles, it);
+  pg_request_scratch(ctx, 4u * ((size_t)output_depth + (size_t)partial));
   node->data = d;
   node->eval = eval_fully_connected;
   return PICOGPT_OK;
@@ -177,11 +194,16 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
 #define BMM_MAX_RANK 5
 #define BATCH_RANK (BMM_MAX_RANK - 2)
 
+/* Which dimension of a BATCH_MATMUL bound to a KV cache holds the cache positions: only
+ * the first it->live_positions of them are read (pg_batch_matmul_bind_cache). */
+enum { LIVE_NONE = 0, LIVE_COLS = 1, LIVE_DEPTH = 2 };
+
 typedef struct bmm_data {
   int32_t rows;   /* M: output rows (lhs rows) */
   int32_t cols;   /* N: output columns (rhs columns) */
   int32_t depth;  /* K */
   int32_t adj_x, adj_y;
+  int32_t live;   /* LIVE_*: N (q . K^T, K cache [.., T, D]) or K (p . V, V cache [.., D, T]) */
   int32_t batch_dims[BATCH_RANK];     /* output batch extents, padded with leading 1s */
   int32_t batch_stride[2][BATCH_RANK]; /* lhs, rhs elements per batch step, 0 = broadcast */
   int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
@@ -193,12 +215,22 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
   const int8_t *lhs = (const int8_t *)pg_in_data(it, node, 0);
   const int8_t *rhs = (const int8_t *)pg_in_data(it, node, 1);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
-  const int32_t M = d->rows, N = d->cols, K = d->depth;
-  int32_t *acc = (int32_t *)it->scratch;   /* (N,) */
-  int32_t *rhs_term = acc + N;             /* (N,): lhs_offset * sum_k rhs[k, n] */
-  int8_t *xrow = (int8_t *)(rhs_term + N); /* (K,): one lhs row when adj_x */
+  const int32_t M = d->rows, N_all = d->cols, K_all = d->depth;
+  /* Bound to a KV cache: positions >= live hold the cache's zero point (the runtime resets
+   * the cache to it and fills it in order), so r + rhs_offset = 0 there. Over the depth
+   * they add nothing; as output columns their whole sum is 0, which requantizes to the
+   * output zero point. Skipping them gives TFLite Micro's result exactly. */
+  const int32_t live = it->live_positions;
+  const int32_t N = d->live == LIVE_COLS && live < N_all ? live : N_all;
+  const int32_t K = d->live == LIVE_DEPTH && live < K_all ? live : K_all;
+  /* The product over the V cache (its left operand is softmax's output) skips the zero
+   * inputs on a CPU without SIMD (SIMD does the dense product faster); indices are int16. */
+  const int sparse = !PG_HAVE_AVX2 && d->live == LIVE_DEPTH && d->adj_y && K_all <= INT16_MAX;
+  int32_t *acc = (int32_t *)it->scratch;        /* (N,) */
+  int16_t *nz_idx = (int16_t *)(acc + N_all);   /* (K,): sparse input, when used */
+  int16_t *nz_val = nz_idx + K_all;             /* (K,) */
+  int8_t *xrow = (int8_t *)(nz_val + K_all);    /* (K,): one lhs row when adj_x */
   pg_requant rq = {0};
-  rq.offset = rhs_term;
   rq.multiplier_all = d->multiplier;
   rq.shift_all = d->shift;
   rq.output_zero_point = d->output_offset;
@@ -213,45 +245,62 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
         const int8_t *R = rhs + (intptr_t)b0 * d->batch_stride[1][0] +
                           (intptr_t)b1 * d->batch_stride[1][1] +
                           (intptr_t)b2 * d->batch_stride[1][2];
-        /* Sums of the right operand's output columns, times the lhs offset. */
-        if (d->adj_y) { /* rhs stored (N, K) */
-          pg_row_sums(R, N, K, K, rhs_term);
-        } else { /* rhs stored (K, N) */
-          for (int32_t n = 0; n < N; ++n) rhs_term[n] = 0;
-          for (int32_t k = 0; k < K; ++k) {
-            for (int32_t n = 0; n < N; ++n) rhs_term[n] += R[(intptr_t)k * N + n];
-          }
-        }
-        for (int32_t n = 0; n < N; ++n) {
-          rhs_term[n] = (int32_t)((uint32_t)d->lhs_offset * (uint32_t)rhs_term[n]);
-        }
         for (int32_t m = 0; m < M; ++m) {
           const int8_t *x;
           if (d->adj_x) { /* lhs stored (K, M) */
             for (int32_t k = 0; k < K; ++k) xrow[k] = L[(intptr_t)k * M + m];
             x = xrow;
           } else {
-            x = L + (intptr_t)m * K;
+            x = L + (intptr_t)m * K_all;
           }
-          int32_t lhs_sum = 0;
-          for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
-          if (d->adj_y) { /* row n of rhs is output column n */
-            cim_hal_matvec(R, N, K, K, CIM_HAL_ROW_MAJOR, x, acc);
+          int32_t lhs_sum = 0, nnz = K;
+          if (sparse) {
+            /* Inputs that are 0 after the offset (softmax's exact zeros) add nothing. */
+            nnz = 0;
+            for (int32_t k = 0; k < K; ++k) {
+              lhs_sum += x[k];
+              nz_idx[nnz] = (int16_t)k;
+              nz_val[nnz] = (int16_t)(x[k] + d->lhs_offset);
+              nnz += nz_val[nnz] != 0;
+            }
           } else {
-            cim_hal_matvec(R, N, K, N, CIM_HAL_COL_MAJOR, x, acc);
+            for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
           }
-          /* sum (x + lo)(r + ro) = sum x r + ro sum x + lo sum r + K lo ro */
-          rq.offset_all = pg_wrap_add(
-              (int32_t)((uint32_t)d->rhs_offset * (uint32_t)lhs_sum),
-              (int32_t)((uint32_t)K * (uint32_t)d->lhs_offset * (uint32_t)d->rhs_offset));
+          if (2 * nnz <= K) {
+            pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);
+          } else if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
+            pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
+          } else { /* rhs stored (K, N) */
+            pg_matvec_col_major(R, N, K, N_all, x, d->lhs_offset, acc);
+          }
+          /* sum (x + lo)(r + ro) = sum (x + lo) r + ro (sum x + K lo) */
+          rq.offset_all = (int32_t)((uint32_t)d->rhs_offset *
+                                    ((uint32_t)lhs_sum + (uint32_t)K * (uint32_t)d->lhs_offset));
           int8_t *y = out + ((((intptr_t)b0 * d->batch_dims[1] + b1) * d->batch_dims[2] + b2) *
-                                 M + m) * N;
+                                 M + m) * N_all;
           pg_requantize(acc, N, &rq, y);
+          if (N < N_all) memset(y + N, d->output_offset, (size_t)(N_all - N));
         }
       }
     }
   }
+  it->cpu_macs += (uint64_t)d->batch_dims[0] * (uint64_t)d->batch_dims[1] *
+                  (uint64_t)d->batch_dims[2] * (uint64_t)M * (uint64_t)N * (uint64_t)K;
   return PICOGPT_OK;
+}
+
+int pg_batch_matmul_bind_cache(pg_node *node, int positions_in_rows, int32_t block_size) {
+  if (node->opcode != PG_OP_BATCH_MATMUL || node->data == NULL) return 0;
+  bmm_data *d = (bmm_data *)node->data;
+  if (!d->adj_y) return 0;
+  if (positions_in_rows && d->cols == block_size) {
+    d->live = LIVE_COLS;
+  } else if (!positions_in_rows && d->depth == block_size) {
+    d->live = LIVE_DEPTH;
+  } else {
+    return 0;
+  }
+  return 1;
 }
 
 picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
@@ -324,7 +373,10 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
   }
   d->shift = shift;
-  pg_request_scratch(ctx, 8u * (size_t)d->cols + (size_t)d->depth);
+  it->cim.map.macs_batch_matmul += (uint64_t)d->batch_dims[0] * (uint64_t)d->batch_dims[1] *
+                                   (uint64_t)d->batch_dims[2] * (uint64_t)d->rows *
+                                   (uint64_t)d->cols * (uint64_t)d->depth;
+  pg_request_scratch(ctx, 4u * (size_t)d->cols + 5u * (size_t)d->depth);
   node->data = d;
   node->eval = eval_batch_matmul;
   return PICOGPT_OK;

@@ -44,7 +44,18 @@ static picogpt_status eval_select(pg_interpreter *it, const pg_node *node) {
       const uint8_t *c = cond + off[0], *xs = x + off[1], *ys = y + off[2];
       if (sc == 1 && sx == 1 && sy == 0) { /* the mask's case: fixed strides vectorize */
         const uint8_t y0 = ys[0];
-        for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j] ? xs[j] : y0;
+        int32_t j = 0;
+        if ((((uintptr_t)c | (uintptr_t)xs | (uintptr_t)(out + i)) & 3u) == 0) {
+          /* Four at a time: 0xFF in each byte whose condition is non-zero. */
+          const uint32_t y4 = 0x01010101u * y0;
+          for (; j + 4 <= inner; j += 4) {
+            const uint32_t cw = *(const pg_word *)(const void *)(c + j);
+            const uint32_t m = (((cw | ((cw & 0x7F7F7F7Fu) + 0x7F7F7F7Fu)) & 0x80808080u) >> 7) * 0xFFu;
+            const uint32_t xv = *(const pg_word *)(const void *)(xs + j);
+            *(pg_word *)(void *)(out + i + j) = y4 ^ ((xv ^ y4) & m);
+          }
+        }
+        for (; j < inner; ++j) out[i + j] = c[j] ? xs[j] : y0;
       } else {
         for (int32_t j = 0; j < inner; ++j) out[i + j] = c[j * sc] ? xs[j * sx] : ys[j * sy];
       }
@@ -109,13 +120,22 @@ static picogpt_status eval_compare(pg_interpreter *it, const pg_node *node) {
   const void *c = pg_in_data(it, node, 1);
   uint8_t *out = (uint8_t *)pg_out_data(it, node, 0);
   int32_t idx[PG_MAX_RANK] = {0}, off[2] = {0, 0};
+  if (d->type == PG_INT32) {
+    /* The causal mask's LESS(range, pos): runs along the innermost dimension. */
+    const int32_t inner = d->b.dims[PG_MAX_RANK - 1];
+    const int32_t sa = d->b.stride[0][PG_MAX_RANK - 1], sc = d->b.stride[1][PG_MAX_RANK - 1];
+    for (int32_t i = 0; i < d->b.count; i += inner) {
+      const int32_t *x = (const int32_t *)a + off[0], *y = (const int32_t *)c + off[1];
+      for (int32_t j = 0; j < inner; ++j, x += sa, y += sc) {
+        out[i + j] = (uint8_t)(*x < *y || (d->or_equal && *x == *y));
+      }
+      pg_index_step(idx, d->b.dims, PG_MAX_RANK - 2, 2, d->b.stride, off);
+    }
+    return PICOGPT_OK;
+  }
   for (int32_t i = 0; i < d->b.count; ++i) {
     int less, equal;
-    if (d->type == PG_INT32) {
-      const int32_t x = ((const int32_t *)a)[off[0]], y = ((const int32_t *)c)[off[1]];
-      less = x < y;
-      equal = x == y;
-    } else if (d->type == PG_INT8) {
+    if (d->type == PG_INT8) {
       const int8_t x = ((const int8_t *)a)[off[0]], y = ((const int8_t *)c)[off[1]];
       less = x < y;
       equal = x == y;

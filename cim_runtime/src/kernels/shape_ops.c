@@ -30,7 +30,8 @@ static picogpt_status eval_copy(pg_interpreter *it, const pg_node *node) {
   const copy_data *d = (const copy_data *)node->data;
   const void *src = pg_in_data(it, node, 0);
   void *dst = pg_out_data(it, node, 0);
-  if (src != dst) memmove(dst, src, d->bytes);
+  /* The planner never overlaps an op's input and output unless they are the same buffer. */
+  if (src != dst) pg_copy(dst, src, d->bytes);
   return PICOGPT_OK;
 }
 
@@ -72,7 +73,7 @@ static void run_strided_copy(const strided_copy *d, const uint8_t *in, uint8_t *
   for (int32_t i = 0; i < d->count; i += inner) {
     uint8_t *o = out + (size_t)i * es;
     if (step == 1) {
-      memcpy(o, in + (size_t)off * es, (size_t)inner * es);
+      pg_copy(o, in + (size_t)off * es, (size_t)inner * es);
     } else if (es == 1) {
       for (int32_t j = 0; j < inner; ++j) o[j] = in[off + j * step];
     } else {
@@ -248,7 +249,7 @@ static picogpt_status eval_concatenation(pg_interpreter *it, const pg_node *node
   for (int32_t o = 0; o < d->outer; ++o) {
     for (int32_t i = 0; i < node->num_inputs; ++i) {
       const uint8_t *src = (const uint8_t *)pg_in_data(it, node, i) + (size_t)o * d->in_block[i];
-      memcpy(out, src, d->in_block[i]);
+      pg_copy(out, src, d->in_block[i]);
       out += d->in_block[i];
     }
   }
@@ -333,7 +334,7 @@ static picogpt_status eval_gather(pg_interpreter *it, const pg_node *node) {
   for (int32_t o = 0; o < d->outer; ++o) {
     const uint8_t *base = params + (size_t)o * d->axis_size * d->inner_bytes;
     for (int32_t i = 0; i < d->num_indices; ++i) {
-      memcpy(out, base + (size_t)indices[i] * d->inner_bytes, d->inner_bytes);
+      pg_copy(out, base + (size_t)indices[i] * d->inner_bytes, d->inner_bytes);
       out += d->inner_bytes;
     }
   }

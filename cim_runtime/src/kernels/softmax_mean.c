@@ -32,10 +32,16 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
     for (int32_t c = 0; c < d->depth; ++c) {
       if (x[c] > max_in_row) max_in_row = x[c];
     }
+    /* A run of equal inputs (the causal mask's constant fills the rest of a row) reuses its
+     * first entry's exponential and output: the same values, in the same order. */
     int32_t sum_of_exps = 0; /* Q12.19; wraps like TFLM's FixedPoint addition */
+    int32_t prev = INT32_MIN, term = 0;
     for (int32_t c = 0; c < d->depth; ++c) {
-      const int32_t neg_diff = max_in_row - x[c];
-      sum_of_exps = pg_wrap_add(sum_of_exps, pg_rounding_divide_by_pot(d->exp_q0[neg_diff], 12));
+      if (x[c] != prev) {
+        prev = x[c];
+        term = pg_rounding_divide_by_pot(d->exp_q0[max_in_row - prev], 12);
+      }
+      sum_of_exps = pg_wrap_add(sum_of_exps, term);
     }
     int num_bits_over_unit;
     const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
@@ -44,11 +50,17 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "SOFTMAX (op %d): sum of exponentials out of range",
                      (int)node->index);
     }
+    prev = INT32_MIN;
+    int8_t out_prev = 0;
     for (int32_t c = 0; c < d->depth; ++c) {
-      const int32_t neg_diff = max_in_row - x[c];
-      const int32_t unsat = pg_rounding_divide_by_pot(
-          pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[neg_diff]), exponent);
-      y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
+      if (x[c] != prev) {
+        prev = x[c];
+        const int32_t unsat = pg_rounding_divide_by_pot(
+            pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[max_in_row - prev]),
+            exponent);
+        out_prev = (int8_t)pg_clamp(unsat - 128, -128, 127);
+      }
+      y[c] = out_prev;
     }
   }
   return PICOGPT_OK;
@@ -115,13 +127,8 @@ static picogpt_status eval_mean(pg_interpreter *it, const pg_node *node) {
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   int32_t *sums = (int32_t *)it->scratch; /* (out_count,) */
-  if (d->inner_block > 0) {
-    for (int32_t o = 0; o < d->out_count; ++o) {
-      const int8_t *x = in + (intptr_t)o * d->inner_block;
-      int32_t s = 0;
-      for (int32_t k = 0; k < d->inner_block; ++k) s += x[k];
-      sums[o] = s;
-    }
+  if (d->inner_block > 0) { /* LayerNorm's case: sums of contiguous rows */
+    pg_row_sums_scalar(in, d->out_count, d->inner_block, d->inner_block, sums);
   } else {
     memset(sums, 0, sizeof(int32_t) * (size_t)d->out_count);
     int32_t idx[PG_MAX_RANK] = {0};

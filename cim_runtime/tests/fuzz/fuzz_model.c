@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > sizeof g_model) return 0;
   memcpy(g_model, data, size); /* aligned, like an embedded model array */
   pg_interpreter it;
-  if (pg_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena) != PICOGPT_OK) {
+  if (pg_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena, NULL) != PICOGPT_OK) {
     if (it.error.message[0] == '\0') abort(); /* every failure must explain itself */
     return 0;
   }

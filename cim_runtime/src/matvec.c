@@ -1,0 +1,159 @@
+/* int8 matrix-vector products on the CPU; see matvec.h. */
+#include "matvec.h"
+
+#include "avx2_util.h"
+
+/* ---- scalar reference ------------------------------------------------------------------ */
+
+static int32_t dot(const int8_t *w, const int8_t *x, int32_t n, int32_t x_offset) {
+  int32_t acc = 0;
+  for (int32_t k = 0; k < n; ++k) acc += (int32_t)w[k] * ((int32_t)x[k] + x_offset);
+  return acc;
+}
+
+/* Eight rows share each load of x and its offset; four inputs per iteration amortize the
+ * nine pointer increments: 114 instructions per 32 MACs on rv32imac (3.6 per MAC), when the
+ * compiler does not schedule the loads ahead and spill (the firmware compiles this file with
+ * -fno-schedule-insns). Leftover rows go four, then one at a time. */
+#define MAC8(k, xk)                                                                    \
+  a0 += w0[k] * xk, a1 += w1[k] * xk, a2 += w2[k] * xk, a3 += w3[k] * xk,              \
+  a4 += w4[k] * xk, a5 += w5[k] * xk, a6 += w6[k] * xk, a7 += w7[k] * xk
+
+static void rows8(const int8_t *w0, int32_t n_in, intptr_t stride, const int8_t *x,
+                  int32_t x_offset, int32_t *out) {
+  const int8_t *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride, *w4 = w3 + stride;
+  const int8_t *w5 = w4 + stride, *w6 = w5 + stride, *w7 = w6 + stride;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  int32_t k = 0;
+  for (; k + 4 <= n_in; k += 4) {
+    int32_t xk = x[k] + x_offset;
+    MAC8(k, xk);
+    xk = x[k + 1] + x_offset;
+    MAC8(k + 1, xk);
+    xk = x[k + 2] + x_offset;
+    MAC8(k + 2, xk);
+    xk = x[k + 3] + x_offset;
+    MAC8(k + 3, xk);
+  }
+  for (; k < n_in; ++k) {
+    const int32_t xk = x[k] + x_offset;
+    MAC8(k, xk);
+  }
+  out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+  out[4] = a4, out[5] = a5, out[6] = a6, out[7] = a7;
+}
+
+static void rows4(const int8_t *w0, int32_t n_in, intptr_t stride, const int8_t *x,
+                  int32_t x_offset, int32_t *out) {
+  const int8_t *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t k = 0; k < n_in; ++k) {
+    const int32_t xk = x[k] + x_offset;
+    a0 += w0[k] * xk, a1 += w1[k] * xk, a2 += w2[k] * xk, a3 += w3[k] * xk;
+  }
+  out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
+void pg_matvec_scalar(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                      const int8_t *x, int32_t x_offset, int32_t *out) {
+  int32_t n = 0;
+  for (; n + 8 <= n_out; n += 8) rows8(w + (intptr_t)n * stride, n_in, stride, x, x_offset, out + n);
+  if (n + 4 <= n_out) {
+    rows4(w + (intptr_t)n * stride, n_in, stride, x, x_offset, out + n);
+    n += 4;
+  }
+  for (; n < n_out; ++n) out[n] = dot(w + (intptr_t)n * stride, x, n_in, x_offset);
+}
+
+void pg_matvec_sparse(const int8_t *w, int32_t n_out, int32_t stride, const int16_t *idx,
+                      const int16_t *val, int32_t nnz, int32_t *out) {
+  int32_t n = 0;
+  for (; n + 8 <= n_out; n += 8) { /* each index and value loaded once for eight rows */
+    const int8_t *w0 = w + (intptr_t)n * stride, *w1 = w0 + stride, *w2 = w1 + stride;
+    const int8_t *w3 = w2 + stride, *w4 = w3 + stride, *w5 = w4 + stride, *w6 = w5 + stride;
+    const int8_t *w7 = w6 + stride;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (int32_t i = 0; i < nnz; ++i) {
+      const int32_t k = idx[i], xk = val[i];
+      MAC8(k, xk);
+    }
+    out[n] = a0, out[n + 1] = a1, out[n + 2] = a2, out[n + 3] = a3;
+    out[n + 4] = a4, out[n + 5] = a5, out[n + 6] = a6, out[n + 7] = a7;
+  }
+  for (; n < n_out; ++n) {
+    const int8_t *row = w + (intptr_t)n * stride;
+    int32_t acc = 0;
+    for (int32_t i = 0; i < nnz; ++i) acc += row[idx[i]] * val[i];
+    out[n] = acc;
+  }
+}
+
+void pg_matvec_col_major(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                         const int8_t *x, int32_t x_offset, int32_t *out) {
+  for (int32_t n = 0; n < n_out; ++n) out[n] = 0;
+  for (int32_t k = 0; k < n_in; ++k) {
+    const int8_t *row = w + (intptr_t)k * stride;
+    const int32_t xk = x[k] + x_offset;
+    for (int32_t n = 0; n < n_out; ++n) out[n] += (int32_t)row[n] * xk;
+  }
+}
+
+/* ---- AVX2: int8 widened to int16, pairs multiplied with vpmaddwd ---------------------------
+ * |w| <= 128 and |x + x_offset| <= 255, so a pair sum is at most 65,280: exact in the int32
+ * lanes (no saturating vpmaddubsw tricks). */
+#if PG_HAVE_AVX2
+
+static inline __m256i load16_i16(const int8_t *p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+}
+
+static inline int32_t hsum8(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                    const int8_t *x, int32_t x_offset, int32_t *out) {
+  const int32_t vec_in = n_in & ~15;
+  const __m256i offset = _mm256_set1_epi16((int16_t)x_offset);
+  int32_t n = 0;
+  /* Eight rows at a time: each 16-input slice of x is widened (and offset) once. */
+  for (; n + 8 <= n_out; n += 8) {
+    const int8_t *wn = w + (intptr_t)n * stride;
+    const intptr_t s = stride;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    for (int32_t k = 0; k < vec_in; k += 16) {
+      const __m256i xv = _mm256_add_epi16(load16_i16(x + k), offset);
+      const int8_t *wk = wn + k;
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(load16_i16(wk), xv));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(load16_i16(wk + s), xv));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(load16_i16(wk + 2 * s), xv));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(load16_i16(wk + 3 * s), xv));
+      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(load16_i16(wk + 4 * s), xv));
+      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(load16_i16(wk + 5 * s), xv));
+      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wk + 6 * s), xv));
+      a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(load16_i16(wk + 7 * s), xv));
+    }
+    _mm256_storeu_si256((__m256i *)(out + n),
+                        pg_avx2_transpose_add8(a0, a1, a2, a3, a4, a5, a6, a7));
+    if (vec_in < n_in) {
+      for (int32_t r = 0; r < 8; ++r) {
+        out[n + r] += dot(wn + r * s + vec_in, x + vec_in, n_in - vec_in, x_offset);
+      }
+    }
+  }
+  for (; n < n_out; ++n) {
+    const int8_t *wn = w + (intptr_t)n * stride;
+    __m256i a = _mm256_setzero_si256();
+    for (int32_t k = 0; k < vec_in; k += 16) {
+      const __m256i xv = _mm256_add_epi16(load16_i16(x + k), offset);
+      a = _mm256_add_epi32(a, _mm256_madd_epi16(load16_i16(wn + k), xv));
+    }
+    out[n] = hsum8(a) + dot(wn + vec_in, x + vec_in, n_in - vec_in, x_offset);
+  }
+}
+
+#endif /* PG_HAVE_AVX2 */

@@ -1,0 +1,46 @@
+/* Internal: int8 matrix-vector products on the CPU (src/matvec.c). The software CIM HAL
+ * emulates the macros with them (x_offset 0), and the kernels run the products that stay on
+ * the CPU with them: attention (activation x activation, the KV cache) and FULLY_CONNECTED
+ * layers that did not fit the device.
+ *
+ * x_offset is added to every input first: BATCH_MATMUL passes the negated zero point of its
+ * left operand, so sum_k (x_k + x_offset) * w_k needs no row sums of the right operand
+ * (|x_k + x_offset| <= 255, so the int16 products of the AVX2 path stay exact).
+ *
+ * Like the bulk kernels in quant.h, the row-major product has a portable scalar version (the
+ * reference, what rv32imac runs) and, with PG_HAVE_AVX2, an AVX2 version with identical
+ * results; pg_matvec() picks one at compile time, the tests compare both. */
+#ifndef PG_MATVEC_H
+#define PG_MATVEC_H
+
+#include <stdint.h>
+
+#include "quant.h"
+
+/* Row-major: out[n] = sum_k (x[k] + x_offset) * w[n * stride + k] for n < n_out, k < n_in.
+ * n_out >= 0, n_in >= 0 (0: out[n] = 0), stride >= n_in. */
+void pg_matvec_scalar(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                      const int8_t *x, int32_t x_offset, int32_t *out);
+#if PG_HAVE_AVX2
+void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                    const int8_t *x, int32_t x_offset, int32_t *out);
+#endif
+static inline void pg_matvec(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                             const int8_t *x, int32_t x_offset, int32_t *out) {
+  PG_BULK(pg_matvec)(w, n_out, n_in, stride, x, x_offset, out);
+}
+
+/* Sparse input: out[n] = sum_i val[i] * w[n * stride + idx[i]] for n < n_out, i < nnz: the
+ * product with an input whose other entries (after the offset) are 0. Attention's softmax
+ * output is mostly exact zeros (about 70 % in the reference model), so p . V on a CPU without
+ * SIMD skips them (BATCH_MATMUL decides per product). Scalar only. */
+void pg_matvec_sparse(const int8_t *w, int32_t n_out, int32_t stride, const int16_t *idx,
+                      const int16_t *val, int32_t nnz, int32_t *out);
+
+/* Column-major (w stored n_in x n_out): out[n] = sum_k (x[k] + x_offset) * w[k * stride + n],
+ * stride >= n_out. Scalar only: the exporter's models never need it (BATCH_MATMUL with
+ * adj_y = false). */
+void pg_matvec_col_major(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                         const int8_t *x, int32_t x_offset, int32_t *out);
+
+#endif /* PG_MATVEC_H */
