@@ -210,12 +210,34 @@ def test_bad_tokens_and_arguments_are_clear_errors(step_chip):
 
 
 def test_bad_models_are_clear_errors(tmp_path):
-    with pytest.raises(ChipError, match="cannot read the model .*none.tflite: No such file"):
+    """The file is checked like every export (tflite_step.read_export); what the runtime refuses
+    comes with its status and message."""
+    with pytest.raises(ChipError, match=r"cannot read .*none.tflite: No such file"):
         Chip(str(tmp_path / "none.tflite"))
-    with pytest.raises(ChipError, match="the C runtime cannot run the model bytes: PICOGPT_ERR_"):
+    with pytest.raises(ChipError, match=r"the model bytes is not a .tflite model \(no TFL3"):
         Chip(b"not a model at all, just some bytes")
-    with pytest.raises(ChipError, match="PICOGPT_ERR_ARENA_TOO_SMALL: .*needs"):
+    with open(STEP_MODEL, "rb") as f:
+        truncated = f.read()[:5000]
+    with pytest.raises(ChipError, match="is not a valid .tflite model: it is truncated or corrupt"):
+        Chip(truncated)
+    with pytest.raises(ChipError, match="cannot run .*: PICOGPT_ERR_ARENA_TOO_SMALL: .*needs"):
         Chip(STEP_MODEL, arena_bytes=4096)
+
+
+def test_runtime_options_pass_through(step_chip):
+    """picogpt_options reach picogpt_init_with_options: a CIM device too small for the model
+    is refused, and with the CPU fallback it computes the same logits."""
+    small = (8, 128, 128, 8, 8)
+    with pytest.raises(ChipError, match="PICOGPT_ERR_CIM_CAPACITY: the model needs 25 CIM macros"):
+        Chip(STEP_MODEL, cim_device=small)
+    fallback = Chip(STEP_MODEL, cim_device=small, cim_cpu_fallback=True)
+    tokens = encode(step_chip, TEXT)[:32]
+    step_chip.reset()  # the counters restart: both count the same 32 steps
+    np.testing.assert_array_equal(
+        fallback.score_windows(tokens[None]), step_chip.score_windows(tokens[None])
+    )
+    assert fallback.stats["steps"] == step_chip.stats["steps"] == 32
+    assert fallback.stats["cpu_macs"] > step_chip.stats["cpu_macs"]  # FC layers on the CPU
 
 
 # ---- the build -------------------------------------------------------------------------------
