@@ -6,17 +6,9 @@ window policy in Python, and the plan that evaluates a text under it.
 
 import numpy as np
 import pytest
+from test_model import TINY  # 2 layers, n_embd 32, block_size 16
 
 from tf_model.window import WindowedDecoder, resolve_keep, stream_plan
-
-TINY = {
-    "n_layer": 2,
-    "n_head": 2,
-    "n_embd": 32,
-    "block_size": 16,
-    "dropout": 0.0,
-    "enforce_cim_limits": False,
-}
 
 
 @pytest.fixture(scope="module")
