@@ -67,8 +67,8 @@ def read_start(start):
 def check_args(args):
     if args.num_samples < 1:
         raise SampleError(f"--num_samples must be >= 1, got {args.num_samples}")
-    if args.max_new_tokens < 0:
-        raise SampleError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
+    if not 0 <= args.max_new_tokens < 2**31:
+        raise SampleError(f"--max_new_tokens must be in [0, 2^31), got {args.max_new_tokens}")
     if not math.isfinite(args.temperature) or args.temperature < 0:
         raise SampleError(
             f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}"
@@ -97,8 +97,9 @@ def load_sampler(args):
             )
 
         def sample(prompt_ids, keep, i):
+            top_k = min(args.top_k or 0, chip.vocab_size)  # >= vocab_size: no cut, as in numpy
             return chip.generate(
-                prompt_ids, args.max_new_tokens, args.temperature, args.top_k, args.seed + i,
+                prompt_ids, args.max_new_tokens, args.temperature, top_k, args.seed + i,
                 args.window, keep,
             )  # fmt: skip
 

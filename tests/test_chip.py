@@ -8,6 +8,7 @@ The models are the committed reference exports (step and full-window).
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -248,6 +249,38 @@ def test_library_is_reused_and_rebuilt_only_for_new_sources():
     assert os.path.basename(path).startswith("libpicogpt-") and os.path.exists(path)
     assert build_library() == path  # no rebuild, same file
     assert not [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp")]
+
+
+def test_concurrent_first_uses_build_once_and_an_edit_rebuilds(tmp_path):
+    """Two processes that start at once on a copy of the sources: one builds (under the lock),
+    the other waits and loads the same file. Editing a source gives a new library and removes
+    the old one."""
+    root = tmp_path / "repo"
+    shutil.copytree(os.path.join(ROOT, "cim_runtime"), root / "cim_runtime")
+    shutil.copytree(os.path.join(ROOT, "cmake"), root / "cmake")
+    shutil.copy(os.path.join(ROOT, "CMakeLists.txt"), root)
+    build_dir = tmp_path / "build"
+    code = f"from tf_model.chip import build_library\nprint(build_library({str(build_dir)!r}, {str(root)!r}))"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1 and os.path.exists(paths.pop())
+    assert sum("building the C runtime" in err for _, err in results) == 1, results
+    first = [f for f in os.listdir(build_dir) if f.startswith("libpicogpt-")]
+    with open(root / "cim_runtime" / "src" / "runtime.c", "a") as f:
+        f.write("/* an edit */\n")
+    second = build_library(str(build_dir), str(root), quiet=True)
+    assert (
+        [os.path.basename(second)]
+        == [f for f in os.listdir(build_dir) if f.startswith("libpicogpt-")]
+        != first
+    )
 
 
 def test_missing_tools_are_named(tmp_path):
