@@ -302,6 +302,13 @@ def test_missing_tools_are_named(tmp_path):
     assert "no C compiler found" in out and "install" in out, out
 
 
+def test_unwritable_build_directory_is_named(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ChipBuildError, match="cannot create the binding's build directory"):
+        build_library(build_dir=str(blocker / "build"), quiet=True)
+
+
 def test_sources_outside_the_checkout_are_named(tmp_path):
     with pytest.raises(ChipBuildError, match="sources are not in"):
         build_library(build_dir=str(tmp_path / "b"), root=str(tmp_path))

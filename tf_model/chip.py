@@ -1,10 +1,10 @@
 """The chip's arithmetic in Python: a ctypes binding to the project's own C runtime (cim_runtime/).
 
     from tf_model.chip import Chip, evaluate_text
-    chip = Chip("models/shakespeare_char/model_data_int8.tflite")     # builds the library on first use
+    chip = Chip("models/shakespeare_char/model_data_int8.tflite")  # builds the library once
     ids = chip.generate(prompt_ids, 500, temperature=0.8, seed=1337)  # the firmware's tokens
     q = chip.score_windows(windows)              # int8 logits (n, T, vocab), one C call
-    result = evaluate_text(chip, val_tokens, keep=0, float_logits=keras_fn)   # loss, top-1
+    result = evaluate_text(chip, val_tokens, keep=0, float_logits=keras_fn)  # loss, top-1
 
 Everything runs in the C runtime the firmware runs (bit-exact with TFLite Micro): the same
 kernels, the same window policy and the same integer sampler, so `generate` gives the text the
@@ -37,6 +37,7 @@ BUILD_DIR = os.path.join(ROOT, "build", "python-chip")
 # What the library is made of: a change to any of these rebuilds it.
 SOURCE_PATTERNS = (
     "CMakeLists.txt",
+    "cmake/picogpt_model.cmake",  # included by CMakeLists.txt whatever it builds
     "cim_runtime/include/pico_gpt/*.h",
     "cim_runtime/src/*.[ch]",
     "cim_runtime/src/kernels/*.[ch]",
@@ -113,8 +114,15 @@ def build_library(build_dir=BUILD_DIR, root=ROOT, quiet=False):
             "no C compiler found ($CC, cc, gcc or clang): the chip binding builds the C runtime "
             f"on first use; {INSTALL_HINT}"
         )
-    os.makedirs(build_dir, exist_ok=True)
-    with open(os.path.join(build_dir, ".lock"), "w") as lock:
+    try:
+        os.makedirs(build_dir, exist_ok=True)
+        lock = open(os.path.join(build_dir, ".lock"), "w")  # noqa: SIM115 (held by the with below)
+    except OSError as e:
+        raise ChipBuildError(
+            f"cannot create the binding's build directory {build_dir}: {e.strerror}; the first "
+            "use builds the C runtime there, so it must be writable"
+        ) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait, then find the result
         if os.path.exists(target):
             return target
