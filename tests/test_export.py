@@ -402,7 +402,7 @@ def test_tf_eval_tflite_bad_inputs(trained_dir, exports, default_step_int8, tmp_
     own.write_bytes(exports[("step", "int8")][0])
     for args, message in [
         ([f"--tflite={other}"], "was not exported from the model in"),
-        ([f"--tflite={tmp_path}/none.tflite"], "cannot read the model"),
+        ([f"--tflite={tmp_path}/none.tflite"], "none.tflite: No such file"),
         ([f"--tflite={own}", "--window=shift", "--keep=32"], "--keep 32: window keep 32 is out"),
         (["--window=exact"], "--window, --keep and --every need --tflite"),
         ([f"--tflite={other}", "--keep=3"], "--keep and --every need --window"),
