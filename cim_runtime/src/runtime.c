@@ -161,9 +161,9 @@ picogpt_status picogpt_init_with_options(picogpt_runtime *runtime, const void *m
 static void clear_context(pg_runtime *rt) {
   rt->position = 0;
   rt->logits = NULL;
-  /* Stale cache rows are masked inside the model; the zero point keeps them tidy, and the
-   * reference (tf_model/export/tflite_step.py) clears them the same way, which keeps every
-   * refill bit-exact with it even where an int8 softmax gives a masked row a nonzero weight. */
+  /* Cache rows past the context must hold the zero point after every reset and refill: the
+   * live-position products count on them being exact zeros (README "Live positions only"),
+   * and TFLite Micro and tf_model/export/tflite_step.py see them that way too. */
   for (int32_t l = 0; l < rt->n_layer; ++l) {
     memset(rt->k_cache[l]->data, (int)rt->k_cache[l]->zero_point, rt->k_cache[l]->bytes);
     memset(rt->v_cache[l]->data, (int)rt->v_cache[l]->zero_point, rt->v_cache[l]->bytes);
