@@ -82,7 +82,8 @@ def check_args(args):
 
 
 def load_sampler(args):
-    """(itos, block_size, sample) where sample(prompt_ids, keep, i) -> the new ids of sample i."""
+    """(itos, stoi, block_size, sample): the vocabulary (itos maps a token id to its text, a
+    list or meta.pkl's dict) and sample(prompt_ids, keep, i) -> the new ids of sample i."""
     if args.tflite and (args.backend or "chip") == "chip":
         from tf_model.chip import Chip, ChipError
 
@@ -103,7 +104,7 @@ def load_sampler(args):
                 args.window, keep,
             )  # fmt: skip
 
-        return chip.itos, chip.block_size, sample
+        return chip.itos, {ch: i for i, ch in enumerate(chip.itos)}, chip.block_size, sample
 
     from tf_model.sampling import ExportedDecoder, KerasDecoder, generate
 
@@ -117,12 +118,14 @@ def load_sampler(args):
 
         exported = load_exported(args.tflite, backend="litert")
         itos, decoder = exported.itos, ExportedDecoder(exported)
+        stoi = {ch: i for i, ch in enumerate(itos)}
     else:
         from tf_model.quiet import import_keras
 
         import_keras(verbose=args.verbose)
         checkpoint = load_checkpoint(args.out_dir)
-        itos, decoder = checkpoint.meta["itos"], KerasDecoder(checkpoint.model)
+        itos, stoi = checkpoint.meta["itos"], checkpoint.meta["stoi"]
+        decoder = KerasDecoder(checkpoint.model)
     rng = np.random.default_rng(args.seed)
 
     def sample(prompt_ids, keep, i):
@@ -130,7 +133,7 @@ def load_sampler(args):
             decoder, prompt_ids, args.max_new_tokens, args.temperature, args.top_k, rng, keep
         )
 
-    return itos, decoder.block_size, sample
+    return itos, stoi, decoder.block_size, sample
 
 
 def main(argv=None):
@@ -175,9 +178,8 @@ def main(argv=None):
     try:
         check_args(args)
         text = read_start(args.start)
-        itos, block_size, sample = load_sampler(args)
+        itos, stoi, block_size, sample = load_sampler(args)
         keep = resolve_keep(args.window, args.keep, block_size)
-        stoi = {ch: i for i, ch in enumerate(itos)}
         prompt_ids = encode_prompt(text, stoi)
         if len(prompt_ids) > block_size:
             print(
