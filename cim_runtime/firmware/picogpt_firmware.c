@@ -7,13 +7,14 @@
  * top-k and window policy (compiled in from CMake, see fw_config.h), prints the prompt and the
  * text, then one stats line (docs/firmware.md explains every field):
  *
- *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 instructions_per_token=... ...
+ *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 window=shift keep=32 ...
  *
  * Options on the semihosting command line (QEMU -append) override the compiled-in values, so
  * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K,
- * --window shift|exact, --keep N, parsed by the host CLI's strict parser (cim_runtime/apps/cli_options.c). The firmware reads
- * that line itself and splits it at spaces; in a word "\s" stands for a space, "\n" for a
- * newline and "\\" for a backslash (scripts/run_qemu.sh writes every argument that way, so
+ * --window shift|exact, --keep N, parsed by the host CLI's strict parser
+ * (cim_runtime/apps/cli_options.c). The firmware reads that line itself and splits it at
+ * spaces; in a word "\s" stands for a space, "\n" for a newline and "\\" for a backslash
+ * (scripts/run_qemu.sh writes every argument that way, so
  * `run_qemu.sh FW.elf --prompt "O God, O God!"` passes the prompt exactly). Words before the
  * first option are the program's name (QEMU puts the ELF's path there); after it every word
  * is an option or its value. A line too long for the buffer, a bad escape, a bad value or a
@@ -365,7 +366,8 @@ int main(void) {
   if (st != PICOGPT_OK) return fail("picogpt_generate", st);
 
   /* Decode cost per token: between the first and the last token callback (n_out - 1 feeds,
-   * refills of the window included, plus samplings), printing excluded. Prefill: the prompt's steps plus the first sample. */
+   * refills of the window included, plus samplings), printing excluded. Prefill: the prompt's
+   * steps plus the first sample. */
   const uint64_t decode_steps = n_out > 1 ? (uint64_t)(n_out - 1) : 0;
   const uint64_t decode_instret = rs.last.instret - rs.first.instret - rs.io.instret;
   const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
