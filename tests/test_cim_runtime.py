@@ -98,7 +98,7 @@ def test_cli_generates_text_with_stats(built):
     ]
     code, out = run(args, timeout=120)
     assert code == 0, out
-    for stat in ("tokens/s", "bytes used", "MACs per token"):
+    for stat in ("tokens/s", "bytes used", "MACs per token", "window shift, keep 32"):
         assert stat in out, out
     code2, out2 = run(args, timeout=120)
     assert code2 == 0, out2
@@ -145,6 +145,10 @@ def assert_clean_error(code, out, want_code, *messages):
         (["extra.tflite"], ["unexpected argument 'extra.tflite'"]),
         (["--prompt", ""], ["--prompt must have 1 to"]),
         (["--prompt", "\u00e9\u00e9"], ["outside the vocabulary (at byte 0)"]),
+        (["--window", "slide"], ["'--window slide'", "--window needs one of shift, exact"]),
+        (["--keep", "-1"], ["'--keep -1'", "an integer in [0, 511]"]),
+        (["--keep", "128"], ["'--keep 128'", "keep 128 is out of range: it must be in [0, 127]"]),
+        (["--window", "exact", "--keep", "200"], ["it must be in [0, 127]"]),
     ],
 )
 def test_cli_rejects_bad_input_with_a_message(built, args, messages):

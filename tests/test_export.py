@@ -341,6 +341,79 @@ def test_step_and_full_int8_agree(exports, data_dir):
     assert np.mean(a.argmax(-1) == b.argmax(-1)) >= 0.9
 
 
+# ---- tf_eval.py --tflite: the export scored with the chip's arithmetic ------------------------
+
+
+def eval_line(stdout):
+    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions)."""
+    import re
+
+    m = re.search(
+        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)% "
+        r"over ([\d,]+) predictions",
+        stdout,
+    )
+    assert m, stdout
+    return float(m[1]), float(m[2]), m[3], int(m[4].replace(",", ""))
+
+
+def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoint, tmp_path):
+    """The C runtime's whole-split evaluation against a slow reference on a few windows: the
+    tflite-micro interpreter for the int8 logits and the Keras model for the float ones."""
+    from tf_model.checkpoint import load_split
+    from tf_model.export.tflite_step import load_exported
+
+    data = exports[("step", "int8")][0]
+    path = tmp_path / "model.tflite"
+    path.write_bytes(data)
+    r = run_script("tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3")
+    assert r.returncode == 0, r.stderr[-3000:]
+    int8_loss, float_loss, top1, predictions = eval_line(r.stdout)
+    assert "non-overlapping windows" in r.stdout and "chip arithmetic (C runtime)" in r.stdout
+
+    T = checkpoint.config.block_size
+    val = load_split(checkpoint.data_dir, "val", T, "the test")
+    windows = np.stack([np.asarray(val[i * T : i * T + T + 1], np.int64) for i in range(3)])
+    x, y = windows[:, :-1], windows[:, 1:]
+    tflm = load_exported(data, backend="tflm")
+    int8_logits = np.stack([tflm.sequence_logits(w) for w in x]).astype(np.float64)
+    float_logits = checkpoint.model(x.astype(np.int32)).numpy().astype(np.float64)
+
+    def nll(logits):
+        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        return -np.take_along_axis(logp, y[..., None], -1).mean()
+
+    assert predictions == 3 * T
+    assert abs(int8_loss - nll(int8_logits)) <= 6e-5 and abs(float_loss - nll(float_logits)) <= 6e-5
+    agree = np.mean(int8_logits.argmax(-1) == float_logits.argmax(-1))
+    assert top1 == f"{100 * agree:.2f}"
+
+    r = run_script(
+        "tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3",
+        "--window=shift", "--keep=8",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "one text, window shift, keep 8" in r.stdout and eval_line(r.stdout)[3] == 3 * T
+
+
+def test_tf_eval_tflite_bad_inputs(trained_dir, exports, default_step_int8, tmp_path):
+    other, own = tmp_path / "other.tflite", tmp_path / "own.tflite"
+    other.write_bytes(default_step_int8)
+    own.write_bytes(exports[("step", "int8")][0])
+    for args, message in [
+        ([f"--tflite={other}"], "was not exported from the model in"),
+        ([f"--tflite={tmp_path}/none.tflite"], "none.tflite: No such file"),
+        ([f"--tflite={own}", "--window=shift", "--keep=32"], "--keep 32: window keep 32 is out"),
+        (["--window=exact"], "--window, --keep and --every need --tflite"),
+        ([f"--tflite={other}", "--keep=3"], "--keep and --every need --window"),
+        ([f"--tflite={other}", "--window=exact", "--every=0"], "--every must be >= 1"),
+        (["--max_windows=0"], "--max_windows must be >= 1"),
+    ]:
+        r = run_script("tf_eval.py", f"--out_dir={trained_dir}", *args)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+
+
 # ---- tflite_step API ------------------------------------------------------------------------
 
 

@@ -200,7 +200,8 @@ def model_file(firmware, tmp_path_factory):
     return embedded_model(firmware, str(tmp_path_factory.mktemp("fw") / "embedded.tflite"))
 
 
-def host_text(cli, model, prompt, tokens, temperature, top_k, seed):
+def host_text(cli, model, prompt, tokens, temperature, top_k, seed, *window):
+    """picogpt_generate's stdout; window: extra options, e.g. "--window", "exact"."""
     proc = subprocess.run(
         [
             cli,
@@ -215,6 +216,7 @@ def host_text(cli, model, prompt, tokens, temperature, top_k, seed):
             str(top_k),
             "--seed",
             str(seed),
+            *window,
         ],
         capture_output=True,
         text=True,
@@ -287,6 +289,83 @@ def test_text_equals_host_cli(
     assert text == host_text(host_cli, model_file, prompt, tokens, temperature, top_k, seed)
 
 
+# ---- past the window: the firmware, the host CLI and the Python binding say the same ------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """An untrained tiny step model (block_size 16), exported int8: the exact policy re-runs the
+    whole window for every token past it, ~16 steps per token here instead of the reference
+    model's 128, so a long exact run takes seconds in QEMU."""
+    from test_export import shakespeare_data_dir
+
+    from tf_model.checkpoint import Checkpoint, load_meta
+    from tf_model.config import PicoGPTConfig
+    from tf_model.export import build_tflite
+    from tf_model.model import PicoGPT
+
+    data_dir = shakespeare_data_dir(tmp_path_factory)
+    config = PicoGPTConfig(
+        n_layer=2, n_head=2, n_embd=32, block_size=16, dropout=0.0, enforce_cim_limits=False
+    )
+    checkpoint = Checkpoint("tiny", PicoGPT(config), config, load_meta(data_dir), data_dir)
+    data, _ = build_tflite(checkpoint, "step", "int8", num_calibration_windows=2)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.tflite"
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_firmware(tools, tiny_model):
+    code, log = configure_scratch("riscv-release-tiny", f"-DPICOGPT_MODEL_TFLITE={tiny_model}")
+    assert code == 0, f"tiny-model firmware build failed:\n{log[-6000:]}"
+    return os.path.join(ROOT, "build", "riscv-release-tiny", FW_REL)
+
+
+@pytest.mark.parametrize(
+    "model, window, prompt, tokens, temperature, top_k, seed",
+    [
+        ("reference", ["--window", "shift"], "ROMEO:", 300, 0.8, 20, 7),  # the default, sampled
+        ("reference", ["--keep", "100"], "O God, O God!", 300, 0, 0, 1),  # greedy, another keep
+        ("tiny", ["--window", "exact"], "ROMEO:", 300, 0.8, 0, 3),  # crop per token, sampled
+        ("tiny", ["--window", "exact"], "KING:", 300, 0, 0, 1),  # crop per token, greedy
+    ],
+)
+def test_past_the_window_firmware_host_and_binding_agree(
+    request, host_cli, model, window, prompt, tokens, temperature, top_k, seed
+):
+    """Runs longer than the context window under both policies give one text everywhere: the
+    firmware in QEMU, picogpt_generate and tf_model.chip (the same C generate and sampler)."""
+    from tf_model.chip import Chip
+
+    if model == "reference":
+        elf, model_path = request.getfixturevalue("firmware"), request.getfixturevalue("model_file")
+    else:
+        elf, model_path = (
+            request.getfixturevalue("tiny_firmware"),
+            request.getfixturevalue("tiny_model"),
+        )
+    options = dict(zip(window[::2], window[1::2]))
+    chip = Chip(model_path)
+    stoi = {ch: i for i, ch in enumerate(chip.itos)}
+    ids = chip.generate(
+        [stoi[ch] for ch in prompt], tokens, temperature, top_k, seed,
+        options.get("--window", "shift"), int(options["--keep"]) if "--keep" in options else None,
+    )  # fmt: skip
+    binding = prompt + "".join(chip.itos[i] for i in ids) + "\n"
+    code, out, err = qemu(
+        elf, "--prompt", prompt, "--tokens", str(tokens), "--temperature", str(temperature),
+        "--top_k", str(top_k), "--seed", str(seed), *window,
+    )  # fmt: skip
+    assert code == 0, err + out
+    text, stats = split_output(out)
+    assert int(stats["tokens"]) == tokens and stats["window"] == options.get("--window", "shift")
+    assert text == host_text(
+        host_cli, model_path, prompt, tokens, temperature, top_k, seed, *window
+    )
+    assert text == binding
+
+
 def test_default_run_stats_and_speed(firmware, host_cli, model_file):
     build_dir = os.path.dirname(os.path.dirname(os.path.dirname(firmware)))
     code, out, err = qemu(firmware)
@@ -306,7 +385,8 @@ def test_default_run_stats_and_speed(firmware, host_cli, model_file):
     assert text == expected
     assert len(text) > len(prompt) + tokens // 2  # it printed the generated text
 
-    assert stats["model"] == "kv-cache"
+    assert stats["model"] == "kv-cache" and stats["window"] == "shift"
+    assert int(stats["keep"]) == 128 // 4  # picogpt_default_window of the reference model
     assert int(stats["tokens"]) == tokens and int(stats["prompt_tokens"]) >= 1
     ipt = int(stats["instructions_per_token"])
     # -icount: QEMU's cycle counter is its instruction counter.
@@ -360,6 +440,9 @@ def test_bad_options_and_prompts_exit_2(firmware):
         (["--prompt", "a" * 130], "longer than 128 tokens"),
         (["--prompt", "a " * 400], "command line is longer than 1023 bytes"),
         (["--seed"], "needs a value"),
+        (["--window", "slide"], "bad option '--window slide': --window needs one of shift, exact"),
+        (["--keep", "-1"], "--keep needs an integer in [0, 511]"),
+        (["--keep", "128"], "keep 128 is out of range: it must be in [0, 127]"),
     ]:
         code, out, _ = qemu(firmware, *args)
         assert code == 2, (args, code, out)
@@ -442,6 +525,8 @@ def test_configure_refuses_settings_out_of_range(tools):
         ("-DPICOGPT_FW_SEED=18446744073709551616", "PICOGPT_FW_SEED=18446744073709551616"),
         ("-DPICOGPT_FW_TEMPERATURE=nan", "a decimal number in [0, 100]"),
         ("-DPICOGPT_FW_FLASH_SIZE=big", "PICOGPT_FW_FLASH_SIZE=big: expected a number of bytes"),
+        ("-DPICOGPT_FW_WINDOW=slide", "PICOGPT_FW_WINDOW=slide"),
+        ("-DPICOGPT_FW_KEEP=600", "auto or an integer in [0, 511]"),
         ("-DPICOGPT_FW_CIM_ROWS=100", "PICOGPT_FW_CIM_ROWS=100"),
         ("-DPICOGPT_FW_CIM_MACROS=0", "expected 1..65535 macros of 128, 256 or 512"),
     ]:

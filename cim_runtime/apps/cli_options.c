@@ -3,6 +3,12 @@
 
 #include <string.h>
 
+#include "pico_gpt/runtime.h"
+
+const char *const cli_window_policies[] = {"shift", "exact", NULL};
+_Static_assert(PICOGPT_WINDOW_SHIFT == 0 && PICOGPT_WINDOW_EXACT == 1,
+               "cli_window_policies lists the policies in the order of their values");
+
 /* ---- the message buffer (no stdio: the firmware has integer-only printf) --------------- */
 
 typedef struct message {
@@ -59,6 +65,13 @@ static void put_expected(message *m, const cli_option *o) {
       put_text(m, "a decimal number in [0, ");
       put_i64(m, o->max);
       put_text(m, "] (digits with at most one '.', e.g. 0.8)");
+      break;
+    case CLI_CHOICE:
+      put_text(m, "one of ");
+      for (int i = 0; o->choices[i] != NULL; ++i) {
+        if (i > 0) put_text(m, ", ");
+        put_text(m, o->choices[i]);
+      }
       break;
     default:
       put_text(m, "a value");
@@ -139,18 +152,30 @@ static int parse_value(const cli_option *o, const char *text) {
       *(double *)o->value = v;
       return 0;
     }
+    case CLI_CHOICE:
+      for (int64_t i = 0; o->choices[i] != NULL; ++i) {
+        if (strcmp(text, o->choices[i]) == 0) {
+          *(int64_t *)o->value = i;
+          return 0;
+        }
+      }
+      return -1;
     default:
       return -1;
   }
 }
 
-/* "--prompt TEXT, --length N, ..., --quiet" */
+/* "--prompt TEXT, --length N, ..., --quiet, --window shift|exact" */
 static void put_option_list(message *m, const cli_option *options, int n_options) {
   for (int i = 0; i < n_options; ++i) {
-    static const char *const placeholder[] = {" TEXT", " N", " N", " X", ""};
+    static const char *const placeholder[] = {" TEXT", " N", " N", " X", "", " "};
     if (i > 0) put_text(m, ", ");
     put_text(m, options[i].name);
     put_text(m, placeholder[options[i].kind]);
+    for (int k = 0; options[i].kind == CLI_CHOICE && options[i].choices[k] != NULL; ++k) {
+      if (k > 0) put_text(m, "|");
+      put_text(m, options[i].choices[k]);
+    }
   }
 }
 

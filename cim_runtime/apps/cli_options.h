@@ -19,6 +19,7 @@ typedef enum cli_kind {
   CLI_UINT64,  /* decimal integer in [0, 2^64 - 1]: uint64_t * */
   CLI_DECIMAL, /* plain decimal number ("0.8", "1", ".25") in [0, max]: double * */
   CLI_FLAG,    /* no value; sets an int * to 1 */
+  CLI_CHOICE,  /* one of the names in choices: its index, int64_t * */
 } cli_kind;
 
 typedef struct cli_option {
@@ -26,7 +27,11 @@ typedef struct cli_option {
   cli_kind kind;
   void *value;       /* where the parsed value goes; its type follows the kind */
   int64_t min, max;  /* CLI_INT: the range; CLI_DECIMAL: max (min is 0); otherwise unused */
+  const char *const *choices; /* CLI_CHOICE: the names, NULL-terminated; otherwise unused */
 } cli_option;
+
+/* The names of --window, in the order of picogpt_window_policy (pico_gpt/runtime.h). */
+extern const char *const cli_window_policies[];
 
 /* Parses argv[first..argc): each option of the table followed by its value (flags take
  * none), and up to max_positional words that do not start with '-' into positional[]

@@ -2,12 +2,14 @@
  *
  *   picogpt_generate --prompt "ROMEO:" --length 200 --temperature 0.8 --top_k 20 --seed 7
  *   picogpt_generate path/to/model.tflite --prompt "JULIET:" --temperature 0
+ *   picogpt_generate --length 500 --window exact          # crop per token past the window
  *
  * Uses the embedded model (model_data.h) unless a .tflite path is given. The
  * vocabulary comes from the embedded arrays or from the model's "pico_gpt"
- * metadata. Prints the prompt and the generated text, then stats: tokens/s,
- * arena bytes, CIM tile products and MACs per token; --cim_report adds the mapping of
- * the weights onto the CIM macros and the cost model's figures per token. */
+ * metadata. Prints the prompt and the generated text, then stats: tokens/s, time
+ * and model steps per generated token, arena bytes, CIM tile products and MACs per
+ * step; --cim_report adds the mapping of the weights onto the CIM macros and the cost
+ * model's figures per token. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno */
 #include <errno.h>
 #include <stdio.h>
@@ -36,14 +38,19 @@ static int32_t *g_prompt_ids;
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [MODEL.tflite] [--prompt TEXT] [--length N] [--temperature T] [--top_k K]\n"
-          "          [--seed S] [--arena BYTES] [--quiet] [--cim_macros N] [--cim_rows R]\n"
-          "          [--cim_cols C] [--cim_cpu_fallback] [--cim_report] [--cim_cpu_instructions N]\n"
+          "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
+          "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
+          "          [--cim_report] [--cim_cpu_instructions N]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
           "  --temperature 0..100, digits with at most one '.'; 0 = greedy (default 0.8)\n"
           "  --top_k       keep the k most likely tokens, 0..%d, 0 = all (default 0)\n"
           "  --seed        sampling seed, 0..2^64-1 (default 1337)\n"
+          "  --window      when the context is full: shift = keep the last --keep tokens and\n"
+          "                continue from there, exact = crop to the last block_size tokens for\n"
+          "                every token, ~block_size times slower (default shift)\n"
+          "  --keep        tokens a shift keeps, 0..block_size-1 (default block_size/4)\n"
           "  --arena       tensor arena bytes to offer, 1..%u (default %u)\n"
           "  --cim_macros  CIM macros on the device, 1..65535 (default %d)\n"
           "  --cim_rows, --cim_cols  rows (inputs) and columns (outputs) per macro: 128, 256\n"
@@ -111,14 +118,29 @@ static int vocab_from_model(const char *path, const uint8_t *model, size_t size,
   return 0;
 }
 
+static double now_seconds(void);
+
+/* Prints each token and notes when the first and the latest arrived: the interval between
+ * them is the decode cost of n_out - 1 tokens (steps, refills and sampling; printing too
+ * unless --quiet), measured as the firmware measures instructions per token. */
 typedef struct printer {
   const picogpt_vocab *v;
   int quiet;
+  const picogpt_runtime *rt;
+  int32_t generated;
+  double first_time, last_time;
+  uint32_t first_steps, last_steps;
 } printer;
 
 static int on_token(void *user, int32_t token, int32_t position) {
   (void)position;
-  const printer *p = (const printer *)user;
+  printer *p = (printer *)user;
+  p->last_time = now_seconds();
+  p->last_steps = picogpt_get_stats(p->rt)->steps;
+  if (p->generated++ == 0) {
+    p->first_time = p->last_time;
+    p->first_steps = p->last_steps;
+  }
   if (!p->quiet) {
     const uint16_t *off = p->v->offsets;
     fwrite(p->v->bytes + off[token], 1, (size_t)(off[token + 1] - off[token]), stdout);
@@ -138,25 +160,28 @@ int main(int argc, char **argv) {
   int64_t length = 200, top_k = 0, arena_bytes = HOST_ARENA_BYTES;
   double temperature = 0.8;
   uint64_t seed = 1337;
+  int64_t window_policy = PICOGPT_WINDOW_SHIFT, keep = -1; /* -1: the model's default */
   int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
   int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
   int64_t cim_cpu_instructions = 0;
   const cli_option options[] = {
-      {"--prompt", CLI_TEXT, &prompt, 0, 0},
-      {"--length", CLI_INT, &length, 0, 1000000},
-      {"--temperature", CLI_DECIMAL, &temperature, 0, 100},
-      {"--top_k", CLI_INT, &top_k, 0, PICOGPT_MAX_VOCAB},
-      {"--seed", CLI_UINT64, &seed, 0, 0},
-      {"--arena", CLI_INT, &arena_bytes, 1, HOST_ARENA_BYTES},
-      {"--quiet", CLI_FLAG, &quiet, 0, 0},
-      {"--cim_macros", CLI_INT, &cim_macros, 1, 65535},
-      {"--cim_rows", CLI_INT, &cim_rows, 128, 512},
-      {"--cim_cols", CLI_INT, &cim_cols, 128, 512},
-      {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0},
-      {"--cim_report", CLI_FLAG, &cim_report, 0, 0},
-      {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000},
-      {"--help", CLI_FLAG, &help, 0, 0},
-      {"-h", CLI_FLAG, &help, 0, 0},
+      {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
+      {"--length", CLI_INT, &length, 0, 1000000, NULL},
+      {"--temperature", CLI_DECIMAL, &temperature, 0, 100, NULL},
+      {"--top_k", CLI_INT, &top_k, 0, PICOGPT_MAX_VOCAB, NULL},
+      {"--seed", CLI_UINT64, &seed, 0, 0, NULL},
+      {"--window", CLI_CHOICE, &window_policy, 0, 0, cli_window_policies},
+      {"--keep", CLI_INT, &keep, 0, PICOGPT_MAX_CONTEXT - 1, NULL},
+      {"--arena", CLI_INT, &arena_bytes, 1, HOST_ARENA_BYTES, NULL},
+      {"--quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+      {"--cim_macros", CLI_INT, &cim_macros, 1, 65535, NULL},
+      {"--cim_rows", CLI_INT, &cim_rows, 128, 512, NULL},
+      {"--cim_cols", CLI_INT, &cim_cols, 128, 512, NULL},
+      {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0, NULL},
+      {"--cim_report", CLI_FLAG, &cim_report, 0, 0, NULL},
+      {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000, NULL},
+      {"--help", CLI_FLAG, &help, 0, 0, NULL},
+      {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
   const char *model_path = NULL;
   int n_paths = 0;
@@ -223,13 +248,21 @@ int main(int argc, char **argv) {
             (int)(-1 - n_prompt));
     return 2;
   }
+  picogpt_window window = picogpt_default_window(info->block_size);
+  window.policy = (picogpt_window_policy)window_policy;
+  if (keep >= 0) window.keep = (int32_t)keep;
+  if (picogpt_check_window(&g_rt, &window) != PICOGPT_OK) {
+    fprintf(stderr, "error: bad option '--keep %d': %s\n", (int)window.keep,
+            picogpt_last_error(&g_rt));
+    return 2;
+  }
   picogpt_sampling sampling = {(float)temperature, (int32_t)top_k, (uint64_t)seed};
-  printer p = {&v, quiet};
+  printer p = {&v, quiet, &g_rt, 0, 0.0, 0.0, 0, 0};
   if (!quiet) fputs(prompt, stdout);
   const double t0 = now_seconds();
   int32_t n_out = 0;
-  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)length, &sampling, on_token, &p,
-                        NULL, &n_out);
+  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)length, &sampling, &window,
+                        on_token, &p, NULL, &n_out);
   const double elapsed = now_seconds() - t0;
   if (!quiet) fputs("\n", stdout);
   if (st != PICOGPT_OK) {
@@ -237,17 +270,27 @@ int main(int argc, char **argv) {
     return 1;
   }
   const picogpt_stats *s = picogpt_get_stats(&g_rt);
+  char keep_text[32] = ""; /* exact crops per token: its keep means nothing */
+  if (window.policy == PICOGPT_WINDOW_SHIFT) {
+    snprintf(keep_text, sizeof keep_text, ", keep %d", (int)window.keep);
+  }
+  const double decode_seconds = p.last_time - p.first_time;
+  const uint32_t decode_steps = p.last_steps - p.first_steps;
   const double steps = s->steps ? (double)s->steps : 1.0;
   fprintf(stderr,
-          "---\nmodel: %s, %s, vocab %d, block_size %d\n"
-          "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s (%.3f ms per model step)\n"
+          "---\nmodel: %s, %s, vocab %d, block_size %d; window %s%s\n"
+          "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s, %.1f us per generated "
+          "token (%.3f ms per model step, %.2f steps per generated token)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
           "CIM HAL: %.1f tile products and %.0f MACs per token\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
-          (int)info->vocab_size, (int)info->block_size, n_prompt, (int)n_out, elapsed,
-          elapsed > 0 ? (double)(n_prompt + n_out) / elapsed : 0.0, 1e3 * elapsed / steps,
+          (int)info->vocab_size, (int)info->block_size, cli_window_policies[window.policy],
+          keep_text, n_prompt, (int)n_out, elapsed,
+          elapsed > 0 ? (double)(n_prompt + n_out) / elapsed : 0.0,
+          n_out > 1 ? 1e6 * decode_seconds / (double)(n_out - 1) : 0.0, 1e3 * elapsed / steps,
+          n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
           (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
   if (cim_report) cim_report_print(stderr, &g_rt, (uint64_t)cim_cpu_instructions);

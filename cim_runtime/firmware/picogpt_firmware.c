@@ -3,17 +3,18 @@
  *   cmake --preset riscv-release && cmake --build --preset riscv-release-build --target run-qemu
  *   scripts/run_qemu.sh build/riscv-release/cim_runtime/firmware/picogpt_firmware.elf --seed 7
  *
- * Generates PICOGPT_FW_TOKENS tokens from PICOGPT_FW_PROMPT with a fixed seed, temperature and
- * top-k (compiled in from CMake, see fw_config.h), prints the prompt and the text, then one
- * stats line (docs/firmware.md explains every field):
+ * Generates PICOGPT_FW_TOKENS tokens from PICOGPT_FW_PROMPT with a fixed seed, temperature,
+ * top-k and window policy (compiled in from CMake, see fw_config.h), prints the prompt and the
+ * text, then one stats line (docs/firmware.md explains every field):
  *
- *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 instructions_per_token=... ...
+ *   picogpt-stats: model=kv-cache tokens=100 prompt_tokens=6 window=shift keep=32 ...
  *
  * Options on the semihosting command line (QEMU -append) override the compiled-in values, so
  * tests reuse one binary: --prompt TEXT, --tokens N, --seed S, --temperature T, --top_k K,
- * parsed by the host CLI's strict parser (cim_runtime/apps/cli_options.c). The firmware reads
- * that line itself and splits it at spaces; in a word "\s" stands for a space, "\n" for a
- * newline and "\\" for a backslash (scripts/run_qemu.sh writes every argument that way, so
+ * --window shift|exact, --keep N, parsed by the host CLI's strict parser
+ * (cim_runtime/apps/cli_options.c). The firmware reads that line itself and splits it at
+ * spaces; in a word "\s" stands for a space, "\n" for a newline and "\\" for a backslash
+ * (scripts/run_qemu.sh writes every argument that way, so
  * `run_qemu.sh FW.elf --prompt "O God, O God!"` passes the prompt exactly). Words before the
  * first option are the program's name (QEMU puts the ELF's path there); after it every word
  * is an option or its value. A line too long for the buffer, a bad escape, a bad value or a
@@ -30,7 +31,7 @@
 #include <string.h>
 
 #include "embedded_model.h" /* the model's header, picked by cmake/picogpt_model.cmake */
-#include "fw_config.h"      /* compiled-in prompt, tokens, seed, temperature, top-k (from CMake) */
+#include "fw_config.h" /* compiled-in prompt, tokens, seed, temperature, top-k, window (CMake) */
 #include "pico_gpt/runtime.h"
 #if !PICOGPT_FW_PROBE
 #include "cli_options.h"
@@ -144,6 +145,8 @@ typedef struct options {
   uint64_t seed;
   double temperature;
   int64_t top_k;
+  int64_t window; /* picogpt_window_policy */
+  int64_t keep;   /* -1: the model's default (picogpt_default_window) */
 } options;
 
 /* "\s" -> space, "\n" -> newline, "\\" -> backslash, in place (the text only shrinks).
@@ -198,11 +201,13 @@ static int parse_options(options *o) {
   }
   if (first_option < 0) return 0; /* no options: the compiled-in settings */
   const cli_option table[] = {
-      {"--prompt", CLI_TEXT, &o->prompt, 0, 0},
-      {"--tokens", CLI_INT, &o->tokens, 0, 1000000},
-      {"--seed", CLI_UINT64, &o->seed, 0, 0},
-      {"--temperature", CLI_DECIMAL, &o->temperature, 0, 100},
-      {"--top_k", CLI_INT, &o->top_k, 0, PICOGPT_MAX_VOCAB},
+      {"--prompt", CLI_TEXT, &o->prompt, 0, 0, NULL},
+      {"--tokens", CLI_INT, &o->tokens, 0, 1000000, NULL},
+      {"--seed", CLI_UINT64, &o->seed, 0, 0, NULL},
+      {"--temperature", CLI_DECIMAL, &o->temperature, 0, 100, NULL},
+      {"--top_k", CLI_INT, &o->top_k, 0, PICOGPT_MAX_VOCAB, NULL},
+      {"--window", CLI_CHOICE, &o->window, 0, 0, cli_window_policies},
+      {"--keep", CLI_INT, &o->keep, 0, PICOGPT_MAX_CONTEXT - 1, NULL},
   };
   char why[192];
   int n_positional;
@@ -291,7 +296,7 @@ int main(void) {
 int main(void) {
   paint_stack();
   options o = {PICOGPT_FW_PROMPT, PICOGPT_FW_TOKENS, PICOGPT_FW_SEED, PICOGPT_FW_TEMPERATURE,
-               PICOGPT_FW_TOP_K};
+               PICOGPT_FW_TOP_K, PICOGPT_FW_WINDOW, PICOGPT_FW_KEEP};
   if (parse_options(&o) != 0) return 2;
   /* The temperature is parsed as a double and rounded to float, exactly as the host CLI does. */
   const picogpt_sampling sampling = {(float)o.temperature, (int32_t)o.top_k, o.seed};
@@ -341,18 +346,28 @@ int main(void) {
     return 2;
   }
 
+  picogpt_window window = picogpt_default_window(info->block_size);
+  window.policy = (picogpt_window_policy)o.window;
+  if (o.keep >= 0) window.keep = (int32_t)o.keep;
+  if (picogpt_check_window(&g_rt, &window) != PICOGPT_OK) {
+    fprintf(stderr, "error: bad option '--keep %d': %s\n", (int)window.keep,
+            picogpt_last_error(&g_rt));
+    return 2;
+  }
+
   fputs(o.prompt, stdout);
   run_state rs = {0};
   int32_t n_out = 0;
   const counters t_start = now();
-  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)o.tokens, &sampling, on_token,
-                        &rs, NULL, &n_out);
+  st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)o.tokens, &sampling, &window,
+                        on_token, &rs, NULL, &n_out);
   const counters t_end = now();
   fputs("\n", stdout);
   if (st != PICOGPT_OK) return fail("picogpt_generate", st);
 
-  /* Decode cost per token: between the first and the last token callback (n_out - 1 steps
-   * plus samplings), printing excluded. Prefill: the prompt's steps plus the first sample. */
+  /* Decode cost per token: between the first and the last token callback (n_out - 1 feeds,
+   * refills of the window included, plus samplings), printing excluded. Prefill: the prompt's
+   * steps plus the first sample. */
   const uint64_t decode_steps = n_out > 1 ? (uint64_t)(n_out - 1) : 0;
   const uint64_t decode_instret = rs.last.instret - rs.first.instret - rs.io.instret;
   const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
@@ -361,6 +376,8 @@ int main(void) {
   printf("picogpt-stats: model=%s", info->use_kv_cache ? "kv-cache" : "full-window");
   put_stat("tokens", (uint64_t)n_out);
   put_stat("prompt_tokens", (uint64_t)n_prompt);
+  printf(" window=%s", cli_window_policies[window.policy]);
+  put_stat("keep", (uint64_t)window.keep);
   put_stat("instructions_per_token", per(decode_instret, decode_steps));
   put_stat("cycles_per_token", per(decode_cycle, decode_steps));
   put_stat("prefill_instructions", (n_out ? rs.first.instret : t_end.instret) - t_start.instret);

@@ -156,30 +156,50 @@ picogpt_status picogpt_init_with_options(picogpt_runtime *runtime, const void *m
   return picogpt_reset(runtime);
 }
 
-picogpt_status picogpt_reset(picogpt_runtime *runtime) {
-  if (runtime == NULL) return PICOGPT_ERR_ARGUMENT;
-  pg_runtime *rt = pg_runtime_of(runtime);
-  if (rt->logits_out == NULL) return PICOGPT_ERR_ARGUMENT;
+/* Forgets the context; the counters are the caller's business (a refill is part of the same
+ * generation). */
+static void clear_context(pg_runtime *rt) {
   rt->position = 0;
   rt->logits = NULL;
-  memset(&rt->stats, 0, sizeof rt->stats);
-  /* Stale cache rows are masked inside the model; the zero point keeps them tidy. */
+  /* Cache rows past the context must hold the zero point after every reset and refill: the
+   * live-position products count on them being exact zeros (README "Live positions only"),
+   * and TFLite Micro and tf_model/export/tflite_step.py see them that way too. */
   for (int32_t l = 0; l < rt->n_layer; ++l) {
     memset(rt->k_cache[l]->data, (int)rt->k_cache[l]->zero_point, rt->k_cache[l]->bytes);
     memset(rt->v_cache[l]->data, (int)rt->v_cache[l]->zero_point, rt->v_cache[l]->bytes);
   }
   if (rt->tokens_in != NULL) memset(rt->tokens_in->data, 0, rt->tokens_in->bytes);
+}
+
+/* The runtime behind a public handle, or NULL when it is not a successfully initialized one. */
+static pg_runtime *ready(picogpt_runtime *runtime) {
+  if (runtime == NULL) return NULL;
+  pg_runtime *rt = pg_runtime_of(runtime);
+  return rt->logits_out != NULL ? rt : NULL;
+}
+
+picogpt_status picogpt_reset(picogpt_runtime *runtime) {
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
+  clear_context(rt);
+  memset(&rt->stats, 0, sizeof rt->stats);
   pg_clear_error(&rt->interp.error);
+  return PICOGPT_OK;
+}
+
+static picogpt_status check_token(pg_runtime *rt, int32_t token) {
+  if (token < 0 || token >= rt->info.vocab_size) {
+    return pg_fail(&rt->interp, PICOGPT_ERR_TOKEN_RANGE, "token %d outside the vocabulary [0, %d)",
+                   (int)token, (int)rt->info.vocab_size);
+  }
   return PICOGPT_OK;
 }
 
 static picogpt_status step(pg_runtime *rt, int32_t token) {
   pg_interpreter *it = &rt->interp;
   const picogpt_model_info *info = &rt->info;
-  if (token < 0 || token >= info->vocab_size) {
-    return pg_fail(it, PICOGPT_ERR_TOKEN_RANGE, "token %d outside the vocabulary [0, %d)",
-                   (int)token, (int)info->vocab_size);
-  }
+  picogpt_status st = check_token(rt, token);
+  if (st != PICOGPT_OK) return st;
   if (rt->position >= info->block_size) {
     return pg_fail(it, PICOGPT_ERR_CONTEXT_FULL,
                    "context full: position %d reached block_size %d (reset or crop)",
@@ -196,7 +216,7 @@ static picogpt_status step(pg_runtime *rt, int32_t token) {
   } else {
     ((int32_t *)rt->tokens_in->data)[pos] = token;
   }
-  const picogpt_status st = pg_interpreter_invoke(it);
+  st = pg_interpreter_invoke(it);
   if (st != PICOGPT_OK) return st;
   if (info->use_kv_cache) {
     const int32_t H = rt->n_head, T = info->block_size, D = rt->head_size;
@@ -228,43 +248,153 @@ static picogpt_status step(pg_runtime *rt, int32_t token) {
 }
 
 picogpt_status picogpt_step(picogpt_runtime *runtime, int32_t token, const int8_t **logits) {
-  if (runtime == NULL) return PICOGPT_ERR_ARGUMENT;
-  pg_runtime *rt = pg_runtime_of(runtime);
-  if (rt->logits_out == NULL) return PICOGPT_ERR_ARGUMENT;
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
   const picogpt_status st = step(rt, token);
   if (st == PICOGPT_OK && logits != NULL) *logits = rt->logits;
   return st;
 }
 
-/* Feeds tokens[0..n) from position 0 (n <= block_size). */
-static picogpt_status refill(picogpt_runtime *runtime, const int32_t *tokens, int32_t n) {
-  pg_runtime *rt = pg_runtime_of(runtime);
-  const picogpt_stats saved = rt->stats;
-  picogpt_reset(runtime);
-  rt->stats = saved;
-  for (int32_t i = 0; i < n; ++i) {
+/* Clears the context and feeds tokens[0..n) from position 0 (1 <= n <= block_size); tokens
+ * may be rt->context itself (token i is written to context[i] after it was read). The step
+ * model runs them one by one. The full-window model needs one invoke, for the last: its rows
+ * are independent, so that invoke also leaves the logits of every earlier position in
+ * logits_out, bit-identical to a row-by-row run. */
+static picogpt_status refill(pg_runtime *rt, const int32_t *tokens, int32_t n) {
+  clear_context(rt);
+  int32_t first = 0;
+  if (!rt->info.use_kv_cache) {
+    int32_t *slots = (int32_t *)rt->tokens_in->data;
+    for (; first < n - 1; ++first) {
+      const picogpt_status st = check_token(rt, tokens[first]);
+      if (st != PICOGPT_OK) return st;
+      slots[first] = rt->context[first] = tokens[first];
+    }
+    rt->position = first;
+  }
+  for (int32_t i = first; i < n; ++i) {
     const picogpt_status st = step(rt, tokens[i]);
     if (st != PICOGPT_OK) return st;
   }
   return PICOGPT_OK;
 }
 
+picogpt_window picogpt_default_window(int32_t block_size) {
+  picogpt_window w = {PICOGPT_WINDOW_SHIFT, block_size / 4};
+  return w;
+}
+
+picogpt_status picogpt_check_window(picogpt_runtime *runtime, const picogpt_window *window) {
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
+  if (window == NULL) return PICOGPT_OK;
+  const int32_t T = rt->info.block_size;
+  if (window->policy != PICOGPT_WINDOW_SHIFT && window->policy != PICOGPT_WINDOW_EXACT) {
+    return pg_fail(&rt->interp, PICOGPT_ERR_ARGUMENT,
+                   "unknown window policy %d: use PICOGPT_WINDOW_SHIFT (0) or "
+                   "PICOGPT_WINDOW_EXACT (1)",
+                   (int)window->policy);
+  }
+  if (window->keep < 0 || window->keep >= T) {
+    return pg_fail(&rt->interp, PICOGPT_ERR_ARGUMENT,
+                   "window keep %d is out of range: it must be in [0, %d] (below the model's "
+                   "block_size %d)",
+                   (int)window->keep, (int)(T - 1), (int)T);
+  }
+  return PICOGPT_OK;
+}
+
+/* Tokens kept besides the new one when the context is full; -1 after a bad window. */
+static int32_t keep_of(picogpt_runtime *runtime, const picogpt_window *window) {
+  if (picogpt_check_window(runtime, window) != PICOGPT_OK) return -1;
+  const int32_t T = pg_runtime_of(runtime)->info.block_size;
+  const picogpt_window w = window != NULL ? *window : picogpt_default_window(T);
+  return w.policy == PICOGPT_WINDOW_EXACT ? T - 1 : w.keep;
+}
+
+/* Feeds one token after the context; when the context is full, refills the window with its
+ * last `keep` tokens and the new one from position 0. */
+static picogpt_status feed_one(pg_runtime *rt, int32_t token, int32_t keep) {
+  const int32_t T = rt->info.block_size;
+  if (rt->position < T) return step(rt, token);
+  picogpt_status st = check_token(rt, token);
+  if (st != PICOGPT_OK) return st;
+  memmove(rt->context, rt->context + T - keep, sizeof(int32_t) * (size_t)keep);
+  rt->context[keep] = token;
+  return refill(rt, rt->context, keep + 1);
+}
+
+picogpt_status picogpt_feed(picogpt_runtime *runtime, const int32_t *tokens, int32_t n_tokens,
+                            const picogpt_window *window, int8_t *logits) {
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
+  const int32_t keep = keep_of(runtime, window);
+  if (keep < 0) return PICOGPT_ERR_ARGUMENT;
+  if (n_tokens < 0 || (tokens == NULL && n_tokens > 0)) {
+    return pg_fail(&rt->interp, PICOGPT_ERR_ARGUMENT, "feed needs tokens (got %d)",
+                   (int)n_tokens);
+  }
+  const size_t V = (size_t)rt->info.vocab_size;
+  for (int32_t i = 0; i < n_tokens; ++i) {
+    const picogpt_status st = feed_one(rt, tokens[i], keep);
+    if (st != PICOGPT_OK) return st;
+    if (logits != NULL) memcpy(logits + (size_t)i * V, rt->logits, V);
+  }
+  return PICOGPT_OK;
+}
+
+picogpt_status picogpt_score_windows(picogpt_runtime *runtime, const int32_t *windows,
+                                     int32_t n_windows, int32_t window_len, int32_t first_row,
+                                     int8_t *logits) {
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
+  const int32_t T = rt->info.block_size;
+  if (windows == NULL || logits == NULL || n_windows < 0 || window_len < 1 || window_len > T ||
+      first_row < 0 || first_row >= window_len) {
+    return pg_fail(&rt->interp, PICOGPT_ERR_ARGUMENT,
+                   "score_windows needs windows and logits, 1 <= window_len <= block_size %d "
+                   "and 0 <= first_row < window_len (got %d windows of %d, first_row %d)",
+                   (int)T, (int)n_windows, (int)window_len, (int)first_row);
+  }
+  const size_t V = (size_t)rt->info.vocab_size, rows = (size_t)(window_len - first_row);
+  for (int32_t w = 0; w < n_windows; ++w) {
+    const int32_t *tokens = windows + (size_t)w * (size_t)window_len;
+    int8_t *out = logits + (size_t)w * rows * V;
+    picogpt_status st;
+    if (!rt->info.use_kv_cache) { /* one invoke gives every row (see refill) */
+      st = refill(rt, tokens, window_len);
+      if (st != PICOGPT_OK) return st;
+      memcpy(out, (const int8_t *)rt->logits_out->data + (size_t)first_row * V, rows * V);
+      continue;
+    }
+    clear_context(rt);
+    for (int32_t i = 0; i < window_len; ++i) {
+      st = step(rt, tokens[i]);
+      if (st != PICOGPT_OK) return st;
+      if (i >= first_row) memcpy(out + (size_t)(i - first_row) * V, rt->logits, V);
+    }
+  }
+  return PICOGPT_OK;
+}
+
 picogpt_status picogpt_generate(picogpt_runtime *runtime, const int32_t *prompt,
                                 int32_t prompt_len, int32_t max_new_tokens,
-                                const picogpt_sampling *sampling, picogpt_token_callback callback,
-                                void *user, int32_t *out, int32_t *n_out) {
+                                const picogpt_sampling *sampling, const picogpt_window *window,
+                                picogpt_token_callback callback, void *user, int32_t *out,
+                                int32_t *n_out) {
   if (n_out != NULL) *n_out = 0;
-  if (runtime == NULL) return PICOGPT_ERR_ARGUMENT;
-  pg_runtime *rt = pg_runtime_of(runtime);
-  if (rt->logits_out == NULL) return PICOGPT_ERR_ARGUMENT;
+  pg_runtime *rt = ready(runtime);
+  if (rt == NULL) return PICOGPT_ERR_ARGUMENT;
   if (prompt == NULL || prompt_len < 1 || max_new_tokens < 0) {
     return pg_fail(&rt->interp, PICOGPT_ERR_ARGUMENT,
                    "generate needs a prompt of >= 1 token (got %d)", (int)prompt_len);
   }
+  const int32_t keep = keep_of(runtime, window);
+  if (keep < 0) return PICOGPT_ERR_ARGUMENT;
   picogpt_reset(runtime);
   const int32_t T = rt->info.block_size;
   const int32_t start = prompt_len > T ? prompt_len - T : 0;
-  picogpt_status st = refill(runtime, prompt + start, prompt_len - start);
+  picogpt_status st = refill(rt, prompt + start, prompt_len - start);
   if (st != PICOGPT_OK) return st;
   picogpt_rng rng;
   picogpt_rng_seed(&rng, sampling ? sampling->seed : 0);
@@ -278,15 +408,7 @@ picogpt_status picogpt_generate(picogpt_runtime *runtime, const int32_t *prompt,
     if (n_out != NULL) *n_out = i + 1;
     if (callback != NULL && callback(user, token, rt->position)) break;
     if (i + 1 == max_new_tokens) break;
-    if (rt->position == T) {
-      /* Crop to the last T tokens (the new one included) and refill. */
-      int32_t window[PICOGPT_MAX_CONTEXT];
-      memcpy(window, rt->context + 1, sizeof(int32_t) * (size_t)(T - 1));
-      window[T - 1] = token;
-      st = refill(runtime, window, T);
-    } else {
-      st = step(rt, token);
-    }
+    st = feed_one(rt, token, keep);
     if (st != PICOGPT_OK) return st;
   }
   return PICOGPT_OK;

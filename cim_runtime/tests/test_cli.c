@@ -18,6 +18,7 @@ typedef struct values {
   int64_t top_k;
   uint64_t seed;
   int quiet;
+  int64_t window;
 } values;
 
 /* Parses the words of line (split at spaces) with the host CLI's table; returns cli_parse's
@@ -29,15 +30,16 @@ static int parse(const char *line, values *v, const char **positional, int *n_po
   int n = 0;
   snprintf(buf, sizeof buf, "%s", line);
   for (char *w = strtok(buf, " "); w != NULL && n < 32; w = strtok(NULL, " ")) words[n++] = w;
-  *v = (values){"\n", 200, 0.8, 0, 1337, 0};
+  *v = (values){"\n", 200, 0.8, 0, 1337, 0, 0};
   const cli_option table[] = {
-      {"--prompt", CLI_TEXT, &v->prompt, 0, 0},
-      {"--length", CLI_INT, &v->length, 0, 1000000},
-      {"--temperature", CLI_DECIMAL, &v->temperature, 0, 100},
-      {"--top_k", CLI_INT, &v->top_k, 0, 1024},
-      {"--seed", CLI_UINT64, &v->seed, 0, 0},
-      {"--shift", CLI_INT, &v->top_k, -31, 30}, /* a range with negatives */
-      {"--quiet", CLI_FLAG, &v->quiet, 0, 0},
+      {"--prompt", CLI_TEXT, &v->prompt, 0, 0, NULL},
+      {"--length", CLI_INT, &v->length, 0, 1000000, NULL},
+      {"--temperature", CLI_DECIMAL, &v->temperature, 0, 100, NULL},
+      {"--top_k", CLI_INT, &v->top_k, 0, 1024, NULL},
+      {"--seed", CLI_UINT64, &v->seed, 0, 0, NULL},
+      {"--shift", CLI_INT, &v->top_k, -31, 30, NULL}, /* a range with negatives */
+      {"--quiet", CLI_FLAG, &v->quiet, 0, 0, NULL},
+      {"--window", CLI_CHOICE, &v->window, 0, 0, cli_window_policies},
   };
   return cli_parse(table, (int)(sizeof table / sizeof table[0]), n, words, 0, positional, 1,
                    n_positional, error, error_size);
@@ -76,6 +78,10 @@ static void test_options(void) {
   CHECK(v.top_k == -31, "negative in range");
   expect_ok("--length 007", &v);
   CHECK(v.length == 7, "leading zeros");
+  expect_ok("--window exact", &v);
+  CHECK(v.window == 1, "a choice gives its index");
+  expect_ok("--window exact --window shift", &v);
+  CHECK(v.window == 0, "the last choice counts");
 
   /* Each message names the option, the value and the allowed range. */
   expect_error("--temperature abc",
@@ -104,6 +110,10 @@ static void test_options(void) {
   expect_error("--bogus 1",
                "bad option '--bogus': unknown; the options are --prompt TEXT, --length N");
   expect_error("-x", "bad option '-x': unknown");
+  expect_error("--bogus 1", "--quiet, --window shift|exact");
+  expect_error("--window slide", "bad option '--window slide': --window needs one of shift, exact");
+  expect_error("--window Shift", "--window needs one of shift, exact");
+  expect_error("--window", "option --window needs a value");
   expect_error("--seed", "option --seed needs a value");
   expect_error("a.tflite b.tflite", "unexpected argument 'b.tflite'");
 

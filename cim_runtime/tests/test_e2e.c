@@ -60,6 +60,67 @@ static void check_decode(picogpt_runtime *rt, const golden *g, const int8_t *exp
                               (picogpt_get_stats(rt)->steps ? picogpt_get_stats(rt)->steps : 1)));
 }
 
+/* The window policy: bad windows are refused with a message; past block_size, feed refills
+ * the last `keep` tokens plus the new one from position 0, so its logits equal a window of
+ * those tokens scored from position 0 (score_windows), and exact is keep = block_size - 1.
+ * past_the_window 0 skips the long text: a full-window model invokes the whole window per
+ * token, which under the sanitizers takes minutes (tests/test_chip.py runs it unsanitized). */
+static void test_window_policy(picogpt_runtime *rt, const golden *g, const char *kind,
+                               int past_the_window) {
+  const int32_t T = picogpt_info(rt)->block_size, V = picogpt_info(rt)->vocab_size;
+  const picogpt_window bad[] = {{(picogpt_window_policy)2, 0}, {PICOGPT_WINDOW_SHIFT, -1},
+                                {PICOGPT_WINDOW_SHIFT, T}, {PICOGPT_WINDOW_EXACT, T}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    const picogpt_status st = picogpt_check_window(rt, &bad[i]);
+    CHECK(st == PICOGPT_ERR_ARGUMENT && strstr(picogpt_last_error(rt), i ? "keep" : "policy"),
+          "%s: bad window %zu refused: %s", kind, i, picogpt_last_error(rt));
+  }
+  int32_t n_out = 0, out[1];
+  picogpt_sampling greedy = {0.0f, 0, 1};
+  CHECK(picogpt_generate(rt, g->tokens, 4, 1, &greedy, &bad[2], NULL, NULL, out, &n_out) ==
+                PICOGPT_ERR_ARGUMENT && n_out == 0,
+        "%s: generate refuses a bad window before running", kind);
+  enum { EXTRA = 9 };
+  static int32_t text[PICOGPT_MAX_CONTEXT + EXTRA];
+  static int8_t streamed[(PICOGPT_MAX_CONTEXT + EXTRA) * PICOGPT_MAX_VOCAB];
+  static int8_t scored[PICOGPT_MAX_CONTEXT * PICOGPT_MAX_VOCAB];
+  const picogpt_window dflt = picogpt_default_window(T);
+  CHECK(dflt.policy == PICOGPT_WINDOW_SHIFT && dflt.keep == T / 4 &&
+            picogpt_check_window(rt, NULL) == PICOGPT_OK,
+        "%s: the default window", kind);
+
+  /* Within the window feed is plain stepping; score_windows writes rows from first_row. */
+  picogpt_reset(rt);
+  CHECK(picogpt_feed(rt, g->tokens, 8, NULL, streamed) == PICOGPT_OK &&
+            picogpt_score_windows(rt, g->tokens, 1, 8, 3, scored) == PICOGPT_OK &&
+            memcmp(streamed + 3 * (size_t)V, scored, 5 * (size_t)V) == 0,
+        "%s: score_windows rows from first_row", kind);
+  CHECK(picogpt_score_windows(rt, g->tokens, 1, T + 1, 0, scored) == PICOGPT_ERR_ARGUMENT &&
+            picogpt_score_windows(rt, g->tokens, 1, 8, 8, scored) == PICOGPT_ERR_ARGUMENT,
+        "%s: score_windows refuses a window past block_size or an empty row range", kind);
+  if (!past_the_window) return;
+  /* A text of T + 9 tokens (the golden tokens, then again from the start). */
+  for (int32_t i = 0; i < T + EXTRA; ++i) text[i] = g->tokens[(uint32_t)i % g->n];
+  const int32_t keeps[] = {0, 5, T - 1};
+  for (int k = 0; k < 3; ++k) {
+    const picogpt_window w = {k == 2 ? PICOGPT_WINDOW_EXACT : PICOGPT_WINDOW_SHIFT, keeps[k]};
+    picogpt_reset(rt);
+    picogpt_status st = picogpt_feed(rt, text, T + EXTRA, &w, streamed);
+    CHECK(st == PICOGPT_OK, "%s: feed past the window: %s", kind, picogpt_last_error(rt));
+    /* The last token arrived in the window that starts where its last refill put it. */
+    const int32_t stride = T - keeps[k];
+    const int32_t refills = (T + EXTRA - 1 - keeps[k]) / stride; /* windows after the first */
+    const int32_t start = refills * stride, len = T + EXTRA - start;
+    CHECK(picogpt_position(rt) == len, "%s: keep %d: position %d after feed, expected %d", kind,
+          (int)keeps[k], (int)picogpt_position(rt), (int)len);
+    st = picogpt_score_windows(rt, text + start, 1, len, 0, scored);
+    CHECK(st == PICOGPT_OK && first_mismatch(streamed + (size_t)(T + EXTRA - 1) * (size_t)V,
+                                             scored + (size_t)(len - 1) * (size_t)V,
+                                             (uint32_t)V) < 0,
+          "%s: keep %d: the last token's logits equal its window's", kind, (int)keeps[k]);
+  }
+}
+
 static void test_step_model(const uint8_t *model, size_t size, const golden *g) {
   picogpt_status st = picogpt_init(&g_rt, model, size, g_arena, ARENA_BYTES);
   CHECK(st == PICOGPT_OK, "init step model: %s", picogpt_last_error(&g_rt));
@@ -98,7 +159,7 @@ static void test_step_model(const uint8_t *model, size_t size, const golden *g) 
   int32_t out[4];
   int32_t n_out = 0;
   picogpt_sampling greedy = {0.0f, 0, 1};
-  st = picogpt_generate(&g_rt, g->tokens, prompt_len, 1, &greedy, NULL, NULL, out, &n_out);
+  st = picogpt_generate(&g_rt, g->tokens, prompt_len, 1, &greedy, NULL, NULL, NULL, out, &n_out);
   const int8_t *row = g->step_logits + (size_t)(prompt_len - 1) * g->vocab;
   int32_t best = 0;
   for (uint32_t i = 1; i < g->vocab; ++i) {
@@ -111,19 +172,20 @@ static void test_step_model(const uint8_t *model, size_t size, const golden *g) 
   int32_t a[40], b[40], c[40];
   int32_t na, nb, nc;
   picogpt_sampling s1 = {0.8f, 10, 1234}, s2 = {0.8f, 10, 99};
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, a, &na);
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, b, &nb);
-  picogpt_generate(&g_rt, g->tokens, 8, 40, &s2, NULL, NULL, c, &nc);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, NULL, a, &na);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s1, NULL, NULL, NULL, b, &nb);
+  picogpt_generate(&g_rt, g->tokens, 8, 40, &s2, NULL, NULL, NULL, c, &nc);
   CHECK(na == 40 && nb == 40 && memcmp(a, b, sizeof a) == 0, "same seed, same tokens");
   CHECK(nc == 40 && memcmp(a, c, sizeof a) != 0, "different seed, different tokens");
 
   /* Generation runs past block_size by cropping and refilling. */
   int32_t long_out[8];
   int32_t n_long = 0;
-  st = picogpt_generate(&g_rt, g->tokens, (int32_t)g->n, 3, &greedy, NULL, NULL, long_out,
+  st = picogpt_generate(&g_rt, g->tokens, (int32_t)g->n, 3, &greedy, NULL, NULL, NULL, long_out,
                         &n_long);
   CHECK(st == PICOGPT_OK && n_long == 3, "generation past block_size: %s",
         picogpt_last_error(&g_rt));
+  test_window_policy(&g_rt, g, "step", 1);
 }
 
 static void test_full_model(const uint8_t *model, size_t size, const golden *g) {
@@ -152,6 +214,7 @@ static void test_full_model(const uint8_t *model, size_t size, const golden *g) 
   golden first = *g;
   first.n = g->n < 12 ? g->n : 12;
   check_decode(&g_rt2, &first, g->full_logits, "full (step API)");
+  test_window_policy(&g_rt2, g, "full", 0);
 }
 
 int main(int argc, char **argv) {

@@ -213,8 +213,9 @@ class TFLiteStepModel(_ExportedModel):
         return self.interp.get("logits")[0]
 
     def next_logits(self, context) -> np.ndarray:
-        """Logits after the last token of `context` (cropped to block_size like the Keras
-        sampler). Reuses the cache when `context` extends the previous call by one token."""
+        """Logits after the last token of `context`, cropped to its last block_size tokens (the
+        exact window policy, tf_model/window.py). Reuses the cache when `context` extends the
+        previous call by one token."""
         context = [int(t) for t in context][-self.block_size :]
         if not context:
             raise ValueError("context must hold at least one token")
@@ -256,6 +257,14 @@ class TFLiteFullModel(_ExportedModel):
         if not context:
             raise ValueError("context must hold at least one token")
         return self.sequence_logits(context)[-1]
+
+
+def read_export(model):
+    """(bytes, pico_gpt metadata) of an export, a path or bytes; an unreadable file, a non-.tflite,
+    a truncated or corrupt one or one without the metadata is an ExportedModelError that says so.
+    The one check every runner of an export makes first (this module, tf_model/chip.py)."""
+    data = _load_bytes(model)
+    return data, _pico_gpt_metadata(data, _source(model))
 
 
 def load_exported(model, backend="litert", arena_size=None):

@@ -86,6 +86,27 @@ typedef struct picogpt_sampling {
   uint64_t seed;
 } picogpt_sampling;
 
+/* What generation does when the context window is full (block_size tokens) and another token
+ * must be fed. The model's positions are learned and absolute, so the window cannot slide by
+ * one token without re-running it from position 0. */
+typedef enum picogpt_window_policy {
+  /* Keep the last `keep` tokens, re-run them with the new token from position 0, then continue
+   * incrementally: block_size / (block_size - keep) model steps per token on average. */
+  PICOGPT_WINDOW_SHIFT = 0,
+  /* Crop to the last block_size tokens for every token (shift with keep = block_size - 1): the
+   * longest context every time, about block_size model steps per token past the window. */
+  PICOGPT_WINDOW_EXACT = 1,
+} picogpt_window_policy;
+
+typedef struct picogpt_window {
+  picogpt_window_policy policy;
+  int32_t keep; /* tokens kept besides the new one, 0 <= keep < block_size (exact ignores it) */
+} picogpt_window;
+
+/* The default window for a model of this context length: shift, keep = block_size / 4 (the
+ * measured trade-off of cim_runtime/README.md "Generation past the window"). */
+picogpt_window picogpt_default_window(int32_t block_size);
+
 /* Called once per generated token; return non-zero to stop early. */
 typedef int (*picogpt_token_callback)(void *user, int32_t token, int32_t position);
 
@@ -123,16 +144,32 @@ picogpt_status picogpt_reset(picogpt_runtime *rt);
 /* Feeds one token at the current position; *logits (may be NULL) receives the
  * quantized next-token logits, valid until the next step. */
 picogpt_status picogpt_step(picogpt_runtime *rt, int32_t token, const int8_t **logits);
+/* PICOGPT_OK if window (NULL: the default) is a valid policy with 0 <= keep < block_size for
+ * this model; otherwise PICOGPT_ERR_ARGUMENT and picogpt_last_error() says what was wrong. */
+picogpt_status picogpt_check_window(picogpt_runtime *rt, const picogpt_window *window);
+/* Feeds tokens[0..n_tokens) after the current context, under the window policy (NULL: the
+ * default) when the context is full, exactly as generate() feeds the tokens it samples. If
+ * logits is not NULL, the quantized logits after token i (they predict token i + 1) go to
+ * logits[i * vocab_size .. (i + 1) * vocab_size). Teacher forcing for a long text: reset, then
+ * feed it in pieces. */
+picogpt_status picogpt_feed(picogpt_runtime *rt, const int32_t *tokens, int32_t n_tokens,
+                            const picogpt_window *window, int8_t *logits);
+/* Teacher forcing over many windows in one call: each of the n_windows rows of
+ * windows[n_windows][window_len] (window_len <= block_size) is fed from a reset context,
+ * position 0 on, and the logits after its tokens first_row .. window_len - 1 are written to
+ * logits[n_windows][window_len - first_row][vocab_size]. */
+picogpt_status picogpt_score_windows(picogpt_runtime *rt, const int32_t *windows,
+                                     int32_t n_windows, int32_t window_len, int32_t first_row,
+                                     int8_t *logits);
 /* Resets, feeds the prompt (its last block_size tokens), then samples up to
- * max_new_tokens tokens, stopping early when the callback returns non-zero.
- * When the context is full it is cropped to its last block_size tokens and
- * refilled from position 0, as the Python samplers do. Every sampled token is
- * passed to callback (may be NULL) and, if out is not NULL, stored in
+ * max_new_tokens tokens, stopping early when the callback returns non-zero. Each sampled
+ * token is fed back under the window policy (NULL: picogpt_default_window). Every sampled
+ * token is passed to callback (may be NULL) and, if out is not NULL, stored in
  * out[0..*n_out) (out must hold max_new_tokens entries). */
 picogpt_status picogpt_generate(picogpt_runtime *rt, const int32_t *prompt, int32_t prompt_len,
                                 int32_t max_new_tokens, const picogpt_sampling *sampling,
-                                picogpt_token_callback callback, void *user, int32_t *out,
-                                int32_t *n_out);
+                                const picogpt_window *window, picogpt_token_callback callback,
+                                void *user, int32_t *out, int32_t *n_out);
 /* The message of the last failure ("" after success). */
 const char *picogpt_last_error(const picogpt_runtime *rt);
 /* The model's facts and the arena plan (see picogpt_model_info). */
