@@ -41,6 +41,8 @@ static void usage(const char *argv0) {
           "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
           "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
           "          [--cim_report] [--cim_cpu_instructions N]\n"
+          "          [--cim_adc_bits B] [--cim_adc_range F] [--cim_out_noise PCT]\n"
+          "          [--cim_weight_noise PCT] [--cim_noise_seed S]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
@@ -59,7 +61,15 @@ static void usage(const char *argv0) {
           "                (default: fail)\n"
           "  --cim_report  print the mapping onto the macros and the cost per token\n"
           "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
-          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n",
+          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n"
+          "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
+          "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
+          "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC (default)\n"
+          "  --cim_adc_range ADC full scale as a fraction of the tile's bound (its largest\n"
+          "                possible |partial sum|), 0..16; 0 = 1 (default)\n"
+          "  --cim_out_noise Gaussian read-out noise, sigma in %% of the full scale, 0..100\n"
+          "  --cim_weight_noise  programming noise, sigma in %% of the tile's max |w|, 0..100\n"
+          "  --cim_noise_seed  seed of the noise, 0..2^64-1 (default 0)\n",
           argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
 }
 
@@ -163,7 +173,9 @@ int main(int argc, char **argv) {
   int64_t window_policy = PICOGPT_WINDOW_SHIFT, keep = -1; /* -1: the model's default */
   int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
   int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
-  int64_t cim_cpu_instructions = 0;
+  int64_t cim_cpu_instructions = 0, cim_adc_bits = 0;
+  double cim_adc_range = 0.0, cim_out_noise_pct = 0.0, cim_weight_noise_pct = 0.0;
+  uint64_t cim_noise_seed = 0;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
       {"--length", CLI_INT, &length, 0, 1000000, NULL},
@@ -180,6 +192,11 @@ int main(int argc, char **argv) {
       {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0, NULL},
       {"--cim_report", CLI_FLAG, &cim_report, 0, 0, NULL},
       {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000, NULL},
+      {"--cim_adc_bits", CLI_INT, &cim_adc_bits, 0, 16, NULL},
+      {"--cim_adc_range", CLI_DECIMAL, &cim_adc_range, 0, 16, NULL},
+      {"--cim_out_noise", CLI_DECIMAL, &cim_out_noise_pct, 0, 100, NULL},
+      {"--cim_weight_noise", CLI_DECIMAL, &cim_weight_noise_pct, 0, 100, NULL},
+      {"--cim_noise_seed", CLI_UINT64, &cim_noise_seed, 0, 0, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -216,14 +233,20 @@ int main(int argc, char **argv) {
 #endif
   }
 
-  /* The runtime checks the device (rows and cols of 128, 256 or 512) and says what is wrong. */
+  /* The runtime checks the device (rows and cols of 128, 256 or 512) and the simulation's
+   * parameters (adc_bits 1 is refused there), and says what is wrong. */
+  const picogpt_cim_nonideal nonideal = {(int32_t)cim_adc_bits,   (float)cim_adc_range,
+                                         (float)(cim_out_noise_pct / 100.0),
+                                         (float)(cim_weight_noise_pct / 100.0),
+                                         cim_noise_seed,          NULL,
+                                         0};
   const picogpt_options init_options = {
-      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback};
+      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback, nonideal};
   picogpt_status st = picogpt_init_with_options(&g_rt, model, model_size, g_arena,
                                                 (size_t)arena_bytes, &init_options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s: %s\n", picogpt_status_name(st), picogpt_last_error(&g_rt));
-    return 1;
+    return st == PICOGPT_ERR_ARGUMENT ? 2 : 1;
   }
   cim_report_warn_fallback(stderr, &g_rt);
   if (v.size == 0 && vocab_from_model(model_path, model, model_size, &v) != 0) return 1;

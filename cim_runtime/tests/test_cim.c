@@ -21,7 +21,7 @@ static picogpt_runtime g_rt, g_rt2;
 static picogpt_status init_on(picogpt_runtime *rt, uint8_t *arena, const uint8_t *model,
                               size_t size, int32_t macros, int32_t rows, int32_t cols,
                               int32_t fallback) {
-  const picogpt_options options = {{macros, rows, cols, 0, 0}, fallback};
+  const picogpt_options options = {{macros, rows, cols, 0, 0}, fallback, {0, 0, 0, 0, 0, NULL, 0}};
   return picogpt_init_with_options(rt, model, size, arena, ARENA_BYTES, &options);
 }
 
