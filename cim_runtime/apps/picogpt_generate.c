@@ -64,7 +64,8 @@ static void usage(const char *argv0) {
           "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n"
           "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
           "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
-          "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC (default)\n"
+          "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC\n"
+          "                (default)\n"
           "  --cim_adc_range ADC full scale as a fraction of the tile's bound (its largest\n"
           "                possible |partial sum|), 0..16; 0 = 1 (default)\n"
           "  --cim_out_noise Gaussian read-out noise, sigma in %% of the full scale, 0..100\n"
@@ -239,7 +240,7 @@ int main(int argc, char **argv) {
                                          (float)(cim_out_noise_pct / 100.0),
                                          (float)(cim_weight_noise_pct / 100.0),
                                          cim_noise_seed,          NULL,
-                                         0};
+                                         0,                       0};
   const picogpt_options init_options = {
       {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback, nonideal};
   picogpt_status st = picogpt_init_with_options(&g_rt, model, model_size, g_arena,

@@ -119,6 +119,12 @@ picogpt_status pg_cim_map_layer(pg_prepare_ctx *ctx, const pg_node *node, const 
 picogpt_status pg_cim_end(pg_prepare_ctx *ctx) {
   pg_interpreter *it = ctx->it;
   const picogpt_cim_mapping *map = &it->cim.map;
+#if PICOGPT_CIM_NONIDEAL
+  if (it->cim.sim != NULL) {
+    const picogpt_status st = pg_cim_sim_end(it, it->cim.sim);
+    if (st != PICOGPT_OK) return st;
+  }
+#endif
   if (map->layers_on_cpu == 0 || it->cim.cpu_fallback) return PICOGPT_OK;
   return pg_fail(it, PICOGPT_ERR_CIM_CAPACITY,
                  "the model needs %d CIM macros of %d x %d, the device has %d: %d of %d layers "

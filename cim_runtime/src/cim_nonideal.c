@@ -28,7 +28,7 @@
 #if PICOGPT_CIM_NONIDEAL
 
 #define MAX_ADC_BITS 16
-#define MAX_ADC_RANGE 16.0f
+#define MAX_ADC_RANGE 16
 #define X_MAX_ABS 128 /* |x| of an int8 input */
 
 typedef struct noise_stream {
@@ -93,11 +93,11 @@ picogpt_status pg_cim_sim_begin(pg_prepare_ctx *ctx, const picogpt_cim_nonideal 
                    "cim_nonideal.adc_bits %d: need 2..%d bits, or 0 for no ADC quantization",
                    (int)cfg->adc_bits, MAX_ADC_BITS);
   }
-  if (!fraction_ok(cfg->adc_range, MAX_ADC_RANGE)) {
+  if (!fraction_ok(cfg->adc_range, (float)MAX_ADC_RANGE)) {
     return pg_fail(it, PICOGPT_ERR_ARGUMENT,
-                   "cim_nonideal.adc_range %g: need a fraction of the tile's reference range in "
-                   "(0, %g], or 0 for 1",
-                   (double)cfg->adc_range, (double)MAX_ADC_RANGE);
+                   "cim_nonideal.adc_range is not in [0, %d]: the full scale as a fraction of "
+                   "each tile's reference range (0: 1)",
+                   MAX_ADC_RANGE);
   }
   const struct {
     const char *name;
@@ -106,9 +106,15 @@ picogpt_status pg_cim_sim_begin(pg_prepare_ctx *ctx, const picogpt_cim_nonideal 
   for (int k = 0; k < 2; ++k) {
     if (!fraction_ok(noises[k].value, 1.0f)) {
       return pg_fail(it, PICOGPT_ERR_ARGUMENT,
-                     "cim_nonideal.%s %g: need a fraction in [0, 1] (0.02 = 2 %%)",
-                     noises[k].name, (double)noises[k].value);
+                     "cim_nonideal.%s is not in [0, 1]: sigma as a fraction (0.02 = 2 %%)",
+                     noises[k].name);
     }
+  }
+  if ((cfg->adc_full_scale == NULL) != (cfg->adc_full_scale_count == 0)) {
+    return pg_fail(it, PICOGPT_ERR_ARGUMENT,
+                   "cim_nonideal.adc_full_scale is %s but adc_full_scale_count is %d: give "
+                   "both (one range per tile used) or neither",
+                   cfg->adc_full_scale ? "set" : "NULL", (int)cfg->adc_full_scale_count);
   }
   pg_cim_sim *s = (pg_cim_sim *)pg_alloc_persistent(
       ctx, sizeof(pg_cim_sim) + sizeof(sim_tile) * (size_t)num_macros);
@@ -151,11 +157,18 @@ const int8_t *pg_cim_sim_program(pg_prepare_ctx *ctx, pg_cim_sim *sim, const pg_
   }
   double reference;
   if (sim->cfg.adc_full_scale != NULL) {
+    if (tile >= sim->cfg.adc_full_scale_count) {
+      pg_node_fail(ctx, node, PICOGPT_ERR_ARGUMENT,
+                   "cim_nonideal.adc_full_scale has %d entries, the mapping uses more tiles (tile "
+                   "%d): pass picogpt_cim_peaks of this model and device",
+                   (int)sim->cfg.adc_full_scale_count, (int)tile);
+      return NULL;
+    }
     const int32_t r = sim->cfg.adc_full_scale[tile];
     if (r <= 0) {
       pg_node_fail(ctx, node, PICOGPT_ERR_ARGUMENT,
-                   "cim_nonideal.adc_full_scale[%d] = %d: each tile's calibrated range must be "
-                   "> 0 (the largest |partial sum| of the tile, picogpt_cim_peaks)",
+                   "cim_nonideal.adc_full_scale[%d] = %d: a tile's calibrated range must be > 0 "
+                   "(its largest |partial sum|)",
                    (int)tile, (int)r);
       return NULL;
     }
@@ -201,12 +214,23 @@ void pg_cim_sim_read(pg_cim_sim *sim, int32_t tile, int32_t *out, int32_t n) {
   }
 }
 
+picogpt_status pg_cim_sim_end(pg_interpreter *it, pg_cim_sim *sim) {
+  const int32_t used = it->cim.map.macros_used;
+  if (sim->cfg.adc_full_scale != NULL && sim->cfg.adc_full_scale_count != used) {
+    return pg_fail(it, PICOGPT_ERR_ARGUMENT,
+                   "cim_nonideal.adc_full_scale has %d entries, the mapping uses %d tiles: pass "
+                   "picogpt_cim_peaks of this model and device",
+                   (int)sim->cfg.adc_full_scale_count, (int)used);
+  }
+  sim->cfg.adc_full_scale = NULL; /* the caller's array need not outlive init */
+  return PICOGPT_OK;
+}
+
 picogpt_status pg_cim_sim_peaks(pg_interpreter *it, const pg_cim_sim *sim, int32_t *peaks,
                                 int32_t n) {
   if (sim == NULL || !sim->cfg.record_peaks) {
     return pg_fail(it, PICOGPT_ERR_ARGUMENT,
-                   "picogpt_cim_peaks: no peaks were recorded; init with "
-                   "cim_nonideal.record_peaks = 1");
+                   "picogpt_cim_peaks: none recorded; init with cim_nonideal.record_peaks = 1");
   }
   if (peaks == NULL || n != it->cim.map.macros_used) {
     return pg_fail(it, PICOGPT_ERR_ARGUMENT,

@@ -15,7 +15,8 @@ typedef struct pg_cim_sim pg_cim_sim;
 static inline int pg_cim_nonideal_requested(const picogpt_cim_nonideal *cfg) {
   return cfg != NULL && (cfg->adc_bits != 0 || cfg->adc_range != 0.0f || cfg->out_noise != 0.0f ||
                          cfg->weight_noise != 0.0f || cfg->seed != 0 ||
-                         cfg->adc_full_scale != NULL || cfg->record_peaks != 0);
+                         cfg->adc_full_scale != NULL || cfg->adc_full_scale_count != 0 ||
+                         cfg->record_peaks != 0);
 }
 
 #if PICOGPT_CIM_NONIDEAL
@@ -30,6 +31,8 @@ picogpt_status pg_cim_sim_begin(pg_prepare_ctx *ctx, const picogpt_cim_nonideal 
 const int8_t *pg_cim_sim_program(pg_prepare_ctx *ctx, pg_cim_sim *sim, const pg_node *node,
                                  int32_t tile, const int8_t *weights, int32_t rows,
                                  int32_t cols, int32_t *stride);
+/* After every layer is mapped: the calibrated ranges must have been one per tile used. */
+picogpt_status pg_cim_sim_end(pg_interpreter *it, pg_cim_sim *sim);
 /* What the ADC of `tile` reads from its partial sums out[0..n): records the peak, adds the
  * output noise, quantizes; in place. */
 void pg_cim_sim_read(pg_cim_sim *sim, int32_t tile, int32_t *out, int32_t n);

@@ -139,9 +139,10 @@ typedef struct picogpt_cim_nonideal {
   float weight_noise; /* programming noise, drawn once per weight at init: sigma as a fraction
                          of the tile's max |w|, [0, 1]; the result is rounded back to int8 */
   uint64_t seed;      /* seed of the noise streams */
-  /* Calibrated reference ranges, one per tile used (picogpt_cim_info()->macros_used, each
-   * > 0), or NULL for the tiles' bounds. Read at init only. */
+  /* Calibrated reference ranges, one per tile used, each > 0, or NULL for the tiles' bounds.
+   * Read at init only; adc_full_scale_count must equal picogpt_cim_info()->macros_used. */
   const int32_t *adc_full_scale;
+  int32_t adc_full_scale_count;
   /* 1: record each tile's largest |partial sum| (picogpt_cim_peaks), e.g. in an exact run for
    * adc_full_scale. */
   int32_t record_peaks;
