@@ -681,12 +681,13 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
 
     Returns a dict: predictions, windows, int8_loss (nats/token), chip_seconds (time in the C
     runtime), and with float_logits float_loss, loss_delta, top1_agreement, float_seconds; per
-    prediction the arrays targets, int8_nll and (with float_logits) float_nll, agree.
+    prediction the arrays targets, int8_nll, int8_top1 (the chip's most likely token) and (with
+    float_logits) float_nll, agree.
     """
     tokens = np.asarray(tokens)
     T = chip.block_size
     plan = stream_plan(len(tokens) - 1, T, keep, every)
-    parts = {k: [] for k in ("targets", "int8_nll", "float_nll", "agree")}
+    parts = {k: [] for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree")}
     seconds = {"chip": 0.0, "float": 0.0}
     # Windows of one shape go to the runtime together: the first, the full-length middle
     # ones (in batches), the short last one.
@@ -705,6 +706,7 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
             picked = targets[..., None].astype(np.int64)
             parts["targets"].append(targets.ravel())
             parts["int8_nll"].append(-np.take_along_axis(int8_logp, picked, -1).ravel())
+            parts["int8_top1"].append(q.argmax(-1).ravel())  # lowest id on a tie, as greedy
             if float_logits is not None:
                 t0 = time.perf_counter()
                 reference = np.asarray(float_logits(windows))[:, first_row:]  # (b, rows, V)
