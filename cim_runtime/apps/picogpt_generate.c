@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
                                                 (size_t)arena_bytes, &init_options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s: %s\n", picogpt_status_name(st), picogpt_last_error(&g_rt));
-    return st == PICOGPT_ERR_ARGUMENT ? 2 : 1;
+    return 1;
   }
   cim_report_warn_fallback(stderr, &g_rt);
   if (v.size == 0 && vocab_from_model(model_path, model, model_size, &v) != 0) return 1;
