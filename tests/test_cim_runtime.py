@@ -203,6 +203,13 @@ def test_cli_nonideal_options(built):
         assert code == 0, out
         texts.append(out.split("---")[0])
     assert texts[0] == texts[1] and texts[0] != texts[2], texts
+    assert "CIM non-ideal (simulated): ADC 6 bits (0: none), range 1 x each tile's bound" in out
+    # calibrated ranges alone (no ADC, no noise) change nothing: the exact text
+    exact = run(args[:8], timeout=60)[1].split("---")[0]
+    code, out = run([*args[:8], "--cim_adc_calibrate"], timeout=60)
+    assert code == 0 and out.split("---")[0] == exact, (exact, out)
+    code, out = run([*args, "--cim_adc_calibrate"], timeout=60)
+    assert code == 0 and "each tile's calibrated peak" in out, out
     code, out = run([cli, model, "--cim_adc_bits", "1"], timeout=60)
     assert_clean_error(code, out, 1, "PICOGPT_ERR_ARGUMENT", "cim_nonideal.adc_bits 1: need 2..16")
 
