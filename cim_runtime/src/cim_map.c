@@ -53,7 +53,7 @@ picogpt_status pg_cim_begin(pg_prepare_ctx *ctx, const picogpt_options *options)
 #else
   if (options && pg_cim_nonideal_requested(&options->cim_nonideal)) {
     return pg_fail(it, PICOGPT_ERR_ARGUMENT,
-                   "cim_nonideal: this build has no non-ideality simulation (host builds only)");
+                   "cim_nonideal: simulated in host builds only");
   }
   return PICOGPT_OK;
 #endif
