@@ -152,6 +152,8 @@ def plot(rows, tolerance, title):
     ax_loss.axhline(tolerance, color="grey", linestyle="--", linewidth=1)
     ax_loss.text(4, tolerance, f" {tolerance} nats", va="bottom", color="grey")
     ax_loss.set_yscale("symlog", linthresh=1e-3)
+    lowest = min(r["loss_delta"] for r in rows)
+    ax_loss.set_ylim(bottom=min(-1e-3, 1.5 * lowest))  # a finer ADC may be a hair better
     ax_loss.set_ylabel("val loss - exact (nats/token)")
     ax_top1.set_ylabel("top-1 agreement with exact (%)")
     for ax in (ax_loss, ax_top1):
