@@ -81,13 +81,6 @@ def main():
     source.add_argument("--report", help="a deployment report (.json) with a cim_mapping section")
     parser.add_argument("--out", default=OUT, help="the PNG to write")
     args = parser.parse_args()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        sys.exit(
-            "error: the macro map needs matplotlib, which is in the optional `docs` group: run "
-            "`uv sync --group docs`"
-        )
     if args.report:
         try:
             with open(args.report) as f:
@@ -110,6 +103,13 @@ def main():
         name = os.path.basename(args.tflite)
     if "unavailable" in mapping:
         sys.exit(f"error: no mapping: {mapping['unavailable']}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        sys.exit(
+            "error: the macro map needs matplotlib, which is in the optional `docs` group: run "
+            "`uv sync --group docs`"
+        )
     summary = format_cim_mapping(mapping)
     png = draw(mapping, f"{name}: {summary}".replace("; ", "\n", 1))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, assert_no_traceback, run_script
 
 from tf_model.chip import Chip, NonIdeal, log_softmax
 from tf_model.export.cim_mapping import cim_mapping_report, format_cim_mapping, layer_roles
@@ -163,3 +163,47 @@ def test_report_mapping_unavailable_and_unknown_graphs():
     assert layer_roles([[128, 128]] * 4 + [[256, 128], [128, 256], [65, 128]])[-2:] == [
         "h0.mlp.proj", "lm_head"
     ]  # fmt: skip
+
+
+# ---- the plot scripts: clear errors ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_matplotlib(tmp_path):
+    """An environment whose `import matplotlib` fails, as without `uv sync --group docs`."""
+    (tmp_path / "matplotlib").mkdir()
+    (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    return {"PYTHONPATH": str(tmp_path)}
+
+
+def test_plot_scripts_say_how_to_get_matplotlib(no_matplotlib, tmp_path):
+    for script in ("scripts/plot_cim_map.py", "bench/bench_cim_nonideal.py"):
+        r = run_script(script, env=no_matplotlib, timeout=120)
+        assert r.returncode == 1 and "uv sync --group docs" in r.stderr, (script, r.stderr)
+        assert_no_traceback(r.stderr)
+
+
+def test_plot_cim_map_input_errors(tmp_path):
+    no_section = tmp_path / "old_report.json"
+    no_section.write_text(json.dumps({"kind": "step"}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    cases = [
+        (["--report", str(no_section)], "has no cim_mapping section; export the model again"),
+        (["--report", str(broken)], "cannot read the report"),
+        (["--report", str(tmp_path / "missing.json")], "cannot read the report"),
+        (["--tflite", str(broken)], "cannot map"),
+    ]
+    for args, message in cases:
+        r = run_script("scripts/plot_cim_map.py", *args, "--out", str(tmp_path / "m.png"))
+        assert r.returncode == 1 and message in r.stderr, (args, r.stderr)
+        assert_no_traceback(r.stderr)
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_sweep_rejects_bad_arguments():
+    r = run_script("bench/bench_cim_nonideal.py", "--calibration_windows", "0", "--no_plot")
+    assert r.returncode == 2 and "--calibration_windows must be >= 1, got 0" in r.stderr
+    r = run_script("bench/bench_cim_nonideal.py", "--tflite", "missing.tflite", "--no_plot")
+    assert r.returncode == 1 and "error: cannot read" in r.stderr and "missing.tflite" in r.stderr
+    assert_no_traceback(r.stderr)
