@@ -36,6 +36,7 @@ from tf_model.export import (
     report_path,
 )
 from tf_model.export.carray import c_arrays
+from tf_model.export.cim_mapping import format_cim_mapping
 from tf_model.fileio import write_files_atomic
 
 REPO = os.path.dirname(os.path.abspath(__file__))
@@ -144,6 +145,7 @@ def format_table(report):
         ("KV cache", kib(report["kv_cache_bytes"])),
         ("MACs per token", f"{report['macs_per_token']:,}"),
         ("ops", ", ".join(f"{k} x{v}" for k, v in report["ops"].items())),
+        ("CIM mapping", format_cim_mapping(report["cim_mapping"])),
     ]
     if "tflm_top1_agreement_with_litert" in ev:
         rows.insert(

@@ -149,6 +149,11 @@ def assert_clean_error(code, out, want_code, *messages):
         (["--keep", "-1"], ["'--keep -1'", "an integer in [0, 511]"]),
         (["--keep", "128"], ["'--keep 128'", "keep 128 is out of range: it must be in [0, 127]"]),
         (["--window", "exact", "--keep", "200"], ["it must be in [0, 127]"]),
+        (["--cim_adc_bits", "17"], ["'--cim_adc_bits 17'", "an integer in [0, 16]"]),
+        (["--cim_adc_range", "17"], ["'--cim_adc_range 17'", "a decimal number in [0, 16]"]),
+        (["--cim_out_noise", "101"], ["'--cim_out_noise 101'", "a decimal number in [0, 100]"]),
+        (["--cim_weight_noise", "-1"], ["'--cim_weight_noise -1'", "[0, 100]"]),
+        (["--cim_noise_seed", "x"], ["'--cim_noise_seed x'", "[0, 18446744073709551615]"]),
     ],
 )
 def test_cli_rejects_bad_input_with_a_message(built, args, messages):
@@ -184,6 +189,29 @@ def test_cli_cim_report_and_device_options(built):
     assert_clean_error(code, out, 1, "PICOGPT_ERR_ARGUMENT", "128, 256 or 512 rows and cols")
     code, out = run([cli, model, "--cim_macros", "0"], timeout=60)
     assert_clean_error(code, out, 2, "'--cim_macros 0'", "an integer in [1, 65535]")
+
+
+def test_cli_nonideal_options(built):
+    """--cim_adc_bits etc.: a seeded run repeats its text, another seed changes it; a value the
+    runtime refuses is a clear error."""
+    cli, model = cli_paths(built)
+    args = [cli, model, "--prompt", "ROMEO:", "--length", "40", "--temperature", "0",
+            "--cim_adc_bits", "6", "--cim_out_noise", "1"]  # fmt: skip
+    texts = []
+    for seed in ("5", "5", "6"):
+        code, out = run([*args, "--cim_noise_seed", seed], timeout=60)
+        assert code == 0, out
+        texts.append(out.split("---")[0])
+    assert texts[0] == texts[1] and texts[0] != texts[2], texts
+    assert "CIM non-ideal (simulated): ADC 6 bits (0: none), range 1 x each tile's bound" in out
+    # calibrated ranges alone (no ADC, no noise) change nothing: the exact text
+    exact = run(args[:8], timeout=60)[1].split("---")[0]
+    code, out = run([*args[:8], "--cim_adc_calibrate"], timeout=60)
+    assert code == 0 and out.split("---")[0] == exact, (exact, out)
+    code, out = run([*args, "--cim_adc_calibrate"], timeout=60)
+    assert code == 0 and "each tile's calibrated peak" in out, out
+    code, out = run([cli, model, "--cim_adc_bits", "1"], timeout=60)
+    assert_clean_error(code, out, 1, "PICOGPT_ERR_ARGUMENT", "cim_nonideal.adc_bits 1: need 2..16")
 
 
 def test_cli_model_path_errors(built, tmp_path):

@@ -458,6 +458,17 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     assert report["tflm"]["status"] == "runs" and report["tflm"]["arena_bytes"] > 0
     assert report["kv_cache_bytes"] == 2 * 2 * 2 * 32 * 32  # 2 (K,V) x layers x heads x T x hs
     assert report["macs_per_token"] > 0 and report["ops"]["FULLY_CONNECTED"] == 6 * 2 + 1
+    # the CIM mapping, from the C mapper: every layer (n_embd 64, 2 x n_embd in the MLP, a
+    # vocabulary < 128) fits one 128 x 128 macro of the default device
+    mapping = report["cim_mapping"]
+    assert mapping["macros_needed"] == mapping["macros_used"] == 13 and mapping["fits"]
+    assert [la["tiles"] for la in mapping["layers"]] == [1] * 13
+    assert [la["name"] for la in mapping["layers"]][4:7] == [
+        "h0.mlp.fc",
+        "h0.mlp.proj",
+        "h1.attn.q",
+    ]
+    assert "CIM mapping" in result.stdout and "13 macros of 128 x 128 needed" in result.stdout
 
     # C arrays compile as C and C++ and hold the exact .tflite bytes
     main_c = tmp_path / "main.c"

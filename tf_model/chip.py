@@ -19,6 +19,7 @@ first uses build it once. It needs CMake >= 3.25 and a C compiler.
 """
 
 import ctypes
+import dataclasses
 import fcntl
 import glob
 import hashlib
@@ -190,8 +191,92 @@ class CimDevice(ctypes.Structure):  # cim_hal_device; zero fields take the runti
     ]
 
 
+class CimNonIdealC(ctypes.Structure):  # picogpt_cim_nonideal; all zero: exact
+    _fields_ = [
+        ("adc_bits", ctypes.c_int32),
+        ("adc_range", ctypes.c_float),
+        ("out_noise", ctypes.c_float),
+        ("weight_noise", ctypes.c_float),
+        ("seed", ctypes.c_uint64),
+        ("adc_full_scale", ctypes.POINTER(ctypes.c_int32)),
+        ("adc_full_scale_count", ctypes.c_int32),
+        ("record_peaks", ctypes.c_int32),
+    ]
+
+
 class RuntimeOptions(ctypes.Structure):  # picogpt_options
-    _fields_ = [("cim_device", CimDevice), ("cim_cpu_fallback", ctypes.c_int32)]
+    _fields_ = [
+        ("cim_device", CimDevice),
+        ("cim_cpu_fallback", ctypes.c_int32),
+        ("cim_nonideal", CimNonIdealC),
+    ]
+
+
+class CimMapping(ctypes.Structure):  # picogpt_cim_mapping
+    _fields_ = [
+        ("device", CimDevice),
+        *[
+            (n, ctypes.c_int32)
+            for n in ("num_layers", "layers_on_cpu", "macros_needed", "macros_used")
+        ],
+        *[
+            (n, ctypes.c_uint64)
+            for n in ("weights_on_macros", "macs_on_macros", "macs_fc_on_cpu", "macs_batch_matmul")
+        ],
+    ]
+
+
+class CimLayer(ctypes.Structure):  # picogpt_cim_layer
+    _fields_ = [
+        (name, ctypes.c_int32)
+        for name in (
+            "op_index", "out_features", "in_features", "products", "row_tiles", "col_tiles",
+            "first_tile",
+        )
+    ]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class NonIdeal:
+    """Simulated non-ideal CIM macros (picogpt_cim_nonideal in pico_gpt/runtime.h; the model is
+    in cim_runtime/README.md, "Non-ideality simulation"). The defaults are exact.
+
+    adc_bits: ADC resolution of each column's partial sum per tile, 2..16 (0: no ADC).
+    adc_range: the ADC's full scale as a fraction of each tile's reference range (0: 1).
+    out_noise: Gaussian read-out noise, sigma as a fraction of the full scale (0.02 = 2 %).
+    weight_noise: programming noise, sigma as a fraction of the tile's max |w|.
+    seed: seed of the noise streams.
+    adc_full_scale: calibrated reference ranges, one per tile used (Chip.cim_peaks() of an exact
+        run with record_peaks); None: each tile's bound (its largest possible |partial sum|).
+    record_peaks: record each tile's largest |partial sum| for Chip.cim_peaks().
+    """
+
+    adc_bits: int = 0
+    adc_range: float = 0.0
+    out_noise: float = 0.0
+    weight_noise: float = 0.0
+    seed: int = 0
+    adc_full_scale: tuple | None = None
+    record_peaks: bool = False
+
+    def to_c(self):
+        """The C struct (and the array it points to, which must stay alive during init)."""
+        for name in ("adc_range", "out_noise", "weight_noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                raise TypeError(f"NonIdeal.{name} must be a number, got {value!r}")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"NonIdeal.seed must be in [0, 2^64), got {self.seed}")
+        scales = None
+        if self.adc_full_scale is not None:
+            scales = _int32_array(self.adc_full_scale, "NonIdeal.adc_full_scale").ravel()
+        c = CimNonIdealC(
+            _int32(self.adc_bits, "NonIdeal.adc_bits"), float(self.adc_range),
+            float(self.out_noise), float(self.weight_noise), int(self.seed),
+            None if scales is None else _ptr(scales, ctypes.c_int32),
+            0 if scales is None else len(scales), int(bool(self.record_peaks)),
+        )  # fmt: skip
+        return c, scales
 
 
 class ModelInfo(ctypes.Structure):  # picogpt_model_info
@@ -244,6 +329,9 @@ _SIGNATURES = {  # name: (restype, argtypes)
     "picogpt_session_close": (None, [_P]),
     "picogpt_session_runtime": (_P, [_P]),
     "picogpt_session_arena_bytes": (ctypes.c_size_t, [_P]),
+    "picogpt_cim_info": (ctypes.POINTER(CimMapping), [_P]),
+    "picogpt_cim_layer_info": (ctypes.c_int, [_P, ctypes.c_int32, ctypes.POINTER(CimLayer)]),
+    "picogpt_cim_peaks": (ctypes.c_int, [_P, _I32P, ctypes.c_int32]),
     "picogpt_struct_size": (ctypes.c_size_t, [ctypes.c_char_p]),
     "picogpt_status_name": (ctypes.c_char_p, [ctypes.c_int]),
     "picogpt_last_error": (ctypes.c_char_p, [_P]),
@@ -271,6 +359,9 @@ _MIRRORED = {  # C struct name: its ctypes mirror, checked at load
     "picogpt_stats": Stats,
     "picogpt_session_options": SessionOptions,
     "picogpt_options": RuntimeOptions,
+    "picogpt_cim_nonideal": CimNonIdealC,
+    "picogpt_cim_mapping": CimMapping,
+    "picogpt_cim_layer": CimLayer,
 }
 
 
@@ -329,12 +420,15 @@ class Chip:
 
     `arena_bytes` 0 gives exactly what the model needs. `cim_device` (num_macros, rows, cols,
     input_bits, weight_bits; zeros and None take the defaults) and `cim_cpu_fallback` are
-    picogpt_init_with_options' options: the CIM device the weights are mapped onto. Inputs
-    are checked by the runtime; a refused one raises ValueError (token ids, window) or
+    picogpt_init_with_options' options: the CIM device the weights are mapped onto;
+    `cim_nonideal` (a NonIdeal; None: exact) simulates non-ideal macros. Inputs are checked by
+    the runtime; a refused one raises ValueError (token ids, window, option values) or
     ChipError (anything else), with the runtime's message.
     """
 
-    def __init__(self, model, arena_bytes=0, cim_device=None, cim_cpu_fallback=False):
+    def __init__(
+        self, model, arena_bytes=0, cim_device=None, cim_cpu_fallback=False, cim_nonideal=None
+    ):
         from .export.tflite_step import ExportedModelError, read_export
 
         self.name = "the model bytes" if isinstance(model, (bytes, bytearray)) else str(model)
@@ -349,7 +443,10 @@ class Chip:
             )
         self._lib = lib = load_library()
         device = CimDevice(*(cim_device or ()))
-        runtime = RuntimeOptions(device, int(bool(cim_cpu_fallback)))
+        if cim_nonideal is not None and not isinstance(cim_nonideal, NonIdeal):
+            raise TypeError(f"cim_nonideal must be a tf_model.chip.NonIdeal, got {cim_nonideal!r}")
+        nonideal, _scales = (cim_nonideal or NonIdeal()).to_c()  # _scales: alive during init
+        runtime = RuntimeOptions(device, int(bool(cim_cpu_fallback)), nonideal)
         options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes), runtime)
         status = ctypes.c_int(0)
         error = ctypes.create_string_buffer(512)
@@ -357,10 +454,13 @@ class Chip:
             self.data, len(self.data), ctypes.byref(options), ctypes.byref(status), error, 512
         )
         if not self._session:
-            raise ChipError(
+            message = (
                 f"the C runtime cannot run {self.name}: {status_name(status.value)}: "
                 f"{error.value.decode(errors='replace')}"
             )
+            if status_name(status.value) == "PICOGPT_ERR_ARGUMENT":
+                raise ValueError(message)  # an option value, e.g. cim_nonideal's
+            raise ChipError(message)
         self._rt = lib.picogpt_session_runtime(self._session)
         info = lib.picogpt_info(self._rt).contents
         self.kind = "step" if info.use_kv_cache else "full"
@@ -430,6 +530,68 @@ class Chip:
             "cim_macs": int(s.cim.macs),
             "cpu_macs": int(s.cpu_macs),
         }
+
+    def cim_mapping(self):
+        """The mapping of the weights onto the CIM macros, as the runtime's mapper made it
+        (picogpt_cim_info, picogpt_cim_layer_info): a JSON-ready dict with the device, one entry
+        per FULLY_CONNECTED layer (in execution order) and the totals. MACs are per step (token);
+        utilisation is the share of the cells of a layer's (or all used) macros holding weights."""
+        m = self._lib.picogpt_cim_info(self._rt).contents
+        dev = m.device
+        cells = dev.rows * dev.cols
+        layers = []
+        layer = CimLayer()
+        while self._lib.picogpt_cim_layer_info(self._rt, len(layers), ctypes.byref(layer)) == 0:
+            tiles = layer.row_tiles * layer.col_tiles
+            weights = layer.out_features * layer.in_features
+            layers.append(
+                {
+                    "op_index": layer.op_index,
+                    "weight_shape": [layer.out_features, layer.in_features],
+                    "products_per_step": layer.products,
+                    "col_tiles": layer.col_tiles,
+                    "row_tiles": layer.row_tiles,
+                    "tiles": tiles,
+                    "macros": (
+                        list(range(layer.first_tile, layer.first_tile + tiles))
+                        if layer.first_tile >= 0
+                        else []
+                    ),
+                    "on": "macros" if layer.first_tile >= 0 else "cpu",
+                    "utilisation": weights / (tiles * cells),
+                    "macs_per_step": layer.products * weights,
+                }
+            )
+        macs_cpu = m.macs_fc_on_cpu + m.macs_batch_matmul
+        total = m.macs_on_macros + macs_cpu
+        return {
+            "device": {n: getattr(dev, n) for n, _ in CimDevice._fields_},
+            "layers": layers,
+            "num_layers": m.num_layers,
+            "layers_on_cpu": m.layers_on_cpu,
+            "macros_needed": m.macros_needed,
+            "macros_used": m.macros_used,
+            "fits": m.layers_on_cpu == 0,
+            "utilisation": m.weights_on_macros / (m.macros_used * cells) if m.macros_used else 0.0,
+            "macs_on_macros": m.macs_on_macros,
+            "macs_fully_connected_on_cpu": m.macs_fc_on_cpu,
+            "macs_attention_on_cpu": m.macs_batch_matmul,  # over a full context
+            "mac_share_on_macros": m.macs_on_macros / total if total else 0.0,
+            "fully_connected_share_on_macros": (
+                m.macs_on_macros / (m.macs_on_macros + m.macs_fc_on_cpu)
+                if m.macs_on_macros + m.macs_fc_on_cpu
+                else 0.0
+            ),
+        }
+
+    def cim_peaks(self):
+        """Each used tile's largest |partial sum| since the chip was made (int32, (macros_used,)),
+        recorded with NonIdeal(record_peaks=True): calibrated ranges for NonIdeal.adc_full_scale."""
+        n = self._lib.picogpt_cim_info(self._rt).contents.macros_used
+        peaks = np.zeros(n, np.int32)
+        status = self._lib.picogpt_cim_peaks(self._rt, _ptr(peaks, ctypes.c_int32), n)
+        self._check(status, "cim_peaks")
+        return peaks
 
     def step(self, token):
         """Feed one token at the current position; its int8 logits (vocab,)."""
@@ -519,12 +681,13 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
 
     Returns a dict: predictions, windows, int8_loss (nats/token), chip_seconds (time in the C
     runtime), and with float_logits float_loss, loss_delta, top1_agreement, float_seconds; per
-    prediction the arrays targets, int8_nll and (with float_logits) float_nll, agree.
+    prediction the arrays targets, int8_nll, int8_top1 (the chip's most likely token) and (with
+    float_logits) float_nll, agree.
     """
     tokens = np.asarray(tokens)
     T = chip.block_size
     plan = stream_plan(len(tokens) - 1, T, keep, every)
-    parts = {k: [] for k in ("targets", "int8_nll", "float_nll", "agree")}
+    parts = {k: [] for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree")}
     seconds = {"chip": 0.0, "float": 0.0}
     # Windows of one shape go to the runtime together: the first, the full-length middle
     # ones (in batches), the short last one.
@@ -543,6 +706,7 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
             picked = targets[..., None].astype(np.int64)
             parts["targets"].append(targets.ravel())
             parts["int8_nll"].append(-np.take_along_axis(int8_logp, picked, -1).ravel())
+            parts["int8_top1"].append(q.argmax(-1).ravel())  # lowest id on a tie, as greedy
             if float_logits is not None:
                 t0 = time.perf_counter()
                 reference = np.asarray(float_logits(windows))[:, first_row:]  # (b, rows, V)

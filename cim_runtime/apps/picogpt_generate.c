@@ -34,6 +34,7 @@ static metadata_vocab g_metadata_vocab; /* a .tflite's vocabulary (embedded mode
 /* Reachable until exit, so the leak checker of the sanitizer build stays quiet. */
 static uint8_t *g_model_file;
 static int32_t *g_prompt_ids;
+static int32_t *g_adc_ranges; /* --cim_adc_calibrate: each tile's calibrated ADC range */
 
 static void usage(const char *argv0) {
   fprintf(stderr,
@@ -41,6 +42,8 @@ static void usage(const char *argv0) {
           "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
           "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
           "          [--cim_report] [--cim_cpu_instructions N]\n"
+          "          [--cim_adc_bits B] [--cim_adc_range F] [--cim_out_noise PCT]\n"
+          "          [--cim_weight_noise PCT] [--cim_noise_seed S] [--cim_adc_calibrate]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
@@ -59,7 +62,19 @@ static void usage(const char *argv0) {
           "                (default: fail)\n"
           "  --cim_report  print the mapping onto the macros and the cost per token\n"
           "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
-          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n",
+          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n"
+          "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
+          "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
+          "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC\n"
+          "                (default)\n"
+          "  --cim_adc_range ADC full scale as a fraction of the tile's bound (its largest\n"
+          "                possible |partial sum|), 0..16; 0 = 1 (default)\n"
+          "  --cim_out_noise Gaussian read-out noise, sigma in %% of the full scale, 0..100\n"
+          "  --cim_weight_noise  programming noise, sigma in %% of the tile's max |w|, 0..100\n"
+          "  --cim_noise_seed  seed of the noise, 0..2^64-1 (default 0)\n"
+          "  --cim_adc_calibrate  reference range of each tile's ADC = its largest |partial\n"
+          "                sum| in an exact run of the same generation first (default: the\n"
+          "                tile's bound)\n",
           argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
 }
 
@@ -161,9 +176,11 @@ int main(int argc, char **argv) {
   double temperature = 0.8;
   uint64_t seed = 1337;
   int64_t window_policy = PICOGPT_WINDOW_SHIFT, keep = -1; /* -1: the model's default */
-  int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
+  int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0, cim_adc_calibrate = 0;
   int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
-  int64_t cim_cpu_instructions = 0;
+  int64_t cim_cpu_instructions = 0, cim_adc_bits = 0;
+  double cim_adc_range = 0.0, cim_out_noise_pct = 0.0, cim_weight_noise_pct = 0.0;
+  uint64_t cim_noise_seed = 0;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
       {"--length", CLI_INT, &length, 0, 1000000, NULL},
@@ -180,6 +197,12 @@ int main(int argc, char **argv) {
       {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0, NULL},
       {"--cim_report", CLI_FLAG, &cim_report, 0, 0, NULL},
       {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000, NULL},
+      {"--cim_adc_bits", CLI_INT, &cim_adc_bits, 0, 16, NULL},
+      {"--cim_adc_range", CLI_DECIMAL, &cim_adc_range, 0, 16, NULL},
+      {"--cim_out_noise", CLI_DECIMAL, &cim_out_noise_pct, 0, 100, NULL},
+      {"--cim_weight_noise", CLI_DECIMAL, &cim_weight_noise_pct, 0, 100, NULL},
+      {"--cim_noise_seed", CLI_UINT64, &cim_noise_seed, 0, 0, NULL},
+      {"--cim_adc_calibrate", CLI_FLAG, &cim_adc_calibrate, 0, 0, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -216,9 +239,18 @@ int main(int argc, char **argv) {
 #endif
   }
 
-  /* The runtime checks the device (rows and cols of 128, 256 or 512) and says what is wrong. */
-  const picogpt_options init_options = {
-      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback};
+  /* The runtime checks the device (rows and cols of 128, 256 or 512) and the simulation's
+   * parameters (adc_bits 1 is refused there), and says what is wrong. */
+  const picogpt_cim_nonideal nonideal = {(int32_t)cim_adc_bits,   (float)cim_adc_range,
+                                         (float)(cim_out_noise_pct / 100.0),
+                                         (float)(cim_weight_noise_pct / 100.0),
+                                         cim_noise_seed,          NULL,
+                                         0,                       0};
+  picogpt_options init_options = {
+      {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback, nonideal};
+  if (cim_adc_calibrate) { /* first an exact run that records the peaks (below) */
+    init_options.cim_nonideal = (picogpt_cim_nonideal){.record_peaks = 1};
+  }
   picogpt_status st = picogpt_init_with_options(&g_rt, model, model_size, g_arena,
                                                 (size_t)arena_bytes, &init_options);
   if (st != PICOGPT_OK) {
@@ -257,6 +289,32 @@ int main(int argc, char **argv) {
     return 2;
   }
   picogpt_sampling sampling = {(float)temperature, (int32_t)top_k, (uint64_t)seed};
+  if (cim_adc_calibrate) {
+    st = picogpt_generate(&g_rt, g_prompt_ids, n_prompt, (int32_t)length, &sampling, &window,
+                          NULL, NULL, NULL, NULL);
+    const int32_t tiles = picogpt_cim_info(&g_rt)->macros_used;
+    g_adc_ranges = (int32_t *)malloc(sizeof(int32_t) * (size_t)(tiles > 0 ? tiles : 1));
+    if (st == PICOGPT_OK) {
+      st = g_adc_ranges ? picogpt_cim_peaks(&g_rt, g_adc_ranges, tiles) : PICOGPT_ERR_ARGUMENT;
+    }
+    /* A tile that only ever summed to 0 (unlikely) keeps a range of 1 LSB: it reads 0 exactly. */
+    for (int32_t t = 0; st == PICOGPT_OK && t < tiles; ++t) {
+      if (g_adc_ranges[t] == 0) g_adc_ranges[t] = 1;
+    }
+    init_options.cim_nonideal = nonideal;
+    init_options.cim_nonideal.adc_full_scale = g_adc_ranges;
+    init_options.cim_nonideal.adc_full_scale_count = tiles;
+    if (st == PICOGPT_OK) {
+      st = picogpt_init_with_options(&g_rt, model, model_size, g_arena, (size_t)arena_bytes,
+                                     &init_options);
+    }
+    if (st != PICOGPT_OK) {
+      fprintf(stderr, "error: --cim_adc_calibrate: %s: %s\n", picogpt_status_name(st),
+              picogpt_last_error(&g_rt));
+      return 1;
+    }
+    info = picogpt_info(&g_rt);
+  }
   printer p = {&v, quiet, &g_rt, 0, 0.0, 0.0, 0, 0};
   if (!quiet) fputs(prompt, stdout);
   const double t0 = now_seconds();
@@ -293,6 +351,14 @@ int main(int argc, char **argv) {
           n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
           (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
+  if (cim_adc_bits || cim_out_noise_pct > 0 || cim_weight_noise_pct > 0) {
+    fprintf(stderr,
+            "CIM non-ideal (simulated): ADC %d bits (0: none), range %g x each tile's %s; "
+            "read-out noise %g %%, weight noise %g %%, seed %llu\n",
+            (int)cim_adc_bits, cim_adc_range > 0 ? cim_adc_range : 1.0,
+            cim_adc_calibrate ? "calibrated peak" : "bound", cim_out_noise_pct,
+            cim_weight_noise_pct, (unsigned long long)cim_noise_seed);
+  }
   if (cim_report) cim_report_print(stderr, &g_rt, (uint64_t)cim_cpu_instructions);
   return 0;
 }

@@ -9,9 +9,9 @@
 
 #include "pico_gpt/runtime.h"
 
-/* Options of a session. Later fields (e.g. an ADC simulation configuration) are appended: a
- * caller passes the struct_size it knows, and fields past it keep their defaults (zero), so
- * an older binding keeps working with a newer library. */
+/* Options of a session. Later fields are appended: a caller passes the struct_size it knows,
+ * and fields past it keep their defaults (zero), so an older binding keeps working with a
+ * newer library. */
 typedef struct picogpt_session_options {
   uint32_t struct_size;    /* sizeof the struct as the caller knows it */
   uint32_t reserved;       /* 0 */
@@ -124,6 +124,9 @@ size_t picogpt_struct_size(const char *name) {
       {"picogpt_stats", sizeof(picogpt_stats)},
       {"picogpt_session_options", sizeof(picogpt_session_options)},
       {"picogpt_options", sizeof(picogpt_options)},
+      {"picogpt_cim_nonideal", sizeof(picogpt_cim_nonideal)},
+      {"picogpt_cim_mapping", sizeof(picogpt_cim_mapping)},
+      {"picogpt_cim_layer", sizeof(picogpt_cim_layer)},
   };
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
     if (strcmp(name, sizes[i].name) == 0) return sizes[i].size;

@@ -50,8 +50,10 @@ __asm__(".globl __stack_size\n.set __stack_size, " FW_STR(PICOGPT_FW_STACK_SIZE)
 /* Tensor arena: planned activations + persistent tables + the int8 KV cache. */
 static _Alignas(16) uint8_t g_arena[PICOGPT_FW_ARENA_BYTES];
 static picogpt_runtime g_rt;
-/* The CIM device the weights are mapped onto (fw_config.h, from CMake). */
-static const picogpt_options g_options = {PICOGPT_FW_CIM_DEVICE, PICOGPT_FW_CIM_CPU_FALLBACK};
+/* The CIM device the weights are mapped onto (fw_config.h, from CMake); the host-only
+ * non-ideality simulation stays off (zero). */
+static const picogpt_options g_options = {.cim_device = PICOGPT_FW_CIM_DEVICE,
+                                          .cim_cpu_fallback = PICOGPT_FW_CIM_CPU_FALLBACK};
 #if !PICOGPT_FW_PROBE
 /* Prompts up to one context window (block_size 128 by default); generate() would keep only
  * the last block_size tokens of a longer one anyway. */

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "cim_nonideal.h"
 #include "kernels/kernel_util.h"
 #include "matvec.h"
 
@@ -46,7 +47,16 @@ picogpt_status pg_cim_begin(pg_prepare_ctx *ctx, const picogpt_options *options)
                    "cim_hal_open: %s: the CIM driver cannot drive %d macros of %d x %d",
                    cim_hal_status_name(hs), (int)dev.num_macros, (int)dev.rows, (int)dev.cols);
   }
+#if PICOGPT_CIM_NONIDEAL
+  return pg_cim_sim_begin(ctx, options ? &options->cim_nonideal : NULL, dev.num_macros,
+                          &cim->sim);
+#else
+  if (options && pg_cim_nonideal_requested(&options->cim_nonideal)) {
+    return pg_fail(it, PICOGPT_ERR_ARGUMENT,
+                   "cim_nonideal: simulated in host builds only");
+  }
   return PICOGPT_OK;
+#endif
 }
 
 static int32_t ceil_div(int32_t a, int32_t b) { return (a + b - 1) / b; }
@@ -81,10 +91,19 @@ picogpt_status pg_cim_map_layer(pg_prepare_ctx *ctx, const pg_node *node, const 
   for (int32_t c = 0; c < tiles->col_tiles; ++c) {
     for (int32_t r = 0; r < tiles->row_tiles; ++r) {
       const int32_t tile = tiles->first_tile + c * tiles->row_tiles + r;
-      const cim_hal_status hs = cim_hal_program(
-          it->cim.hal, tile, weights + (intptr_t)c * dev->cols * in_features + r * dev->rows,
-          tile_extent(in_features, dev->rows, r), tile_extent(out_features, dev->cols, c),
-          in_features);
+      const int32_t rows = tile_extent(in_features, dev->rows, r);
+      const int32_t cols = tile_extent(out_features, dev->cols, c);
+      const int8_t *tile_weights = weights + (intptr_t)c * dev->cols * in_features + r * dev->rows;
+      int32_t stride = in_features;
+#if PICOGPT_CIM_NONIDEAL
+      if (it->cim.sim != NULL) {
+        tile_weights = pg_cim_sim_program(ctx, it->cim.sim, node, tile, tile_weights, rows, cols,
+                                          &stride);
+        if (tile_weights == NULL) return it->error.status;
+      }
+#endif
+      const cim_hal_status hs =
+          cim_hal_program(it->cim.hal, tile, tile_weights, rows, cols, stride);
       if (hs != CIM_HAL_OK) {
         return pg_node_fail(ctx, node, PICOGPT_ERR_CIM_HAL, "cim_hal_program(tile %d): %s",
                             (int)tile, cim_hal_status_name(hs));
@@ -100,6 +119,12 @@ picogpt_status pg_cim_map_layer(pg_prepare_ctx *ctx, const pg_node *node, const 
 picogpt_status pg_cim_end(pg_prepare_ctx *ctx) {
   pg_interpreter *it = ctx->it;
   const picogpt_cim_mapping *map = &it->cim.map;
+#if PICOGPT_CIM_NONIDEAL
+  if (it->cim.sim != NULL) {
+    const picogpt_status st = pg_cim_sim_end(it, it->cim.sim);
+    if (st != PICOGPT_OK) return st;
+  }
+#endif
   if (map->layers_on_cpu == 0 || it->cim.cpu_fallback) return PICOGPT_OK;
   return pg_fail(it, PICOGPT_ERR_CIM_CAPACITY,
                  "the model needs %d CIM macros of %d x %d, the device has %d: %d of %d layers "
@@ -135,6 +160,9 @@ picogpt_status pg_cim_product(pg_interpreter *it, const pg_node *node, const pg_
                        pg_op_name(node->opcode), (int)node->index, (int)tile,
                        cim_hal_status_name(hs));
       }
+#if PICOGPT_CIM_NONIDEAL
+      if (it->cim.sim != NULL) pg_cim_sim_read(it->cim.sim, tile, r == 0 ? out : partial, n_cols);
+#endif
       /* The row tiles' partial sums add up to the layer's (|sum| < 2^31 for K <= 65536). */
       if (r > 0) {
         for (int32_t j = 0; j < n_cols; ++j) out[j] += partial[j];

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cim_map.h"
+#include "cim_nonideal.h"
 #include "runtime_internal.h"
 
 _Static_assert(sizeof(pg_runtime) <= sizeof(picogpt_runtime),
@@ -457,6 +458,18 @@ picogpt_status picogpt_cim_layer_info(const picogpt_runtime *runtime, int32_t in
   layer->col_tiles = t->col_tiles;
   layer->first_tile = t->first_tile;
   return PICOGPT_OK;
+}
+
+picogpt_status picogpt_cim_peaks(picogpt_runtime *runtime, int32_t *peaks, int32_t n) {
+  if (ready_interpreter(runtime) == NULL) return PICOGPT_ERR_ARGUMENT;
+  pg_interpreter *it = &pg_runtime_of(runtime)->interp;
+#if PICOGPT_CIM_NONIDEAL
+  return pg_cim_sim_peaks(it, it->cim.sim, peaks, n);
+#else
+  (void)peaks, (void)n;
+  return pg_fail(it, PICOGPT_ERR_ARGUMENT,
+                 "picogpt_cim_peaks: this build has no non-ideality simulation (host builds only)");
+#endif
 }
 
 picogpt_status picogpt_cim_cost_of(const picogpt_runtime *runtime,

@@ -1,8 +1,9 @@
 /* The CIM accelerator model: the mapping of the reference model onto macros (exact tile
  * counts, three device shapes), a device too small for it (the error, and the CPU fallback
  * with identical logits), the HAL's protocol checks (directly and through the runtime), the
- * cost model's arithmetic against hand-computed numbers, and attention touching only the
- * live cache positions.
+ * cost model's arithmetic against hand-computed numbers, attention touching only the live
+ * cache positions, and the simulated non-idealities' options (exact when off, seeded,
+ * bad values refused).
  *
  * Usage: test_cim MODEL.tflite   (the exported reference step model) */
 #include <stdio.h>
@@ -21,7 +22,8 @@ static picogpt_runtime g_rt, g_rt2;
 static picogpt_status init_on(picogpt_runtime *rt, uint8_t *arena, const uint8_t *model,
                               size_t size, int32_t macros, int32_t rows, int32_t cols,
                               int32_t fallback) {
-  const picogpt_options options = {{macros, rows, cols, 0, 0}, fallback};
+  const picogpt_options options = {.cim_device = {macros, rows, cols, 0, 0},
+                                   .cim_cpu_fallback = fallback};
   return picogpt_init_with_options(rt, model, size, arena, ARENA_BYTES, &options);
 }
 
@@ -269,6 +271,79 @@ static void check_live_attention(const uint8_t *model, size_t size) {
   printf("ok   attention touches positions 0..pos only\n");
 }
 
+/* ---- simulated non-idealities (host builds) ------------------------------------------------- */
+
+static picogpt_status init_nonideal(picogpt_runtime *rt, uint8_t *arena, const uint8_t *model,
+                                    size_t size, const picogpt_cim_nonideal *nonideal) {
+  const picogpt_options options = {.cim_nonideal = *nonideal};
+  return picogpt_init_with_options(rt, model, size, arena, ARENA_BYTES, &options);
+}
+
+/* The int8 logits after feeding tokens 0..n-1 (n <= 16) into rt, concatenated. */
+static void logits_of(picogpt_runtime *rt, int32_t n, int8_t *out) {
+  const int32_t vocab = picogpt_info(rt)->vocab_size;
+  const int8_t *logits = NULL;
+  for (int32_t t = 0; t < n; ++t) {
+    if (picogpt_step(rt, (t * 7) % vocab, &logits) != PICOGPT_OK) return;
+    memcpy(out + (size_t)t * (size_t)vocab, logits, (size_t)vocab);
+  }
+}
+
+static void check_nonideal(const uint8_t *model, size_t size) {
+  enum { STEPS = 16, MAX_LOGITS = STEPS * 128 };
+  static int8_t exact[MAX_LOGITS], a[MAX_LOGITS], b[MAX_LOGITS];
+  CHECK(init_on(&g_rt, g_arena, model, size, 0, 0, 0, 0) == PICOGPT_OK, "exact init");
+  logits_of(&g_rt, STEPS, exact);
+  /* Recording peaks only: still exact. */
+  picogpt_cim_nonideal cfg = {0, 0, 0, 0, 0, NULL, 0, 1};
+  CHECK(init_nonideal(&g_rt, g_arena, model, size, &cfg) == PICOGPT_OK, "record_peaks init: %s",
+        picogpt_last_error(&g_rt));
+  logits_of(&g_rt, STEPS, a);
+  CHECK(memcmp(a, exact, sizeof a) == 0, "recording peaks changed the logits");
+  int32_t peaks[25] = {0};
+  CHECK(picogpt_cim_peaks(&g_rt, peaks, 25) == PICOGPT_OK && peaks[0] > 0 && peaks[24] > 0,
+        "peaks: %s", picogpt_last_error(&g_rt));
+  CHECK(picogpt_cim_peaks(&g_rt, peaks, 24) == PICOGPT_ERR_ARGUMENT, "24 peaks of 25 tiles");
+  /* Seeded: the same seed gives the same logits, another seed others. */
+  const picogpt_cim_nonideal noisy = {6, 0, 0.02f, 0.01f, 7, peaks, 25, 0};
+  CHECK(init_nonideal(&g_rt, g_arena, model, size, &noisy) == PICOGPT_OK, "noisy init: %s",
+        picogpt_last_error(&g_rt));
+  logits_of(&g_rt, STEPS, a);
+  CHECK(init_nonideal(&g_rt2, g_arena2, model, size, &noisy) == PICOGPT_OK, "noisy init 2");
+  logits_of(&g_rt2, STEPS, b);
+  CHECK(memcmp(a, b, sizeof a) == 0, "seed 7 twice: different logits");
+  CHECK(memcmp(a, exact, sizeof a) != 0, "6-bit ADC with noise: the exact logits");
+  cfg = noisy;
+  cfg.seed = 8;
+  CHECK(init_nonideal(&g_rt2, g_arena2, model, size, &cfg) == PICOGPT_OK, "seed 8 init");
+  logits_of(&g_rt2, STEPS, b);
+  CHECK(memcmp(a, b, sizeof a) != 0, "seeds 7 and 8: the same logits");
+  /* Bad values: each refused with a message naming the field. */
+  const struct {
+    picogpt_cim_nonideal cfg;
+    const char *message;
+  } bad[] = {
+      {{1, 0, 0, 0, 0, NULL, 0, 0}, "adc_bits 1: need 2..16"},
+      {{17, 0, 0, 0, 0, NULL, 0, 0}, "adc_bits 17"},
+      {{8, -1.0f, 0, 0, 0, NULL, 0, 0}, "adc_range is not in [0, 16]"},
+      {{0, 0, 1.5f, 0, 0, NULL, 0, 0}, "out_noise is not in [0, 1]"},
+      {{0, 0, 0, -0.1f, 0, NULL, 0, 0}, "weight_noise is not in [0, 1]"},
+      {{8, 0, 0, 0, 0, NULL, 3, 0}, "adc_full_scale is NULL but adc_full_scale_count is 3"},
+      {{8, 0, 0, 0, 0, peaks, 24, 0}, "adc_full_scale has 24 entries"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    const picogpt_status st = init_nonideal(&g_rt, g_arena, model, size, &bad[i].cfg);
+    CHECK(st == PICOGPT_ERR_ARGUMENT && strstr(picogpt_last_error(&g_rt), bad[i].message),
+          "bad option %d: %s '%s'", (int)i, picogpt_status_name(st), picogpt_last_error(&g_rt));
+  }
+  peaks[3] = 0;
+  const picogpt_cim_nonideal zero_range = {8, 0, 0, 0, 0, peaks, 25, 0};
+  CHECK(init_nonideal(&g_rt, g_arena, model, size, &zero_range) == PICOGPT_ERR_ARGUMENT &&
+            strstr(picogpt_last_error(&g_rt), "adc_full_scale[3] = 0"),
+        "a zero range: '%s'", picogpt_last_error(&g_rt));
+  printf("ok   non-idealities: exact when off, seeded, bad values refused\n");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s MODEL.tflite\n", argv[0]);
@@ -287,6 +362,7 @@ int main(int argc, char **argv) {
   check_hal_protocol(model, size);
   check_cost(model, size);
   check_live_attention(model, size);
+  check_nonideal(model, size);
   free(model);
   return test_summary();
 }

@@ -3,6 +3,7 @@
 import os
 
 from ..checkpoint import DataError, load_checkpoint, load_split
+from .cim_mapping import cim_mapping_report
 from .convert import build_tflite
 from .errors import ExportError
 from .flatbuffer import describe
@@ -104,5 +105,6 @@ def export_model(
         "signature": {"inputs": signature["inputs"], "outputs": signature["outputs"]},
         "mask_values": metadata["mask_values"],
         "num_calibration_windows": metadata["num_calibration_windows"],
+        "cim_mapping": cim_mapping_report(data, quantization),
     }
     return data, report

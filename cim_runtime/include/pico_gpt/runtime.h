@@ -118,6 +118,36 @@ typedef struct picogpt_stats {
                                FULLY_CONNECTED layers that did not fit the device */
 } picogpt_stats;
 
+/* Non-ideal CIM read-out and programming, simulated by the host build (src/cim_nonideal.c;
+ * cim_runtime/README.md "Non-ideality simulation"). All fields zero (the default): exact,
+ * bit-exact with TFLite Micro. Only the layers on the macros are affected; the CPU's products
+ * stay exact. The noise is drawn from streams seeded at init: the same options and the same
+ * calls give the same logits (picogpt_reset does not restart the streams). The firmware is
+ * built without the simulation: there a non-zero field fails init with PICOGPT_ERR_ARGUMENT.
+ *
+ * Per tile t the ADC has the full scale FS_t = adc_range * R_t, where the reference range R_t
+ * is adc_full_scale[t] if given (a calibration: the largest |partial sum| of the tile on
+ * calibration text, picogpt_cim_peaks), else the tile's bound: the largest |partial sum| it
+ * can produce, 128 * max over columns of sum |w| (no clipping, the coarsest steps). */
+typedef struct picogpt_cim_nonideal {
+  /* ADC resolution of each column's partial sum per tile: 2..16 bits, 2^(bits-1) - 1 levels
+   * each side of 0 over [-FS_t, FS_t], clipped outside; 0: no ADC quantization. */
+  int32_t adc_bits;
+  float adc_range;    /* full scale as a fraction of the reference range, (0, 16]; 0: 1 */
+  float out_noise;    /* additive Gaussian noise on each partial sum before the ADC, sigma
+                         as a fraction of FS_t, [0, 1] (0.02: 2 %) */
+  float weight_noise; /* programming noise, drawn once per weight at init: sigma as a fraction
+                         of the tile's max |w|, [0, 1]; the result is rounded back to int8 */
+  uint64_t seed;      /* seed of the noise streams */
+  /* Calibrated reference ranges, one per tile used, each > 0, or NULL for the tiles' bounds.
+   * Read at init only; adc_full_scale_count must equal picogpt_cim_info()->macros_used. */
+  const int32_t *adc_full_scale;
+  int32_t adc_full_scale_count;
+  /* 1: record each tile's largest |partial sum| (picogpt_cim_peaks), e.g. in an exact run for
+   * adc_full_scale. */
+  int32_t record_peaks;
+} picogpt_cim_nonideal;
+
 /* Options of picogpt_init_with_options. A zero field takes its default. */
 typedef struct picogpt_options {
   /* The CIM accelerator the mapper tiles the weights onto; zero fields take the values of
@@ -127,6 +157,8 @@ typedef struct picogpt_options {
    * PICOGPT_ERR_CIM_CAPACITY; 1 runs the layers that do not fit on the CPU
    * (picogpt_cim_info(rt)->layers_on_cpu > 0; the apps print a warning). */
   int32_t cim_cpu_fallback;
+  /* Simulated non-idealities of the macros (host builds; zero: exact). */
+  picogpt_cim_nonideal cim_nonideal;
 } picogpt_options;
 
 /* Parses and validates the model, prepares every op and plans all memory into
@@ -221,6 +253,11 @@ const picogpt_cim_mapping *picogpt_cim_info(const picogpt_runtime *rt);
 /* Layer `index` (0 .. num_layers - 1, in execution order); PICOGPT_ERR_ARGUMENT otherwise. */
 picogpt_status picogpt_cim_layer_info(const picogpt_runtime *rt, int32_t index,
                                       picogpt_cim_layer *layer);
+
+/* The largest |partial sum| each tile produced since init (peaks[macros_used], in tile
+ * order), recorded with cim_nonideal.record_peaks; PICOGPT_ERR_ARGUMENT without it, or if n is
+ * not macros_used. Partial sums before any simulated noise or ADC. */
+picogpt_status picogpt_cim_peaks(picogpt_runtime *rt, int32_t *peaks, int32_t n);
 
 /* Cost model parameters (cim_runtime/README.md, "Cost model", has the sources). Energies
  * in femtojoules (1e-15 J); integers, so the firmware needs no floating point. */
