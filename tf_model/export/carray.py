@@ -99,6 +99,10 @@ def c_arrays(model_bytes, header_path, arena_bytes, cache_bytes):
     h.append(f"#define PICOGPT_KV_CACHE_BYTES {cache_bytes}")
     h.append("")
     logits_q = outputs["logits"]["quantization"]
+    h.append("// The builtin ops the model uses: a firmware build links only their kernels")
+    h.append("// (cim_runtime/firmware/CMakeLists.txt reads this line).")
+    h.append(f'#define PICOGPT_MODEL_OPS "{" ".join(sorted(signature["ops"]))}"')
+    h.append("")
     h.append("// logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.")
     h.append(f"#define PICOGPT_LOGITS_SCALE {_float(logits_q['scale'])}")
     h.append(f"#define PICOGPT_LOGITS_ZERO_POINT {logits_q['zero_point']}")
