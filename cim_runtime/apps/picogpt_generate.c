@@ -22,6 +22,7 @@
 #include "cli_options.h"
 #include "metadata_vocab.h"
 #include "pico_gpt/runtime.h"
+#include "simd_choice.h"
 #if PICOGPT_HAVE_MODEL_DATA
 #include "embedded_model.h" /* the model's header, picked by cmake/picogpt_model.cmake */
 #endif
@@ -40,7 +41,7 @@ static void usage(const char *argv0) {
           "usage: %s [MODEL.tflite] [--prompt TEXT] [--length N] [--temperature T] [--top_k K]\n"
           "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
           "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
-          "          [--cim_report] [--cim_cpu_instructions N]\n"
+          "          [--cim_report] [--cim_cpu_instructions N] [--simd PATH]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
@@ -59,7 +60,9 @@ static void usage(const char *argv0) {
           "                (default: fail)\n"
           "  --cim_report  print the mapping onto the macros and the cost per token\n"
           "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
-          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n",
+          "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n"
+          "  --simd        host kernels: auto, scalar, avx2 or avx512vnni, all bit-exact\n"
+          "                (default: PICOGPT_SIMD if set, else auto = the best this CPU runs)\n",
           argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
 }
 
@@ -164,6 +167,7 @@ int main(int argc, char **argv) {
   int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0;
   int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
   int64_t cim_cpu_instructions = 0;
+  const char *simd = NULL;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
       {"--length", CLI_INT, &length, 0, 1000000, NULL},
@@ -180,6 +184,7 @@ int main(int argc, char **argv) {
       {"--cim_cpu_fallback", CLI_FLAG, &cim_fallback, 0, 0, NULL},
       {"--cim_report", CLI_FLAG, &cim_report, 0, 0, NULL},
       {"--cim_cpu_instructions", CLI_INT, &cim_cpu_instructions, 0, 1000000000000, NULL},
+      {"--simd", CLI_TEXT, &simd, 0, 0, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -196,6 +201,7 @@ int main(int argc, char **argv) {
     usage(argv[0]);
     return 0;
   }
+  if (apply_simd_choice(argv[0], simd) != 0) return 2;
 
   const uint8_t *model = NULL;
   size_t model_size = 0;

@@ -417,12 +417,12 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
 }
 
 /* ---- bulk kernels: AVX2 (same results as the scalar ones above) ---------------- */
-#if PG_HAVE_AVX2
+#if PG_SIMD_DISPATCH
 
 /* MultiplyByQuantizedMultiplier on 8 lanes: x * 2^ls, then SRDHM by m (m >= 0, so
  * the saturating case a == b == INT32_MIN cannot occur), then RoundingDivideByPOT
  * by rs. ls, rs are per lane (0..31). */
-static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
+PG_TARGET_AVX2 static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
   const __m256i round = _mm256_set1_epi64x(INT64_C(1) << 30);
   x = _mm256_sllv_epi32(x, ls);
   /* (x * m + 2^30) >> 31 in 64-bit lanes: even lanes in place, odd lanes moved down. */
@@ -442,14 +442,14 @@ static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
 }
 
 /* Per-lane left/right shift amounts of a TFLite shift (> 0 left, < 0 right). */
-static inline void split_shift8(__m256i shift, __m256i *ls, __m256i *rs) {
+PG_TARGET_AVX2 static inline void split_shift8(__m256i shift, __m256i *ls, __m256i *rs) {
   const __m256i zero = _mm256_setzero_si256();
   *ls = _mm256_max_epi32(shift, zero);
   *rs = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
 }
 
 /* Clamps 8 int32 lanes and stores them as 8 int8. */
-static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
+PG_TARGET_AVX2 static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
   v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
   const __m256i w = _mm256_packs_epi32(v, v); /* int16: [0..3 0..3 | 4..7 4..7] */
   const __m256i b = _mm256_packs_epi16(w, w); /* int8, same pattern */
@@ -458,11 +458,11 @@ static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
   _mm_storel_epi64((__m128i *)out, packed);
 }
 
-static inline __m256i load8_i8(const int8_t *p) {
+PG_TARGET_AVX2 static inline __m256i load8_i8(const int8_t *p) {
   return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
 }
 
-void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
   const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
   const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
   const __m256i offset_all = _mm256_set1_epi32(q->offset_all);
@@ -491,7 +491,7 @@ void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8
   }
 }
 
-void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
+PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n) {
   const __m256i zero = _mm256_setzero_si256();
   const __m256i off1 = _mm256_set1_epi32(p->input1_offset);
@@ -535,4 +535,4 @@ void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, 
   if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
 }
 
-#endif /* PG_HAVE_AVX2 */
+#endif /* PG_SIMD_DISPATCH */
