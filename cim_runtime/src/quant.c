@@ -416,6 +416,43 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
   }
 }
 
+/* ---- SOFTMAX rows ------------------------------------------------------------------------ */
+
+int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y) {
+  int32_t max_in_row = -128;
+  for (int32_t c = 0; c < depth; ++c) {
+    if (x[c] > max_in_row) max_in_row = x[c];
+  }
+  /* A run of equal inputs (the causal mask's constant fills the rest of a row) reuses its
+   * first entry's exponential and output: the same values, in the same order. */
+  int32_t sum_of_exps = 0; /* Q12.19; wraps like TFLM's FixedPoint addition */
+  int32_t prev = INT32_MIN, term = 0;
+  for (int32_t c = 0; c < depth; ++c) {
+    if (x[c] != prev) {
+      prev = x[c];
+      term = pg_rounding_divide_by_pot(exp_q0[max_in_row - prev], 12);
+    }
+    sum_of_exps = pg_wrap_add(sum_of_exps, term);
+  }
+  int num_bits_over_unit;
+  const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
+  const int exponent = num_bits_over_unit + 31 - 8;
+  if (exponent < 0 || exponent > 31) return -1;
+  prev = INT32_MIN;
+  int8_t out_prev = 0;
+  for (int32_t c = 0; c < depth; ++c) {
+    if (x[c] != prev) {
+      prev = x[c];
+      const int32_t unsat = pg_rounding_divide_by_pot(
+          pg_saturating_rounding_doubling_high_mul(shifted_scale, exp_q0[max_in_row - prev]),
+          exponent);
+      out_prev = (int8_t)pg_clamp(unsat - 128, -128, 127);
+    }
+    y[c] = out_prev;
+  }
+  return 0;
+}
+
 /* ---- bulk kernels: AVX2 (same results as the scalar ones above) ---------------- */
 #if PG_SIMD_DISPATCH
 
@@ -533,6 +570,65 @@ PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, i
     store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi);
   }
   if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
+}
+
+/* The scalar row's arithmetic on 8 lanes: the exponentials are gathered from the table, the
+ * int32 sum wraps (so its order does not matter), the output is mbqm8's product and shift. */
+PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                                       int8_t *y) {
+  __m256i vmax = _mm256_set1_epi8(-128);
+  int32_t c = 0;
+  for (; c + 32 <= depth; c += 32) {
+    vmax = _mm256_max_epi8(vmax, _mm256_loadu_si256((const __m256i *)(x + c)));
+  }
+  __m128i m16 = _mm_max_epi8(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 8));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 4));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 2));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 1));
+  int32_t max_in_row = (int8_t)_mm_cvtsi128_si32(m16);
+  for (; c < depth; ++c) {
+    if (x[c] > max_in_row) max_in_row = x[c];
+  }
+  const __m256i vmax32 = _mm256_set1_epi32(max_in_row);
+  /* exp_q0 >= 0, so RoundingDivideByPOT(e, 12) is (e + 2048) >> 12 without overflow (in
+   * unsigned lanes). */
+  const __m256i half = _mm256_set1_epi32(2048);
+  __m256i vsum = _mm256_setzero_si256();
+  c = 0;
+  for (; c + 8 <= depth; c += 8) {
+    const __m256i e = _mm256_i32gather_epi32((const int *)exp_q0,
+                                             _mm256_sub_epi32(vmax32, load8_i8(x + c)), 4);
+    vsum = _mm256_add_epi32(vsum, _mm256_srli_epi32(_mm256_add_epi32(e, half), 12));
+  }
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vsum), _mm256_extracti128_si256(vsum, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  int32_t sum_of_exps = _mm_cvtsi128_si32(s4);
+  for (; c < depth; ++c) {
+    sum_of_exps = pg_wrap_add(sum_of_exps,
+                              pg_rounding_divide_by_pot(exp_q0[max_in_row - x[c]], 12));
+  }
+  int num_bits_over_unit;
+  const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
+  const int exponent = num_bits_over_unit + 31 - 8;
+  if (exponent < 0 || exponent > 31) return -1;
+  const __m256i scale = _mm256_set1_epi32(shifted_scale), zero = _mm256_setzero_si256();
+  const __m256i rs = _mm256_set1_epi32(exponent), offset = _mm256_set1_epi32(-128);
+  const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+  c = 0;
+  for (; c + 8 <= depth; c += 8) {
+    const __m256i e = _mm256_i32gather_epi32((const int *)exp_q0,
+                                             _mm256_sub_epi32(vmax32, load8_i8(x + c)), 4);
+    store8_i8(y + c, _mm256_add_epi32(mbqm8(e, scale, zero, rs), offset), lo, hi);
+  }
+  for (; c < depth; ++c) {
+    const int32_t unsat = pg_rounding_divide_by_pot(
+        pg_saturating_rounding_doubling_high_mul(shifted_scale, exp_q0[max_in_row - x[c]]),
+        exponent);
+    y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
+  }
+  return 0;
 }
 
 #endif /* PG_SIMD_DISPATCH */

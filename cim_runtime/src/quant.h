@@ -155,7 +155,14 @@ void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step
 void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                         int32_t *out);
 
+/* One row of TFLite's int8 SOFTMAX (output scale 1/256, zero point -128): y[c] from x[c],
+ * c < depth, with exp_q0[d] = exp of the difference -d to the row maximum in Q0.31 (0 below
+ * diff_min; the kernel's prepare tabulates it). Returns 0, or -1 (y unwritten) if the sum of
+ * the exponentials is out of the reciprocal's range. */
+int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+
 #if PG_SIMD_DISPATCH
+int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
@@ -166,6 +173,14 @@ static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant
   pg_simd.requantize(acc, n, q, out);
 #else
   pg_requantize_scalar(acc, n, q, out);
+#endif
+}
+static inline int pg_softmax_row(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                                 int8_t *y) {
+#if PG_SIMD_DISPATCH
+  return pg_simd.softmax_row(x, depth, exp_q0, y);
+#else
+  return pg_softmax_row_scalar(x, depth, exp_q0, y);
 #endif
 }
 static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,

@@ -37,6 +37,7 @@ typedef struct pg_simd_kernels {
   void (*requantize)(const int32_t *acc, int32_t n, const struct pg_requant *q, int8_t *out);
   void (*binary)(const struct pg_binary_params *p, const int8_t *a, int32_t a_step,
                  const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
+  int (*softmax_row)(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
 } pg_simd_kernels;
 
 #if PG_SIMD_DISPATCH

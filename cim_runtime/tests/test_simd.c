@@ -231,6 +231,40 @@ static void test_binary(void) {
   }
 }
 
+/* Softmax rows against the scalar kernel (itself checked against TFLite Micro by the golden
+ * tests): random tables (with zeros, as below diff_min, and the Q0.31 maximum at difference
+ * 0), rows with runs of equal values (the causal mask's fill) and every tail length. A row of
+ * 512 or more equal values sums past the reciprocal's range (2^28 in Q12.19: 9 bits over
+ * unit), which both must report. */
+static void test_softmax_rows(void) {
+  enum { MAX_DEPTH = 600 };
+  static int32_t table[256];
+  static int8_t x[MAX_DEPTH], y_s[MAX_DEPTH], y_v[MAX_DEPTH];
+  for (int iter = 0; iter < 3000; ++iter) {
+    const int overflow = iter % 50 == 0;
+    for (int d = 0; d < 256; ++d) {
+      const int32_t v = (int32_t)(rnd() >> 1);
+      table[d] = d == 0 ? INT32_MAX : (d > 40 && rnd() % 4 == 0) ? 0 : v;
+    }
+    const int32_t depth = overflow ? rnd_range(512, MAX_DEPTH) : rnd_range(1, 300);
+    const int32_t fill_from = overflow ? 0 : rnd_range(0, depth);
+    fill_i8(x, depth, iter % 9 == 0 ? 1 : iter % 9 == 1 ? 2 : 0);
+    for (int32_t c = fill_from; c < depth; ++c) x[c] = -100;
+    memset(y_s, 0, sizeof y_s);
+    memset(y_v, 0, sizeof y_v);
+    const int st_s = pg_softmax_row_scalar(x, depth, table, y_s);
+    const int st_v = pg_softmax_row(x, depth, table, y_v);
+    int bad = -1;
+    for (int32_t c = 0; c < depth && bad < 0 && st_s == 0; ++c) {
+      if (y_s[c] != y_v[c]) bad = (int)c;
+    }
+    CHECK(st_s == st_v && bad < 0 && st_s == (overflow ? -1 : 0),
+          "%s: softmax row depth %d fill %d: status %d/%d, element %d scalar %d simd %d",
+          g_path, (int)depth, (int)fill_from, st_s, st_v, bad, bad >= 0 ? y_s[bad] : 0,
+          bad >= 0 ? y_v[bad] : 0);
+  }
+}
+
 /* Scalar only (prepare time): the SWAR row sums against the plain definition. */
 static void test_row_sums(void) {
   static int8_t m[40 * 2400];
@@ -292,6 +326,7 @@ int main(void) {
     test_matvec();
     test_requantize();
     test_binary();
+    test_softmax_rows();
     printf("%s: checked\n", g_path);
     ++paths;
   }
