@@ -58,7 +58,7 @@ def time_c_runtime(model, steps, bench):
     out = subprocess.run(
         [bench, model, "--steps", str(steps)], capture_output=True, text=True, check=True
     ).stdout
-    fields = dict(re.findall(r"(\w+) ([\d.]+)", out))
+    fields = dict(re.findall(r"(\w+) ([\w.]+)", out))
     return float(fields["mean_ms"]), float(fields["min_ms"]), fields
 
 
@@ -118,7 +118,7 @@ def main():
     print("| backend | mean ms/token (median run) | best ms/token | C runtime speedup (mean) |")
     print("|---|---|---|---|")
     for name, mean, best in (
-        ("cim_runtime (C, -O3)", c_mean, c_best),
+        (f"cim_runtime (C, -O3, SIMD path {fields['simd']})", c_mean, c_best),
         ("LiteRT (XNNPACK, 1 thread)", litert_mean, litert_best),
         ("TFLite Micro interpreter", tflm_mean, tflm_best),
     ):

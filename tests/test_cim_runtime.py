@@ -149,6 +149,7 @@ def assert_clean_error(code, out, want_code, *messages):
         (["--keep", "-1"], ["'--keep -1'", "an integer in [0, 511]"]),
         (["--keep", "128"], ["'--keep 128'", "keep 128 is out of range: it must be in [0, 127]"]),
         (["--window", "exact", "--keep", "200"], ["it must be in [0, 127]"]),
+        (["--simd", "sse"], ["--simd sse: unknown SIMD path; expected auto, scalar, avx2"]),
     ],
 )
 def test_cli_rejects_bad_input_with_a_message(built, args, messages):

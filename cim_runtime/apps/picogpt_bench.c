@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (apply_simd_choice(argv[0], simd) != 0) return 2;
+  if (apply_simd_choice(simd) != 0) return 2;
   FILE *f = fopen(argv[1], "rb");
   if (f == NULL) {
     fprintf(stderr, "error: cannot open %s\n", argv[1]);

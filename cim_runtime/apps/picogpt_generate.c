@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
     usage(argv[0]);
     return 0;
   }
-  if (apply_simd_choice(argv[0], simd) != 0) return 2;
+  if (apply_simd_choice(simd) != 0) return 2;
 
   const uint8_t *model = NULL;
   size_t model_size = 0;
@@ -289,7 +289,7 @@ int main(int argc, char **argv) {
           "token (%.3f ms per model step, %.2f steps per generated token)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
-          "CIM HAL: %.1f tile products and %.0f MACs per token\n",
+          "CIM HAL: %.1f tile products and %.0f MACs per token (host kernels: %s)\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)info->vocab_size, (int)info->block_size, cli_window_policies[window.policy],
@@ -298,7 +298,8 @@ int main(int argc, char **argv) {
           n_out > 1 ? 1e6 * decode_seconds / (double)(n_out - 1) : 0.0, 1e3 * elapsed / steps,
           n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
-          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
+          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps,
+          picogpt_simd_name(picogpt_simd_active()));
   if (cim_report) cim_report_print(stderr, &g_rt, (uint64_t)cim_cpu_instructions);
   return 0;
 }

@@ -7,6 +7,7 @@
  * multipliers at both ends of [2^30, 2^31)).
  *
  * The golden and end-to-end tests run once per path too (tests/CMakeLists.txt). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "../src/matvec.h"
 #include "../src/quant.h"
 #include "pico_gpt/runtime.h"
+#include "simd_choice.h"
 
 static const char *g_path = "scalar"; /* the path under test, for the messages */
 
@@ -313,8 +315,31 @@ static void test_selection(void) {
   }
 }
 
+/* The apps' choice (--simd, PICOGPT_SIMD): exit status 2 for an unknown name or a path this
+ * CPU lacks, nothing changed; 0 and the path active otherwise. */
+static void test_apps_choice(void) {
+  const picogpt_simd best = picogpt_simd_best();
+  CHECK(apply_simd_choice("sse") == 2 && picogpt_simd_active() == best, "unknown --simd");
+  CHECK(apply_simd_choice("scalar") == 0 && picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+        "--simd scalar");
+  if (best + 1 < PICOGPT_SIMD_COUNT) {
+    CHECK(apply_simd_choice(picogpt_simd_name((picogpt_simd)(best + 1))) == 2 &&
+              picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+          "--simd with a path this CPU lacks");
+  }
+  setenv("PICOGPT_SIMD", "avx-512", 1);
+  CHECK(apply_simd_choice(NULL) == 2, "unknown PICOGPT_SIMD");
+  setenv("PICOGPT_SIMD", "", 1);
+  CHECK(apply_simd_choice(NULL) == 0 && picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+        "an empty PICOGPT_SIMD changes nothing");
+  setenv("PICOGPT_SIMD", "auto", 1);
+  CHECK(apply_simd_choice(NULL) == 0 && picogpt_simd_active() == best, "PICOGPT_SIMD=auto");
+  unsetenv("PICOGPT_SIMD");
+}
+
 int main(void) {
   test_selection();
+  test_apps_choice();
   test_srdhm();
   test_row_sums();
   int paths = 0;
