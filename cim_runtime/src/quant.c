@@ -572,6 +572,119 @@ PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, i
   if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
 }
 
+/* ---- bulk kernels: AVX-512 (16 lanes; the same arithmetic as the AVX2 ones above) -------- */
+
+/* mbqm8 on 16 lanes, with mask registers for the blend and the rounding corrections. */
+PG_TARGET_AVX512VNNI static inline __m512i mbqm16(__m512i x, __m512i m, __m512i ls, __m512i rs) {
+  const __m512i round = _mm512_set1_epi64(INT64_C(1) << 30), one = _mm512_set1_epi32(1);
+  x = _mm512_sllv_epi32(x, ls);
+  __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m), round);
+  __m512i odd = _mm512_add_epi64(
+      _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round);
+  even = _mm512_srli_epi64(even, 31);
+  odd = _mm512_slli_epi64(odd, 1);
+  const __m512i t = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rs), one);
+  const __m512i remainder = _mm512_and_si512(t, mask);
+  const __mmask16 negative = _mm512_cmplt_epi32_mask(t, _mm512_setzero_si512());
+  const __m512i half = _mm512_srai_epi32(mask, 1);
+  const __m512i threshold = _mm512_mask_add_epi32(half, negative, half, one);
+  const __m512i shifted = _mm512_srav_epi32(t, rs);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
+                               one);
+}
+
+PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls, __m512i *rs) {
+  const __m512i zero = _mm512_setzero_si512();
+  *ls = _mm512_max_epi32(shift, zero);
+  *rs = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+}
+
+PG_TARGET_AVX512VNNI static inline void store16_i8(int8_t *out, __m512i v, __m512i lo,
+                                                   __m512i hi) {
+  v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+  _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(v));
+}
+
+PG_TARGET_AVX512VNNI static inline __m512i load16_i8(const int8_t *p) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+
+PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
+                                               const pg_requant *q, int8_t *out) {
+  const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
+  const __m512i lo = _mm512_set1_epi32(q->act_min), hi = _mm512_set1_epi32(q->act_max);
+  const __m512i offset_all = _mm512_set1_epi32(q->offset_all);
+  const __m512i row_sum_scale = _mm512_set1_epi32(q->row_sum_scale);
+  __m512i m = _mm512_set1_epi32(q->multiplier_all), ls, rs;
+  split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i x = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + i)), offset_all);
+    if (q->offset) x = _mm512_add_epi32(x, _mm512_loadu_si512((const void *)(q->offset + i)));
+    if (q->row_sum) {
+      const __m512i sums =
+          _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(q->row_sum + i)));
+      x = _mm512_add_epi32(x, _mm512_mullo_epi32(sums, row_sum_scale));
+    }
+    if (q->multiplier) m = _mm512_loadu_si512((const void *)(q->multiplier + i));
+    if (q->shift) split_shift16(load16_i8(q->shift + i), &ls, &rs);
+    store16_i8(out + i, _mm512_add_epi32(mbqm16(x, m, ls, rs), zp), lo, hi);
+  }
+  if (i < n) { /* fewer than 16 left: AVX2's 8 lanes, then scalar */
+    pg_requant tail = *q;
+    if (tail.offset) tail.offset += i;
+    if (tail.row_sum) tail.row_sum += i;
+    if (tail.multiplier) tail.multiplier += i;
+    if (tail.shift) tail.shift += i;
+    pg_requantize_avx2(acc + i, n - i, &tail, out + i);
+  }
+}
+
+PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8_t *a,
+                                           int32_t a_step, const int8_t *b, int32_t b_step,
+                                           int8_t *out, int32_t n) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i off1 = _mm512_set1_epi32(p->input1_offset);
+  const __m512i off2 = _mm512_set1_epi32(p->input2_offset);
+  const __m512i out_off = _mm512_set1_epi32(p->output_offset);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const __m512i lshift = _mm512_set1_epi32(p->left_shift);
+  const __m512i m1 = _mm512_set1_epi32(p->input1_multiplier);
+  const __m512i m2 = _mm512_set1_epi32(p->input2_multiplier);
+  const __m512i mo = _mm512_set1_epi32(p->output_multiplier);
+  const __m512i rs1 = _mm512_set1_epi32(-p->input1_shift); /* <= 0 by construction */
+  const __m512i rs2 = _mm512_set1_epi32(-p->input2_shift);
+  __m512i lso, rso;
+  split_shift16(_mm512_set1_epi32(p->output_shift), &lso, &rso);
+  const __m512i a_bcast = _mm512_add_epi32(_mm512_set1_epi32(a[0]), off1);
+  const __m512i b_bcast = _mm512_add_epi32(_mm512_set1_epi32(b[0]), off2);
+  const __m512i sa_bcast = mbqm16(_mm512_sllv_epi32(a_bcast, lshift), m1, zero, rs1);
+  const __m512i sb_bcast = mbqm16(_mm512_sllv_epi32(b_bcast, lshift), m2, zero, rs2);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i x = a_step ? _mm512_add_epi32(load16_i8(a + i), off1) : a_bcast;
+    const __m512i y = b_step ? _mm512_add_epi32(load16_i8(b + i), off2) : b_bcast;
+    __m512i raw;
+    if (p->op == PG_BIN_MUL) {
+      raw = mbqm16(_mm512_mullo_epi32(x, y), mo, lso, rso);
+    } else {
+      const __m512i sa = a_step ? mbqm16(_mm512_sllv_epi32(x, lshift), m1, zero, rs1) : sa_bcast;
+      const __m512i sb = b_step ? mbqm16(_mm512_sllv_epi32(y, lshift), m2, zero, rs2) : sb_bcast;
+      __m512i v;
+      if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
+        const __m512i diff = _mm512_sub_epi32(sa, sb);
+        v = _mm512_mullo_epi32(diff, diff);
+      } else {
+        v = p->op == PG_BIN_SUB ? _mm512_sub_epi32(sa, sb) : _mm512_add_epi32(sa, sb);
+      }
+      raw = mbqm16(v, mo, lso, rso);
+    }
+    store16_i8(out + i, _mm512_add_epi32(raw, out_off), lo, hi);
+  }
+  if (i < n) pg_binary_avx2(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
+}
+
 /* The scalar row's arithmetic on 8 lanes: the exponentials are gathered from the table, the
  * int32 sum wraps (so its order does not matter), the output is mbqm8's product and shift. */
 PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0,

@@ -116,8 +116,9 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
 
 /* ---- bulk kernels: requantization and elementwise arithmetic ----------------
  * Each has a portable scalar version (the reference; the one RISC-V runs) and, on
- * x86-64, an AVX2 version with bit-identical results; the unsuffixed inline calls
- * the one the active SIMD path (simd.h) installed; tests call each and compare. */
+ * x86-64, AVX2 and (requantization, elementwise) AVX-512 versions with bit-identical
+ * results; the unsuffixed inline calls the one the active SIMD path (simd.h) installed;
+ * tests call each and compare. */
 /* out[i] = clamp(MBQM(acc[i] + offset[i] + row_sum[i] * row_sum_scale + offset_all,
  *                    multiplier[i], shift[i]) + output_zero_point, act_min, act_max),
  * arithmetic wrapping like TFLite's int32 accumulator. Multipliers are >= 0
@@ -166,6 +167,9 @@ int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0, i
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
+void pg_requantize_avx512(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+void pg_binary_avx512(const pg_binary_params *p, const int8_t *a, int32_t a_step,
+                      const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 #endif
 
 static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {

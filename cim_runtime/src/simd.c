@@ -16,8 +16,8 @@ static const char *const kPathNames[PICOGPT_SIMD_COUNT] = {"scalar", "avx2", "av
 static const pg_simd_kernels kKernels[PICOGPT_SIMD_COUNT] = {
     {pg_matvec_scalar, pg_requantize_scalar, pg_binary_scalar, pg_softmax_row_scalar},
     {pg_matvec_avx2, pg_requantize_avx2, pg_binary_avx2, pg_softmax_row_avx2},
-    /* Only the products gain from 512-bit vectors and VNNI; AVX2's kernels serve the rest. */
-    {pg_matvec_avx512vnni, pg_requantize_avx2, pg_binary_avx2, pg_softmax_row_avx2},
+    /* Softmax rows gather from a table: AVX2's serve. */
+    {pg_matvec_avx512vnni, pg_requantize_avx512, pg_binary_avx512, pg_softmax_row_avx2},
 };
 
 pg_simd_kernels pg_simd = {pg_matvec_scalar, pg_requantize_scalar, pg_binary_scalar,
