@@ -75,10 +75,11 @@ def test_public_header_and_input_parsers(built):
     assert "out of 2" in out
 
 
-def test_firmware_soft_float_equals_ieee_hardware(built):
-    """The firmware's own soft-float routines (cim_runtime/firmware/soft_float.c), bit for bit
-    against this machine's IEEE 754 arithmetic on edge cases and random operands."""
-    ctest("^soft_float_vs_hardware$", timeout=300)
+def test_firmware_compact_libgcc_equals_hardware(built):
+    """The firmware's own soft-float and 64-bit division routines
+    (cim_runtime/firmware/compact_libgcc.c), bit for bit against this machine's IEEE 754
+    arithmetic and integer division, on edge cases and random operands."""
+    ctest("^compact_libgcc_vs_hardware$", timeout=300)
 
 
 def test_fuzz_model_reader_and_planner(built):

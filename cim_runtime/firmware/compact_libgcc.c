@@ -1,29 +1,33 @@
-/* IEEE 754 binary32/binary64 arithmetic in integers: the firmware's replacement for libgcc's
- * soft-float routines (rv32imac has no FPU).
+/* Compact versions of the libgcc routines the firmware calls: IEEE 754 binary32/binary64
+ * arithmetic and 64-bit integer division in integers (rv32imac has no FPU and no 64-bit divide).
  *
  * The runtime computes in float and double only at init, where it derives its requantization
- * multipliers exactly as TFLite Micro does (the float/double choices matter bit for bit). GCC
- * turns each such operation into a call of a libgcc routine (__muldf3, __divdf3, ...); libgcc's
- * are general and fast and take ~11 KB of flash, nearly a third of what the model leaves.
- * Defining the same routines here makes the linker take these and leave libgcc's out: one
- * unpack, one round-and-pack and one routine per operation, shared by both formats, ~2.5 KB.
+ * multipliers exactly as TFLite Micro does (the float/double choices matter bit for bit), and
+ * divides 64-bit integers only at init and to print. GCC turns each such operation into a call
+ * of a libgcc routine (__muldf3, __divdf3, __udivdi3, ...); libgcc's are general and fast and
+ * take ~13.5 KB of flash, more than a third of what the model leaves. Defining the same
+ * routines here makes the linker take these and leave libgcc's out: one unpack, one
+ * round-and-pack and one routine per operation, shared by both formats, and one shift-subtract
+ * division, ~3.7 KB.
  *
  * Semantics: IEEE 754 with round to nearest, ties to even (the only mode C code without
  * fenv.h sees), gradual underflow (subnormals in and out), signed zeros, infinities; every NaN
  * result is the canonical quiet NaN (RISC-V's: positive, payload 0), as libgcc's RISC-V
  * soft-float returns. No exception flags. Conversions to integers truncate toward zero and
- * saturate (NaN: the largest value). tests/test_soft_float.c checks every routine against the
- * host's hardware on edge cases and millions of random operands, bit for bit.
+ * saturate (NaN: the largest value). Integer division truncates toward zero, the remainder
+ * has the dividend's sign; by zero it gives what RISC-V's divide instructions give (quotient
+ * all ones, remainder the dividend). tests/test_compact_libgcc.c checks every routine against
+ * the host's hardware on edge cases and millions of random operands, bit for bit.
  *
- * Built with PG_SOFT_FLOAT_PREFIX (the host test), the routines get that prefix instead of
+ * Built with PG_COMPACT_LIBGCC_PREFIX (the host test), the routines get that prefix instead of
  * libgcc's names and leave the host's own arithmetic alone. */
 #include <stdint.h>
 #include <string.h>
 
-#ifdef PG_SOFT_FLOAT_PREFIX
+#ifdef PG_COMPACT_LIBGCC_PREFIX
 #define SF_CAT2(a, b) a##b
 #define SF_CAT(a, b) SF_CAT2(a, b)
-#define SF(name) SF_CAT(PG_SOFT_FLOAT_PREFIX, name)
+#define SF(name) SF_CAT(PG_COMPACT_LIBGCC_PREFIX, name)
 #else
 #define SF(name) __##name
 #endif
@@ -59,6 +63,10 @@ int SF(gesf2)(float a, float b);
 int SF(gtsf2)(float a, float b);
 int SF(lesf2)(float a, float b);
 int SF(ltsf2)(float a, float b);
+uint64_t SF(udivdi3)(uint64_t n, uint64_t d);
+uint64_t SF(umoddi3)(uint64_t n, uint64_t d);
+int64_t SF(divdi3)(int64_t n, int64_t d);
+int64_t SF(moddi3)(int64_t n, int64_t d);
 
 /* ---- formats and the unpacked form ----------------------------------------------------- */
 
@@ -300,7 +308,7 @@ static int compare(uint64_t a_bits, uint64_t b_bits, format f) {
   return ((am < bm) != as) ? -1 : 1; /* for negatives the larger magnitude is the smaller */
 }
 
-/* ---- libgcc's entry points --------------------------------------------------------------- */
+/* ---- libgcc's floating-point entry points --------------------------------------------------------------- */
 
 #define D(x) bits_of_double(x)
 #define F(x) bits_of_float(x)
@@ -348,3 +356,51 @@ int SF(lesf2)(float a, float b) {
   return c == 2 ? 1 : c;
 }
 int SF(ltsf2)(float a, float b) { return SF(lesf2)(a, b); }
+
+/* ---- 64-bit integer division ---------------------------------------------------------------- */
+
+/* n / d and n % d; operands below 2^32 use the hardware's 32-bit divide, others one
+ * shift-subtract step per significant bit of n. */
+static uint64_t udivmod(uint64_t n, uint64_t d, uint64_t *remainder) {
+  if (d == 0) {
+    *remainder = n;
+    return ~(uint64_t)0;
+  }
+  if ((n >> 32) == 0 && (d >> 32) == 0) {
+    *remainder = (uint32_t)n % (uint32_t)d;
+    return (uint32_t)n / (uint32_t)d;
+  }
+  uint64_t q = 0, r = 0;
+  for (int i = n ? 63 - clz64(n) : -1; i >= 0; --i) {
+    r = (r << 1) | ((n >> i) & 1);
+    if (r >= d) {
+      r -= d;
+      q |= (uint64_t)1 << i;
+    }
+  }
+  *remainder = r;
+  return q;
+}
+
+uint64_t SF(udivdi3)(uint64_t n, uint64_t d) {
+  uint64_t r;
+  return udivmod(n, d, &r);
+}
+uint64_t SF(umoddi3)(uint64_t n, uint64_t d) {
+  uint64_t r;
+  udivmod(n, d, &r);
+  return r;
+}
+/* On magnitudes; INT64_MIN / -1 wraps to INT64_MIN (remainder 0), as RISC-V's div does. */
+int64_t SF(divdi3)(int64_t n, int64_t d) {
+  uint64_t r;
+  const uint64_t q = udivmod(n < 0 ? 0 - (uint64_t)n : (uint64_t)n,
+                             d < 0 ? 0 - (uint64_t)d : (uint64_t)d, &r);
+  if (d == 0) return -1;
+  return (int64_t)(((n < 0) != (d < 0)) ? 0 - q : q);
+}
+int64_t SF(moddi3)(int64_t n, int64_t d) {
+  uint64_t r;
+  udivmod(n < 0 ? 0 - (uint64_t)n : (uint64_t)n, d < 0 ? 0 - (uint64_t)d : (uint64_t)d, &r);
+  return (int64_t)(n < 0 ? 0 - r : r);
+}

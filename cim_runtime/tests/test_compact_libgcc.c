@@ -1,9 +1,11 @@
-/* The firmware's soft-float routines (cim_runtime/firmware/soft_float.c, built here with the
- * pg_sf_ prefix) against this machine's IEEE 754 hardware, bit for bit: add, sub, mul, div in
- * both formats, the conversions between them and to/from integers, and the comparisons, on
- * signed zeros, subnormals, the largest finite values, infinities, NaNs, operands of nearby
- * exponents (cancellation, ties) and random bit patterns. A NaN result must be the canonical
- * quiet NaN (its sign and payload are where hardware differs). */
+/* The firmware's compact libgcc routines (cim_runtime/firmware/compact_libgcc.c, built here
+ * with the pg_sf_ prefix) against this machine's IEEE 754 hardware and integer division, bit
+ * for bit: add, sub, mul, div in both formats, the conversions between them and to/from
+ * integers, and the comparisons, on signed zeros, subnormals, the largest finite values,
+ * infinities, NaNs, operands of nearby exponents (cancellation, ties) and random bit patterns
+ * (a NaN result must be the canonical quiet NaN: its sign and payload are where hardware
+ * differs); 64-bit quotients and remainders, signed and unsigned, of operands of every
+ * magnitude (the 32-bit fast path and the long one), and the division by zero. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +36,11 @@
   int prefix##ltdf2(double, double);                                                         \
   int prefix##eqsf2(float, float);                                                           \
   int prefix##gesf2(float, float);                                                           \
-  int prefix##lesf2(float, float);
+  int prefix##lesf2(float, float);                                                          \
+  uint64_t prefix##udivdi3(uint64_t, uint64_t);                                              \
+  uint64_t prefix##umoddi3(uint64_t, uint64_t);                                              \
+  int64_t prefix##divdi3(int64_t, int64_t);                                                  \
+  int64_t prefix##moddi3(int64_t, int64_t);
 DECLARE(pg_sf_)
 
 static int g_failed, g_checks;
@@ -200,10 +206,41 @@ static void test_from_integers(int iterations) {
   }
 }
 
+/* An operand of random magnitude: every bit length from 0 to 64 is as likely. */
+static uint64_t random_magnitude(void) {
+  const int bits = (int)(rnd64() % 65);
+  return bits == 0 ? 0 : rnd64() >> (64 - bits);
+}
+
+static void test_division(int iterations) {
+  for (int i = 0; i < iterations; ++i) {
+    const uint64_t n = random_magnitude(), d = random_magnitude();
+    if (d != 0) {
+      CHECK(pg_sf_udivdi3(n, d) == n / d && pg_sf_umoddi3(n, d) == n % d, "%llu / %llu",
+            (unsigned long long)n, (unsigned long long)d);
+      const int64_t sn = (i & 1) ? -(int64_t)(n >> 1) : (int64_t)(n >> 1);
+      const int64_t sd = (i & 2) ? -(int64_t)(d >> 1) : (int64_t)(d >> 1);
+      if (sd != 0) {
+        CHECK(pg_sf_divdi3(sn, sd) == sn / sd && pg_sf_moddi3(sn, sd) == sn % sd,
+              "%lld / %lld", (long long)sn, (long long)sd);
+      }
+    } else {
+      CHECK(pg_sf_udivdi3(n, 0) == ~0ull && pg_sf_umoddi3(n, 0) == n, "%llu / 0",
+            (unsigned long long)n);
+      CHECK(pg_sf_divdi3(-(int64_t)(n >> 1), 0) == -1 &&
+                pg_sf_moddi3(-(int64_t)(n >> 1), 0) == -(int64_t)(n >> 1),
+            "-%llu / 0", (unsigned long long)(n >> 1));
+    }
+  }
+  CHECK(pg_sf_divdi3(INT64_MIN, -1) == INT64_MIN && pg_sf_moddi3(INT64_MIN, -1) == 0,
+        "INT64_MIN / -1 wraps");
+}
+
 int main(void) {
   test_double(600000);
   test_float(600000);
   test_from_integers(100000);
+  test_division(400000);
   printf("%d checks, %d failed\n", g_checks, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
