@@ -30,8 +30,9 @@ FW_REL = os.path.join("cim_runtime", "firmware", "picogpt_firmware.elf")
 FLASH_BUDGET = 512 * 1024  # issue #5, default model
 RAM_BUDGET = 160 * 1024
 # Flash left for application code with the default model. Issue 12 asks for 32 KiB; what the
-# runtime leaves today is in docs/firmware.md ("Size report"): this floor catches regressions.
-FLASH_HEADROOM_MIN = 4 * 1024
+# runtime leaves today (24.8 KB) is in docs/firmware.md ("Size report and budget check"): this
+# floor catches regressions and leaves room for a reference model a few KB larger.
+FLASH_HEADROOM_MIN = 16 * 1024
 MAX_INSTRUCTIONS_PER_TOKEN = 4_000_000  # rv32imac, scalar, KV cache
 QEMU_TIMEOUT = 120
 # Cache entries a developer may have set by hand in a preset's build directory; cleared so the
