@@ -11,12 +11,11 @@ us/token (median run) and the speedup over scalar. A path the CPU lacks is liste
 Benchmark, not a test: numbers depend on the machine and its load.
 """
 
-import argparse
 import os
 import subprocess
 import sys
 
-from bench_runtime import DEFAULT_BENCH, ROOT, cpu_name  # bench/ is the script's directory
+from bench_runtime import cpu_name, parse_bench_args  # bench/ is the script's directory
 
 PATHS = ("scalar", "avx2", "avx512vnni")
 
@@ -38,21 +37,7 @@ def run_path(bench, model, steps, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model",
-        default=os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite"),
-        help="exported INT8 KV-cache step model (default: the reference model)",
-    )
-    parser.add_argument("--steps", type=int, default=2048, help="decoding steps per run")
-    parser.add_argument("--bench", default=DEFAULT_BENCH, help="picogpt_bench binary")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per path (median shown)")
-    args = parser.parse_args()
-    if not os.path.exists(args.bench):
-        sys.exit(
-            f"{args.bench} missing: cmake --preset host-release && "
-            "cmake --build --preset host-release"
-        )
+    args = parse_bench_args(__doc__.splitlines()[0], 2048, "run")
     runs = {path: [] for path in PATHS}
     for _ in range(max(1, args.repeats)):
         for path in PATHS:
