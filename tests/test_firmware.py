@@ -30,9 +30,9 @@ FW_REL = os.path.join("cim_runtime", "firmware", "picogpt_firmware.elf")
 FLASH_BUDGET = 512 * 1024  # issue #5, default model
 RAM_BUDGET = 160 * 1024
 # Flash left for application code with the default model. Issue 12 asks for 32 KiB; what the
-# runtime leaves today (24.8 KB) is in docs/firmware.md ("Size report and budget check"): this
+# runtime leaves today (28.4 KB) is in docs/firmware.md ("Size report and budget check"): this
 # floor catches regressions and leaves room for a reference model a few KB larger.
-FLASH_HEADROOM_MIN = 16 * 1024
+FLASH_HEADROOM_MIN = 20 * 1024
 MAX_INSTRUCTIONS_PER_TOKEN = 4_000_000  # rv32imac, scalar, KV cache
 QEMU_TIMEOUT = 120
 # Cache entries a developer may have set by hand in a preset's build directory; cleared so the
@@ -265,9 +265,10 @@ def test_release_preset_fits_memory_budgets(release):
     assert 0 <= r["flash"] - (r["code"] + r["rodata"] + r["data"]) < 16, r
     parts = ("arena", "state", "bss", "ram_data", "stack", "align")
     assert r["ram"] == sum(r[k] for k in parts), r
-    if not MODEL_TFLITE:
-        default_model = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
-        assert r["model"] == os.path.getsize(default_model), r
+    if not MODEL_TFLITE:  # the committed C arrays (the .tflite in TFLite Micro's encoding)
+        with open(os.path.join(ROOT, "cim_runtime", "src", "pico_gpt", "model_data.cc")) as f:
+            embedded = re.search(r"g_pico_gpt_model_data_len = (\d+);", f.read())
+        assert embedded and r["model"] == int(embedded.group(1)), r
     assert r["flash"] <= FLASH_BUDGET and r["ram"] <= RAM_BUDGET, r
     assert r["flash_free"] >= FLASH_HEADROOM_MIN, (
         f"only {r['flash_free']} bytes of flash free, {FLASH_HEADROOM_MIN} wanted: {r}"

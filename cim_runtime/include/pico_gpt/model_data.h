@@ -53,7 +53,8 @@ extern const int32_t g_pico_gpt_v_cache_zero_point[PICOGPT_N_LAYER];
 extern const char g_pico_gpt_vocab[PICOGPT_VOCAB_BYTES + 1];
 extern const uint16_t g_pico_gpt_vocab_offsets[PICOGPT_VOCAB_SIZE + 1];
 
-// The .tflite flatbuffer, 16-byte aligned.
+// The .tflite flatbuffer, 16-byte aligned, with one zero point per per-channel
+// weight tensor (TFLite Micro's form; the .tflite file has one per channel).
 extern const unsigned char g_pico_gpt_model_data[];
 extern const unsigned int g_pico_gpt_model_data_len;
 
