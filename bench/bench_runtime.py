@@ -58,7 +58,7 @@ def time_c_runtime(model, steps, bench):
     out = subprocess.run(
         [bench, model, "--steps", str(steps)], capture_output=True, text=True, check=True
     ).stdout
-    fields = dict(re.findall(r"(\w+) ([\d.]+)", out))
+    fields = dict(re.findall(r"(\w+) ([\w.]+)", out))
     return float(fields["mean_ms"]), float(fields["min_ms"]), fields
 
 
@@ -73,22 +73,29 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_bench_args(description, steps, unit):
+    """The options of the C runtime's benchmarks (--model, --steps, --bench, --repeats); exits
+    with the build command when the picogpt_bench binary is missing."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--model",
         default=os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite"),
         help="exported INT8 KV-cache step model (default: the reference model)",
     )
-    parser.add_argument("--steps", type=int, default=256, help="decoding steps per backend")
+    parser.add_argument("--steps", type=int, default=steps, help=f"decoding steps per {unit}")
     parser.add_argument("--bench", default=DEFAULT_BENCH, help="picogpt_bench binary")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per backend (median shown)")
+    parser.add_argument("--repeats", type=int, default=3, help=f"runs per {unit} (median shown)")
     args = parser.parse_args()
     if not os.path.exists(args.bench):
         sys.exit(
             f"{args.bench} missing: cmake --preset host-release && "
             "cmake --build --preset host-release"
         )
+    return args
+
+
+def main():
+    args = parse_bench_args(__doc__.splitlines()[0], 256, "backend")
 
     runs = {"c": [], "litert": [], "tflm": []}
     for _ in range(max(1, args.repeats)):
@@ -118,7 +125,7 @@ def main():
     print("| backend | mean ms/token (median run) | best ms/token | C runtime speedup (mean) |")
     print("|---|---|---|---|")
     for name, mean, best in (
-        ("cim_runtime (C, -O3)", c_mean, c_best),
+        (f"cim_runtime (C, -O3, SIMD path {fields['simd']})", c_mean, c_best),
         ("LiteRT (XNNPACK, 1 thread)", litert_mean, litert_best),
         ("TFLite Micro interpreter", tflm_mean, tflm_best),
     ):

@@ -13,7 +13,8 @@
 #                         the configure with a message that names both kinds and the fix.
 #
 # picogpt_select_model() sets PICOGPT_MODEL_FOUND, PICOGPT_MODEL_KV_CACHE (1: KV-cache step
-# model, 0: full-window model) and PICOGPT_MODEL_DESC, and creates the OBJECT library
+# model, 0: full-window model), PICOGPT_MODEL_DESC and PICOGPT_MODEL_OPS (the builtin ops the
+# model uses, a list; empty when a header predates the list), and creates the OBJECT library
 # picogpt_model_data (the model's C arrays) whose users include "embedded_model.h" for the
 # model's header (it forwards to the right one).
 set(PICOGPT_MODEL_TFLITE "" CACHE FILEPATH
@@ -68,6 +69,17 @@ function(picogpt_select_model required)
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
       COMMENT "Embedding ${PICOGPT_MODEL_TFLITE} (build-directory model_data)"
       VERBATIM)
+    # Its ops, for a firmware that links only their kernels (PICOGPT_MODEL_OPS below).
+    execute_process(
+      COMMAND ${PICOGPT_PYTHON_CMD} -c
+              "import sys; from tf_model.export.flatbuffer import describe; print(' '.join(sorted(describe(open(sys.argv[1], 'rb').read())['ops'])))"
+              ${PICOGPT_MODEL_TFLITE}
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} RESULT_VARIABLE ops_rc OUTPUT_VARIABLE ops
+      ERROR_VARIABLE ops_err OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT ops_rc EQUAL 0)
+      message(FATAL_ERROR "PICOGPT_MODEL_TFLITE=${PICOGPT_MODEL_TFLITE}: cannot list its ops "
+                          "(${PICOGPT_PYTHON_CMD}):\n${ops_err}")
+    endif()
     set(desc "${PICOGPT_MODEL_TFLITE}")
     set(include_dir ${gen}/include)
   elseif(EXISTS ${tree_header} AND EXISTS ${tree_source})
@@ -78,6 +90,9 @@ function(picogpt_select_model required)
                           "tf_convert_to_tflite.py")
     endif()
     string(REGEX REPLACE ".* " "" kv "${define}")
+    # A header from before the op list: empty ops, every kernel is linked.
+    file(STRINGS ${tree_header} ops REGEX "^#define PICOGPT_MODEL_OPS \"[A-Z0-9_ ]*\"$")
+    string(REGEX REPLACE "^#define PICOGPT_MODEL_OPS \"(.*)\"$" "\\1" ops "${ops}")
     set(header ${tree_header})
     set(source ${tree_source})
     set(desc "cim_runtime/src/pico_gpt/${PICOGPT_MODEL_DATA}.cc")
@@ -129,5 +144,7 @@ function(picogpt_select_model required)
   target_include_directories(picogpt_model_data PRIVATE ${include_dir})
   set(PICOGPT_MODEL_FOUND ON PARENT_SCOPE)
   set(PICOGPT_MODEL_KV_CACHE ${kv} PARENT_SCOPE)
+  separate_arguments(ops UNIX_COMMAND "${ops}")
+  set(PICOGPT_MODEL_OPS "${ops}" PARENT_SCOPE)
   set(PICOGPT_MODEL_DESC "${desc}, a ${model_kind}" PARENT_SCOPE)
 endfunction()

@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT
 
 from tf_model.chip import Chip, ChipBuildError, ChipError, build_library, evaluate_text
+from tf_model.export.flatbuffer import micro_encoding, read_model, write_model
 from tf_model.window import WindowedDecoder, default_keep, resolve_keep, stream_plan
 
 STEP_MODEL = os.path.join(ROOT, "models", "shakespeare_char", "model_data_int8.tflite")
@@ -223,6 +224,39 @@ def test_bad_models_are_clear_errors(tmp_path):
         Chip(truncated)
     with pytest.raises(ChipError, match="cannot run .*: PICOGPT_ERR_ARENA_TOO_SMALL: .*needs"):
         Chip(STEP_MODEL, arena_bytes=4096)
+
+
+def test_c_arrays_encoding_runs_bit_exact_on_tflite_micro_and_the_runtime(step_chip, tmp_path):
+    """The firmware's embedded bytes (flatbuffer.micro_encoding: one zero point per per-channel
+    weight tensor) give the logits of the .tflite on TFLite Micro and on the C runtime; a count
+    of zero points that is neither one nor one per scale is refused with the numbers."""
+    with open(STEP_MODEL, "rb") as f:
+        original = f.read()
+    micro = micro_encoding(original)
+    assert len(original) - len(micro) > 3000
+    path = tmp_path / "micro.tflite"
+    path.write_bytes(micro)
+    tokens = encode(step_chip, TEXT)[:12]
+    expected = tflm_raw_logits(STEP_MODEL, tokens)
+    np.testing.assert_array_equal(tflm_raw_logits(str(path), tokens), expected)
+    np.testing.assert_array_equal(Chip(micro).score_windows(tokens[None])[0], expected)
+
+    model = read_model(original)
+    weights = next(
+        t
+        for t in model.subgraphs[0].tensors
+        if t.quantization is not None
+        and t.quantization.scale is not None
+        and len(t.quantization.scale) > 1
+    )
+    weights.quantization.zeroPoint = np.zeros(2, np.int64)
+    channels = len(weights.quantization.scale)
+    with pytest.raises(
+        ChipError,
+        match=rf"PICOGPT_ERR_QUANTIZATION: .*{channels} scales but 2 zero points "
+        r"\(expected as many, or 1\)",
+    ):
+        Chip(write_model(model))
 
 
 def test_runtime_options_pass_through(step_chip):

@@ -75,6 +75,13 @@ def test_public_header_and_input_parsers(built):
     assert "out of 2" in out
 
 
+def test_firmware_compact_libgcc_equals_hardware(built):
+    """The firmware's own soft-float and 64-bit division routines
+    (cim_runtime/firmware/compact_libgcc.c), bit for bit against this machine's IEEE 754
+    arithmetic and integer division, on edge cases and random operands."""
+    ctest("^compact_libgcc_vs_hardware$", timeout=300)
+
+
 def test_fuzz_model_reader_and_planner(built):
     ctest("^fuzz_", timeout=400)
 
@@ -154,6 +161,7 @@ def assert_clean_error(code, out, want_code, *messages):
         (["--cim_out_noise", "101"], ["'--cim_out_noise 101'", "a decimal number in [0, 100]"]),
         (["--cim_weight_noise", "-1"], ["'--cim_weight_noise -1'", "[0, 100]"]),
         (["--cim_noise_seed", "x"], ["'--cim_noise_seed x'", "[0, 18446744073709551615]"]),
+        (["--simd", "sse"], ["--simd sse: unknown SIMD path; expected auto, scalar, avx2"]),
     ],
 )
 def test_cli_rejects_bad_input_with_a_message(built, args, messages):

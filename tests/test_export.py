@@ -261,7 +261,7 @@ def test_tflm_default_config_step_model(default_step_int8):
 def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_step_int8):
     """Issue #3: per-channel int8 weights AND <= 460,000 B; the flatbuffer shares one zero-point
     vector per channel count (zero_point length still equals scale length)."""
-    from tf_model.export.flatbuffer import per_channel_quantization, schema
+    from tf_model.export.flatbuffer import per_channel_quantization, read_model, schema
 
     data = default_step_int8
     assert len(data) <= 460_000
@@ -276,6 +276,11 @@ def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_s
     model = schema.Model.GetRootAsModel(bytearray(data), 0)
     empty = [b for b in range(model.BuffersLength()) if model.Buffers(b).DataLength() == 0]
     assert empty == [0]
+    # only the inputs and outputs keep their names (flatbuffer.strip_internal_names)
+    graph = read_model(data).subgraphs[0]
+    io = set(graph.inputs) | set(graph.outputs)
+    assert all(graph.tensors[i].name for i in io)
+    assert not any(t.name for i, t in enumerate(graph.tensors) if i not in io)
 
 
 def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
@@ -443,6 +448,8 @@ def cli(*args):
 
 
 def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
+    from tf_model.export.flatbuffer import micro_encoding
+
     out = tmp_path / "out"
     (out / "include" / "pico_gpt").mkdir(parents=True)
     header = out / "include" / "pico_gpt" / "model_data.h"
@@ -470,7 +477,7 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     ]
     assert "CIM mapping" in result.stdout and "13 macros of 128 x 128 needed" in result.stdout
 
-    # C arrays compile as C and C++ and hold the exact .tflite bytes
+    # C arrays compile as C and C++ and hold the model
     main_c = tmp_path / "main.c"
     main_c.write_text(
         '#include <stdio.h>\n#include "pico_gpt/model_data.h"\n'
@@ -497,8 +504,11 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     run = subprocess.run([str(app)], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert run.returncode == 0
     assert run.stdout.split() == ["2", "2", "64", "32", "65", "1", "A", "0"]  # token 13 is 'A'
-    assert (tmp_path / "dump.bin").read_bytes() == model_bytes
+    # the .tflite in TFLite Micro's encoding: one zero point per per-channel weight tensor
+    assert (tmp_path / "dump.bin").read_bytes() == micro_encoding(model_bytes)
     header_text = header.read_text()
+    ops = " ".join(sorted(report["ops"]))
+    assert f'#define PICOGPT_MODEL_OPS "{ops}"' in header_text  # the firmware's kernels
     assert (
         f"#define PICOGPT_MODEL_TENSOR_ARENA_SIZE {report['tflm']['recommended_arena_bytes']}"
         in header_text

@@ -11,7 +11,7 @@ kernels, the same window policy and the same integer sampler, so `generate` give
 firmware prints for the same model, prompt, seed, temperature, top_k and window.
 
 The shared library (CMake target picogpt_shared: the runtime plus cim_runtime/bindings/, built
-like the host build: -O3 -march=native, AVX2 where the CPU has it) is built on first use into
+like the host build: -O3, SIMD kernels chosen at run time by the CPU) is built on first use into
 build/python-chip/ of the repository, as libpicogpt-<hash>.so, where <hash> covers every source
 it is made of: an edited source gives a new library. The build runs under a file lock and the
 finished library is renamed into place, so a half-built library is never loaded and concurrent
@@ -44,7 +44,7 @@ SOURCE_PATTERNS = (
     "cim_runtime/src/kernels/*.[ch]",
     "cim_runtime/bindings/*.c",
 )
-C_FLAGS = "-O3 -march=native -DNDEBUG"  # the host-release preset's
+C_FLAGS = "-O3 -DNDEBUG"  # the host-release preset's (SIMD kernels are picked at run time)
 INSTALL_HINT = (
     "install CMake (>= 3.25) and a C compiler, e.g. `apt-get install cmake gcc` on Debian/Ubuntu "
     "or `xcode-select --install && brew install cmake` on macOS"

@@ -22,6 +22,7 @@
 #include "cli_options.h"
 #include "metadata_vocab.h"
 #include "pico_gpt/runtime.h"
+#include "simd_choice.h"
 #if PICOGPT_HAVE_MODEL_DATA
 #include "embedded_model.h" /* the model's header, picked by cmake/picogpt_model.cmake */
 #endif
@@ -41,7 +42,7 @@ static void usage(const char *argv0) {
           "usage: %s [MODEL.tflite] [--prompt TEXT] [--length N] [--temperature T] [--top_k K]\n"
           "          [--seed S] [--window shift|exact] [--keep N] [--arena BYTES] [--quiet]\n"
           "          [--cim_macros N] [--cim_rows R] [--cim_cols C] [--cim_cpu_fallback]\n"
-          "          [--cim_report] [--cim_cpu_instructions N]\n"
+          "          [--cim_report] [--cim_cpu_instructions N] [--simd PATH]\n"
           "          [--cim_adc_bits B] [--cim_adc_range F] [--cim_out_noise PCT]\n"
           "          [--cim_weight_noise PCT] [--cim_noise_seed S] [--cim_adc_calibrate]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
@@ -63,6 +64,8 @@ static void usage(const char *argv0) {
           "  --cim_report  print the mapping onto the macros and the cost per token\n"
           "  --cim_cpu_instructions  the RISC-V core's instructions per token outside the\n"
           "                accelerator, as the firmware measures them, for tokens/s and uJ/token\n"
+          "  --simd        host kernels: auto, scalar, avx2 or avx512vnni, all bit-exact\n"
+          "                (default: PICOGPT_SIMD if set, else auto = the best this CPU runs)\n"
           "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
           "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
           "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC\n"
@@ -181,6 +184,7 @@ int main(int argc, char **argv) {
   int64_t cim_cpu_instructions = 0, cim_adc_bits = 0;
   double cim_adc_range = 0.0, cim_out_noise_pct = 0.0, cim_weight_noise_pct = 0.0;
   uint64_t cim_noise_seed = 0;
+  const char *simd = NULL;
   const cli_option options[] = {
       {"--prompt", CLI_TEXT, &prompt, 0, 0, NULL},
       {"--length", CLI_INT, &length, 0, 1000000, NULL},
@@ -203,6 +207,7 @@ int main(int argc, char **argv) {
       {"--cim_weight_noise", CLI_DECIMAL, &cim_weight_noise_pct, 0, 100, NULL},
       {"--cim_noise_seed", CLI_UINT64, &cim_noise_seed, 0, 0, NULL},
       {"--cim_adc_calibrate", CLI_FLAG, &cim_adc_calibrate, 0, 0, NULL},
+      {"--simd", CLI_TEXT, &simd, 0, 0, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -219,6 +224,7 @@ int main(int argc, char **argv) {
     usage(argv[0]);
     return 0;
   }
+  if (apply_simd_choice(simd) != 0) return 2;
 
   const uint8_t *model = NULL;
   size_t model_size = 0;
@@ -341,7 +347,7 @@ int main(int argc, char **argv) {
           "token (%.3f ms per model step, %.2f steps per generated token)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
           "%zu persistent)\n"
-          "CIM HAL: %.1f tile products and %.0f MACs per token\n",
+          "CIM HAL: %.1f tile products and %.0f MACs per token (host kernels: %s)\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
           (int)info->vocab_size, (int)info->block_size, cli_window_policies[window.policy],
@@ -350,7 +356,8 @@ int main(int argc, char **argv) {
           n_out > 1 ? 1e6 * decode_seconds / (double)(n_out - 1) : 0.0, 1e3 * elapsed / steps,
           n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
-          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps);
+          (double)s->cim.matvecs / steps, (double)s->cim.macs / steps,
+          picogpt_simd_name(picogpt_simd_active()));
   if (cim_adc_bits || cim_out_noise_pct > 0 || cim_weight_noise_pct > 0) {
     fprintf(stderr,
             "CIM non-ideal (simulated): ADC %d bits (0: none), range %g x each tile's %s; "

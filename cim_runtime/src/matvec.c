@@ -101,20 +101,20 @@ void pg_matvec_col_major(const int8_t *w, int32_t n_out, int32_t n_in, int32_t s
 /* ---- AVX2: int8 widened to int16, pairs multiplied with vpmaddwd ---------------------------
  * |w| <= 128 and |x + x_offset| <= 255, so a pair sum is at most 65,280: exact in the int32
  * lanes (no saturating vpmaddubsw tricks). */
-#if PG_HAVE_AVX2
+#if PG_SIMD_DISPATCH
 
-static inline __m256i load16_i16(const int8_t *p) {
+PG_TARGET_AVX2 static inline __m256i load16_i16(const int8_t *p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
 }
 
-static inline int32_t hsum8(__m256i v) {
+PG_TARGET_AVX2 static inline int32_t hsum8(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
 
-void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                     const int8_t *x, int32_t x_offset, int32_t *out) {
   const int32_t vec_in = n_in & ~15;
   const __m256i offset = _mm256_set1_epi16((int16_t)x_offset);
@@ -156,4 +156,79 @@ void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride
   }
 }
 
-#endif /* PG_HAVE_AVX2 */
+
+/* ---- AVX-512 VNNI: vpdpbusd, four byte products summed into each int32 lane -----------------
+ * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned by flipping
+ * its sign bit (adding 128):
+ * - x_offset == 0 (every CIM tile product): the weights, v_k = w_k + 128, and
+ *     sum_k x_k w_k = sum_k v_k x_k - 128 sum_k x_k,
+ *   one vpdpbusd per 64 weights and one input sum per call;
+ * - otherwise the input, u_k = x_k + 128, and
+ *     sum_k (x_k + x_offset) w_k = sum_k u_k w_k + (x_offset - 128) sum_k w_k,
+ *   with the row sums from a second vpdpbusd against bytes of 1.
+ * Products are at most 255 * 128, four of them fit an int32 lane without saturation
+ * (vpdpbusd, not vpdpbusds), and the int32 arithmetic wraps like the scalar reference's. A
+ * tail of fewer than 64 inputs is loaded with a mask: the input's missing bytes read as 0, so
+ * they add nothing whatever the other operand holds there. */
+
+/* The 64-input slice at k: bytes k .. min(k + 64, n_in) - 1. */
+PG_TARGET_AVX512VNNI static inline __mmask64 slice_mask(int32_t k, int32_t n_in) {
+  const int32_t left = n_in - k;
+  return left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+}
+
+/* Rows [0, rows) of w (rows <= 8) against x: out[r] for each r. flip_weights selects the
+ * formulation above (a constant at every call site, so each is compiled on its own). */
+PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void rows_vnni(
+    const int8_t *w, int32_t rows, intptr_t s, int32_t n_in, const int8_t *x, int32_t x_offset,
+    int32_t input_sum, int flip_weights, int32_t *out) {
+  const __m512i sign = _mm512_set1_epi8(-128), ones = _mm512_set1_epi8(1);
+  __m512i p[8], r[8];
+  for (int i = 0; i < 8; ++i) p[i] = r[i] = _mm512_setzero_si512();
+  for (int32_t k = 0; k < n_in; k += 64) {
+    const __mmask64 m = slice_mask(k, n_in);
+    const __m512i xv = _mm512_maskz_loadu_epi8(m, x + k);
+    const __m512i u = _mm512_xor_si512(xv, sign);
+    for (int i = 0; i < 8; ++i) {
+      if (i >= rows) break;
+      const __m512i wv = _mm512_maskz_loadu_epi8(m, w + i * s + k);
+      if (flip_weights) {
+        p[i] = _mm512_dpbusd_epi32(p[i], _mm512_xor_si512(wv, sign), xv);
+      } else {
+        p[i] = _mm512_dpbusd_epi32(p[i], u, wv);
+        r[i] = _mm512_dpbusd_epi32(r[i], ones, wv);
+      }
+    }
+  }
+  __m256i half[8];
+  for (int i = 0; i < 8; ++i) {
+    const __m512i t = flip_weights ? p[i]
+                                   : _mm512_add_epi32(p[i], _mm512_mullo_epi32(
+                                                                r[i], _mm512_set1_epi32(x_offset - 128)));
+    half[i] = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+  }
+  int32_t sums[8];
+  _mm256_storeu_si256((__m256i *)sums, pg_avx2_transpose_add8(half[0], half[1], half[2], half[3],
+                                                             half[4], half[5], half[6], half[7]));
+  const int32_t correction = flip_weights ? (int32_t)((uint32_t)input_sum * 0xFFFFFF80u) : 0;
+  for (int32_t i = 0; i < rows; ++i) out[i] = (int32_t)((uint32_t)sums[i] + (uint32_t)correction);
+}
+
+PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in,
+                                               int32_t stride, const int8_t *x,
+                                               int32_t x_offset, int32_t *out) {
+  const intptr_t s = stride;
+  if (x_offset == 0) {
+    int32_t input_sum = 0;
+    for (int32_t k = 0; k < n_in; ++k) input_sum += x[k];
+    int32_t n = 0;
+    for (; n + 8 <= n_out; n += 8) rows_vnni(w + n * s, 8, s, n_in, x, 0, input_sum, 1, out + n);
+    if (n < n_out) rows_vnni(w + n * s, n_out - n, s, n_in, x, 0, input_sum, 1, out + n);
+  } else {
+    int32_t n = 0;
+    for (; n + 8 <= n_out; n += 8) rows_vnni(w + n * s, 8, s, n_in, x, x_offset, 0, 0, out + n);
+    if (n < n_out) rows_vnni(w + n * s, n_out - n, s, n_in, x, x_offset, 0, 0, out + n);
+  }
+}
+
+#endif /* PG_SIMD_DISPATCH */

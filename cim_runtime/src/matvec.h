@@ -8,8 +8,9 @@
  * (|x_k + x_offset| <= 255, so the int16 products of the AVX2 path stay exact).
  *
  * Like the bulk kernels in quant.h, the row-major product has a portable scalar version (the
- * reference, what rv32imac runs) and, with PG_HAVE_AVX2, an AVX2 version with identical
- * results; pg_matvec() picks one at compile time, the tests compare both. */
+ * reference, what rv32imac runs) and, on x86-64, AVX2 and AVX-512 VNNI versions with
+ * identical results; pg_matvec() calls the active SIMD path's (simd.h), the tests compare
+ * each with the scalar one. */
 #ifndef PG_MATVEC_H
 #define PG_MATVEC_H
 
@@ -21,13 +22,19 @@
  * n_out >= 0, n_in >= 0 (0: out[n] = 0), stride >= n_in. */
 void pg_matvec_scalar(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                       const int8_t *x, int32_t x_offset, int32_t *out);
-#if PG_HAVE_AVX2
+#if PG_SIMD_DISPATCH
 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                     const int8_t *x, int32_t x_offset, int32_t *out);
+void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                          const int8_t *x, int32_t x_offset, int32_t *out);
 #endif
 static inline void pg_matvec(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                              const int8_t *x, int32_t x_offset, int32_t *out) {
-  PG_BULK(pg_matvec)(w, n_out, n_in, stride, x, x_offset, out);
+#if PG_SIMD_DISPATCH
+  pg_simd.matvec(w, n_out, n_in, stride, x, x_offset, out);
+#else
+  pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
+#endif
 }
 
 /* Sparse input: out[n] = sum_i val[i] * w[n * stride + idx[i]] for n < n_out, i < nnz: the

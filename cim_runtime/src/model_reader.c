@@ -147,10 +147,15 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
                      t->name);
     }
     if (scales.count > 0) {
-      if (zero_points.count != scales.count) {
+      /* One zero point for every channel is TFLite Micro's space-saving form for per-channel
+       * weights (their zero points are all 0); the exporter's C arrays use it. LiteRT wants
+       * one per scale. */
+      const int one_zero_point = zero_points.count == 1 && scales.count > 1;
+      if (zero_points.count != scales.count && !one_zero_point) {
         return pg_fail(it, PICOGPT_ERR_QUANTIZATION,
-                       "tensor %d '%s': %u scales but %u zero points", (int)index, t->name,
-                       (unsigned)scales.count, (unsigned)zero_points.count);
+                       "tensor %d '%s': %u scales but %u zero points (expected as many, or 1)",
+                       (int)index, t->name, (unsigned)scales.count,
+                       (unsigned)zero_points.count);
       }
       for (uint32_t i = 0; i < scales.count; ++i) {
         const float s = pg_fb_vec_f32(fb, &scales, i);
@@ -158,7 +163,7 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
           return pg_fail(it, PICOGPT_ERR_QUANTIZATION,
                          "tensor %d '%s': scale must be positive and finite", (int)index, t->name);
         }
-        const int64_t zp = pg_fb_vec_i64(fb, &zero_points, i);
+        const int64_t zp = pg_fb_vec_i64(fb, &zero_points, one_zero_point ? 0 : i);
         if (zp < -32768 || zp > 32767) {
           return pg_fail(it, PICOGPT_ERR_QUANTIZATION, "tensor %d '%s': zero point out of range",
                          (int)index, t->name);
@@ -176,7 +181,7 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
                          "tensor %d '%s': %u channel scales do not match quantized dimension %d",
                          (int)index, t->name, (unsigned)scales.count, (int)qdim);
         }
-        for (uint32_t i = 0; i < scales.count; ++i) {
+        for (uint32_t i = 0; i < zero_points.count; ++i) {
           if (pg_fb_vec_i64(fb, &zero_points, i) != 0) {
             return pg_fail(it, PICOGPT_ERR_QUANTIZATION,
                            "tensor %d '%s': per-channel zero points must be 0", (int)index,

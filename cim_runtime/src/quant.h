@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "simd.h"
+
 /* Code that runs once, at init (prepare, multiplier derivations): cold, so compilers that
  * know the attribute optimize it for size (the firmware's flash is nearly full of model) and
  * keep it away from the step loop's code. */
@@ -113,16 +115,10 @@ int32_t pg_softmax_exp(int32_t input_diff, int32_t input_multiplier, int input_l
                        int32_t diff_min);
 
 /* ---- bulk kernels: requantization and elementwise arithmetic ----------------
- * Each has a portable scalar version (the reference; the one RISC-V runs) and,
- * when the compiler targets AVX2 and PICOGPT_NO_SIMD is not defined
- * (PG_HAVE_AVX2), an AVX2 version with bit-identical results. The unsuffixed
- * inline picks one at compile time; tests call both and compare. */
-#if defined(__AVX2__) && !defined(PICOGPT_NO_SIMD)
-#define PG_HAVE_AVX2 1
-#else
-#define PG_HAVE_AVX2 0
-#endif
-
+ * Each has a portable scalar version (the reference; the one RISC-V runs) and, on
+ * x86-64, AVX2 and (requantization, elementwise) AVX-512 versions with bit-identical
+ * results; the unsuffixed inline calls the one the active SIMD path (simd.h) installed;
+ * tests call each and compare. */
 /* out[i] = clamp(MBQM(acc[i] + offset[i] + row_sum[i] * row_sum_scale + offset_all,
  *                    multiplier[i], shift[i]) + output_zero_point, act_min, act_max),
  * arithmetic wrapping like TFLite's int32 accumulator. Multipliers are >= 0
@@ -160,21 +156,44 @@ void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step
 void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                         int32_t *out);
 
-#if PG_HAVE_AVX2
+/* One row of TFLite's int8 SOFTMAX (output scale 1/256, zero point -128): y[c] from x[c],
+ * c < depth, with exp_q0[d] = exp of the difference -d to the row maximum in Q0.31 (0 below
+ * diff_min; the kernel's prepare tabulates it). Returns 0, or -1 (y unwritten) if the sum of
+ * the exponentials is out of the reciprocal's range. */
+int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+
+#if PG_SIMD_DISPATCH
+int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
-#define PG_BULK(name) name##_avx2
-#else
-#define PG_BULK(name) name##_scalar
+void pg_requantize_avx512(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+void pg_binary_avx512(const pg_binary_params *p, const int8_t *a, int32_t a_step,
+                      const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 #endif
 
 static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
-  PG_BULK(pg_requantize)(acc, n, q, out);
+#if PG_SIMD_DISPATCH
+  pg_simd.requantize(acc, n, q, out);
+#else
+  pg_requantize_scalar(acc, n, q, out);
+#endif
+}
+static inline int pg_softmax_row(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                                 int8_t *y) {
+#if PG_SIMD_DISPATCH
+  return pg_simd.softmax_row(x, depth, exp_q0, y);
+#else
+  return pg_softmax_row_scalar(x, depth, exp_q0, y);
+#endif
 }
 static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                              const int8_t *b, int32_t b_step, int8_t *out, int32_t n) {
-  PG_BULK(pg_binary)(p, a, a_step, b, b_step, out, n);
+#if PG_SIMD_DISPATCH
+  pg_simd.binary(p, a, a_step, b, b_step, out, n);
+#else
+  pg_binary_scalar(p, a, a_step, b, b_step, out, n);
+#endif
 }
 
 #endif /* PG_QUANT_H */

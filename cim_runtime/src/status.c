@@ -108,11 +108,17 @@ void pg_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
   *o.p = '\0';
 }
 
-picogpt_status pg_set_error(pg_error *err, picogpt_status status, const char *fmt, ...) {
+picogpt_status pg_set_error_details(pg_error *err, picogpt_status status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   err->status = status;
   pg_vformat(err->message, sizeof err->message, fmt, ap);
   va_end(ap);
   return status;
+}
+
+picogpt_status pg_set_status(pg_error *err, picogpt_status status) {
+  return pg_set_error_details(err, status, "%s (no details in this build: the firmware's build "
+                              "prints them when its arena probe initializes the model)",
+                              picogpt_status_name(status));
 }

@@ -222,6 +222,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s DIR\n", argv[0]);
     return 2;
   }
+  if (test_select_simd() != 0) return 1;
   size_t gsize = 0, step_size = 0, full_size = 0;
   char path[1024];
   snprintf(path, sizeof path, "%s/e2e.golden", argv[1]);

@@ -80,6 +80,7 @@ static int run_invocation(pg_interpreter *it, reader *r, const char *name, int i
 
 int main(int argc, char **argv) {
   int passed = 0, failed = 0;
+  if (test_select_simd() != 0) return 1;
   for (int a = 1; a < argc; ++a) {
     size_t size;
     uint8_t *file = read_file(argv[a], &size);

@@ -1,21 +1,23 @@
-/* The AVX2 bulk kernels against the scalar reference, bit for bit (products with input
- * offsets, requantization, binary ops), the scalar row sums and fixed-point helpers against a
- * literal transcription of their definitions (gemmlowp's for the latter). Random shapes with every tail length, random and
- * extreme values (-128/127 operands, INT32_MIN/MAX accumulators, shifts from
- * -31 to 30, multipliers at both ends of [2^30, 2^31)).
+/* Every SIMD path this CPU runs (src/simd.h), forced in turn through the public selection
+ * API, against the scalar reference and a plain definition, bit for bit: products with input
+ * offsets, requantization, binary ops. Also the scalar row sums and fixed-point helpers against
+ * a literal transcription of their definitions (gemmlowp's for the latter), and the selection
+ * API's errors. Random shapes with every tail length (of 8, 16 and 64 lanes), random and
+ * extreme values (-128/127 operands, INT32_MIN/MAX accumulators, shifts from -31 to 30,
+ * multipliers at both ends of [2^30, 2^31)).
  *
- * Built only where the compiler and the CPU support AVX2 (tests/CMakeLists.txt);
- * the golden and end-to-end tests run on both variants of the runtime too. */
+ * The golden and end-to-end tests run once per path too (tests/CMakeLists.txt). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/matvec.h"
 #include "../src/quant.h"
+#include "pico_gpt/runtime.h"
+#include "simd_choice.h"
 
-#if !PG_HAVE_AVX2
-#error "test_simd must be built with -mavx2 (and without PICOGPT_NO_SIMD)"
-#endif
+static const char *g_path = "scalar"; /* the path under test, for the messages */
 
 static int g_failed, g_checks;
 
@@ -98,7 +100,7 @@ static void test_matvec(void) {
       memcpy(out_v, out_s, sizeof(int32_t) * (size_t)rows);
     } else {
       pg_matvec_scalar(w, rows, cols, stride, x, x_offset, out_s);
-      pg_matvec_avx2(w, rows, cols, stride, x, x_offset, out_v);
+      pg_matvec(w, rows, cols, stride, x, x_offset, out_v);
     }
     int bad = -1;
     for (int32_t r = 0; r < rows && bad < 0; ++r) {
@@ -110,8 +112,8 @@ static void test_matvec(void) {
       if (out_s[r] != want || out_v[r] != want) bad = r;
     }
     CHECK(bad < 0,
-          "matvec %dx%d stride %d col_major %d offset %d mode %d: row %d scalar %d avx2 %d",
-          (int)rows, (int)cols, (int)stride, col_major, (int)x_offset, mode, bad,
+          "%s: matvec %dx%d stride %d col_major %d offset %d mode %d: row %d scalar %d simd %d",
+          g_path, (int)rows, (int)cols, (int)stride, col_major, (int)x_offset, mode, bad,
           bad >= 0 ? (int)out_s[bad] : 0, bad >= 0 ? (int)out_v[bad] : 0);
   }
 }
@@ -147,7 +149,7 @@ static void test_requantize(void) {
     q.act_min = (iter % 4 == 0) ? q.output_zero_point : -128;
     q.act_max = 127;
     pg_requantize_scalar(acc, n, &q, out_s);
-    pg_requantize_avx2(acc, n, &q, out_v);
+    pg_requantize(acc, n, &q, out_v);
     int bad = -1;
     for (int32_t i = 0; i < n && bad < 0; ++i) {
       int32_t o = q.offset ? pg_wrap_add(offset[i], q.offset_all) : q.offset_all;
@@ -160,7 +162,8 @@ static void test_requantize(void) {
       v = pg_clamp(pg_wrap_add(v, q.output_zero_point), q.act_min, q.act_max);
       if (out_s[i] != v || out_v[i] != v) bad = (int)i;
     }
-    CHECK(bad < 0, "requantize n %d per_channel %d: element %d scalar %d avx2 %d", (int)n,
+    CHECK(bad < 0, "%s: requantize n %d per_channel %d: element %d scalar %d simd %d", g_path,
+          (int)n,
           per_channel, bad, bad >= 0 ? out_s[bad] : 0, bad >= 0 ? out_v[bad] : 0);
   }
 }
@@ -217,15 +220,50 @@ static void test_binary(void) {
     fill_i8(a, N, mode);
     fill_i8(b, N, mode == 0 ? 0 : 3 - mode);
     pg_binary_scalar(&p, a, a_step, b, b_step, out_s, n);
-    pg_binary_avx2(&p, a, a_step, b, b_step, out_v, n);
+    pg_binary(&p, a, a_step, b, b_step, out_v, n);
     int bad = -1;
     for (int32_t i = 0; i < n && bad < 0; ++i) {
       const int8_t want = binary_reference(&p, a[i * a_step], b[i * b_step]);
       if (out_s[i] != want || out_v[i] != want) bad = (int)i;
     }
-    CHECK(bad < 0, "binary op %d n %d steps %d/%d: element %d scalar %d avx2 %d", (int)p.op,
+    CHECK(bad < 0, "%s: binary op %d n %d steps %d/%d: element %d scalar %d simd %d", g_path,
+          (int)p.op,
           (int)n, (int)a_step, (int)b_step, bad, bad >= 0 ? out_s[bad] : 0,
           bad >= 0 ? out_v[bad] : 0);
+  }
+}
+
+/* Softmax rows against the scalar kernel (itself checked against TFLite Micro by the golden
+ * tests): random tables (with zeros, as below diff_min, and the Q0.31 maximum at difference
+ * 0), rows with runs of equal values (the causal mask's fill) and every tail length. A row of
+ * 512 or more equal values sums past the reciprocal's range (2^28 in Q12.19: 9 bits over
+ * unit), which both must report. */
+static void test_softmax_rows(void) {
+  enum { MAX_DEPTH = 600 };
+  static int32_t table[256];
+  static int8_t x[MAX_DEPTH], y_s[MAX_DEPTH], y_v[MAX_DEPTH];
+  for (int iter = 0; iter < 3000; ++iter) {
+    const int overflow = iter % 50 == 0;
+    for (int d = 0; d < 256; ++d) {
+      const int32_t v = (int32_t)(rnd() >> 1);
+      table[d] = d == 0 ? INT32_MAX : (d > 40 && rnd() % 4 == 0) ? 0 : v;
+    }
+    const int32_t depth = overflow ? rnd_range(512, MAX_DEPTH) : rnd_range(1, 300);
+    const int32_t fill_from = overflow ? 0 : rnd_range(0, depth);
+    fill_i8(x, depth, iter % 9 == 0 ? 1 : iter % 9 == 1 ? 2 : 0);
+    for (int32_t c = fill_from; c < depth; ++c) x[c] = -100;
+    memset(y_s, 0, sizeof y_s);
+    memset(y_v, 0, sizeof y_v);
+    const int st_s = pg_softmax_row_scalar(x, depth, table, y_s);
+    const int st_v = pg_softmax_row(x, depth, table, y_v);
+    int bad = -1;
+    for (int32_t c = 0; c < depth && bad < 0 && st_s == 0; ++c) {
+      if (y_s[c] != y_v[c]) bad = (int)c;
+    }
+    CHECK(st_s == st_v && bad < 0 && st_s == (overflow ? -1 : 0),
+          "%s: softmax row depth %d fill %d: status %d/%d, element %d scalar %d simd %d",
+          g_path, (int)depth, (int)fill_from, st_s, st_v, bad, bad >= 0 ? y_s[bad] : 0,
+          bad >= 0 ? y_v[bad] : 0);
   }
 }
 
@@ -250,12 +288,73 @@ static void test_row_sums(void) {
   }
 }
 
+/* The selection API: names, "auto", and the refusals that leave the active path alone. */
+static void test_selection(void) {
+  picogpt_simd path;
+  const picogpt_simd best = picogpt_simd_best();
+  CHECK(picogpt_simd_active() == best, "a program starts on the best path");
+  CHECK(picogpt_simd_parse("auto", &path) == PICOGPT_OK && path == best, "auto is the best");
+  for (int p = 0; p < PICOGPT_SIMD_COUNT; ++p) {
+    const char *name = picogpt_simd_name((picogpt_simd)p);
+    CHECK(name != NULL && picogpt_simd_parse(name, &path) == PICOGPT_OK && (int)path == p,
+          "path %d's name parses back", p);
+    CHECK(picogpt_simd_supported((picogpt_simd)p) == (p <= (int)best), "supported %d", p);
+  }
+  CHECK(picogpt_simd_parse("AVX2", &path) == PICOGPT_ERR_ARGUMENT, "names are lower case");
+  CHECK(picogpt_simd_parse("", &path) == PICOGPT_ERR_ARGUMENT, "empty name");
+  CHECK(picogpt_simd_parse(NULL, &path) == PICOGPT_ERR_ARGUMENT, "NULL name");
+  CHECK(picogpt_simd_name(PICOGPT_SIMD_COUNT) == NULL, "name out of range");
+  CHECK(picogpt_simd_select(PICOGPT_SIMD_COUNT) == PICOGPT_ERR_ARGUMENT &&
+            picogpt_simd_select((picogpt_simd)-1) == PICOGPT_ERR_ARGUMENT &&
+            picogpt_simd_active() == best,
+        "an out-of-range path is refused and changes nothing");
+  if (best + 1 < PICOGPT_SIMD_COUNT) {
+    CHECK(picogpt_simd_select((picogpt_simd)(best + 1)) == PICOGPT_ERR_ARGUMENT &&
+              picogpt_simd_active() == best,
+          "a path this CPU lacks is refused and changes nothing");
+  }
+}
+
+/* The apps' choice (--simd, PICOGPT_SIMD): exit status 2 for an unknown name or a path this
+ * CPU lacks, nothing changed; 0 and the path active otherwise. */
+static void test_apps_choice(void) {
+  const picogpt_simd best = picogpt_simd_best();
+  CHECK(apply_simd_choice("sse") == 2 && picogpt_simd_active() == best, "unknown --simd");
+  CHECK(apply_simd_choice("scalar") == 0 && picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+        "--simd scalar");
+  if (best + 1 < PICOGPT_SIMD_COUNT) {
+    CHECK(apply_simd_choice(picogpt_simd_name((picogpt_simd)(best + 1))) == 2 &&
+              picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+          "--simd with a path this CPU lacks");
+  }
+  setenv("PICOGPT_SIMD", "avx-512", 1);
+  CHECK(apply_simd_choice(NULL) == 2, "unknown PICOGPT_SIMD");
+  setenv("PICOGPT_SIMD", "", 1);
+  CHECK(apply_simd_choice(NULL) == 0 && picogpt_simd_active() == PICOGPT_SIMD_SCALAR,
+        "an empty PICOGPT_SIMD changes nothing");
+  setenv("PICOGPT_SIMD", "auto", 1);
+  CHECK(apply_simd_choice(NULL) == 0 && picogpt_simd_active() == best, "PICOGPT_SIMD=auto");
+  unsetenv("PICOGPT_SIMD");
+}
+
 int main(void) {
+  test_selection();
+  test_apps_choice();
   test_srdhm();
-  test_matvec();
   test_row_sums();
-  test_requantize();
-  test_binary();
-  printf("%d checks, %d failed\n", g_checks, g_failed);
+  int paths = 0;
+  for (int p = 0; p < PICOGPT_SIMD_COUNT; ++p) {
+    if (!picogpt_simd_supported((picogpt_simd)p)) continue;
+    CHECK(picogpt_simd_select((picogpt_simd)p) == PICOGPT_OK && (int)picogpt_simd_active() == p,
+          "select path %d", p);
+    g_path = picogpt_simd_name((picogpt_simd)p);
+    test_matvec();
+    test_requantize();
+    test_binary();
+    test_softmax_rows();
+    printf("%s: checked\n", g_path);
+    ++paths;
+  }
+  printf("%d paths, %d checks, %d failed\n", paths, g_checks, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -91,6 +91,24 @@ int check_exact_arena(const char *name, const uint8_t *model, size_t model_size,
 
 int g_test_passed, g_test_failed;
 
+int test_select_simd(void) {
+  const char *name = getenv("PICOGPT_SIMD");
+  picogpt_simd path = picogpt_simd_best();
+  if (name != NULL && name[0] != '\0') {
+    if (picogpt_simd_parse(name, &path) != PICOGPT_OK) {
+      printf("FAIL PICOGPT_SIMD=%s: not a SIMD path (auto, scalar, avx2, avx512vnni)\n", name);
+      return 1;
+    }
+    if (picogpt_simd_select(path) != PICOGPT_OK) {
+      printf("FAIL PICOGPT_SIMD=%s: this CPU or build cannot run it (best: %s)\n", name,
+             picogpt_simd_name(picogpt_simd_best()));
+      return 1;
+    }
+  }
+  printf("SIMD path: %s\n", picogpt_simd_name(picogpt_simd_active()));
+  return 0;
+}
+
 int test_summary(void) {
   printf("%d passed, %d failed\n", g_test_passed, g_test_failed);
   return g_test_failed == 0 ? 0 : 1;

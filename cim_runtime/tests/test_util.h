@@ -25,6 +25,11 @@ int compare_tensor_bytes(const char *name, int invocation, int output, const pg_
 int check_exact_arena(const char *name, const uint8_t *model, size_t model_size, size_t arena_used,
                       uint8_t *arena);
 
+/* Selects the SIMD path the PICOGPT_SIMD environment variable names (ctest sets it to force
+ * each path this CPU runs; unset or empty: the best one) and prints the path in use. Returns
+ * 0, or prints why not (an unknown name, a path this CPU lacks) and returns 1. */
+int test_select_simd(void);
+
 /* Checks counted by CHECK; test_summary() prints "N passed, N failed" and returns the exit
  * status, so ctest (and its output) sees every failed check, not just the first. */
 extern int g_test_passed, g_test_failed;

@@ -16,7 +16,7 @@ import sys
 
 from ..fileio import write_files_atomic
 from .errors import ExportError, check_writable
-from .flatbuffer import describe, read_metadata
+from .flatbuffer import describe, micro_encoding, read_metadata
 from .tflite_step import TFLiteRunError
 from .validate import kv_cache_bytes, recommended_arena_bytes, tflm_arena_bytes
 
@@ -56,7 +56,9 @@ def _float(x):
 
 def c_arrays(model_bytes, header_path, arena_bytes, cache_bytes):
     """(header text, source text) for an exported int8 model; vocabulary, config and signature
-    come from the model itself, the recommended arena and KV cache sizes from the caller."""
+    come from the model itself, the recommended arena and KV cache sizes from the caller. The
+    arrays hold the model in TFLite Micro's encoding (flatbuffer.micro_encoding)."""
+    model_bytes = micro_encoding(model_bytes)
     info = read_metadata(model_bytes)
     signature = describe(model_bytes)
     config = info["config"]
@@ -99,6 +101,10 @@ def c_arrays(model_bytes, header_path, arena_bytes, cache_bytes):
     h.append(f"#define PICOGPT_KV_CACHE_BYTES {cache_bytes}")
     h.append("")
     logits_q = outputs["logits"]["quantization"]
+    h.append("// The builtin ops the model uses: a firmware build links only their kernels")
+    h.append("// (cim_runtime/firmware/CMakeLists.txt reads this line).")
+    h.append(f'#define PICOGPT_MODEL_OPS "{" ".join(sorted(signature["ops"]))}"')
+    h.append("")
     h.append("// logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.")
     h.append(f"#define PICOGPT_LOGITS_SCALE {_float(logits_q['scale'])}")
     h.append(f"#define PICOGPT_LOGITS_ZERO_POINT {logits_q['zero_point']}")
@@ -134,7 +140,8 @@ def c_arrays(model_bytes, header_path, arena_bytes, cache_bytes):
     h.append("extern const char g_pico_gpt_vocab[PICOGPT_VOCAB_BYTES + 1];")
     h.append("extern const uint16_t g_pico_gpt_vocab_offsets[PICOGPT_VOCAB_SIZE + 1];")
     h.append("")
-    h.append("// The .tflite flatbuffer, 16-byte aligned.")
+    h.append("// The .tflite flatbuffer, 16-byte aligned, with one zero point per per-channel")
+    h.append("// weight tensor (TFLite Micro's form; the .tflite file has one per channel).")
     h.append("extern const unsigned char g_pico_gpt_model_data[];")
     h.append("extern const unsigned int g_pico_gpt_model_data_len;")
     h.append("")

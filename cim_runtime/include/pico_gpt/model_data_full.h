@@ -24,6 +24,10 @@ extern "C" {
 // Runtime-held int8 KV cache, all layers, K and V (bytes).
 #define PICOGPT_KV_CACHE_BYTES 0
 
+// The builtin ops the model uses: a firmware build links only their kernels
+// (cim_runtime/firmware/CMakeLists.txt reads this line).
+#define PICOGPT_MODEL_OPS "ADD BATCH_MATMUL FULLY_CONNECTED GATHER MEAN MUL RESHAPE RSQRT SELECT_V2 SOFTMAX SUB TRANSPOSE"
+
 // logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.
 #define PICOGPT_LOGITS_SCALE 0.127619952f
 #define PICOGPT_LOGITS_ZERO_POINT -11
@@ -37,7 +41,8 @@ extern "C" {
 extern const char g_pico_gpt_vocab[PICOGPT_VOCAB_BYTES + 1];
 extern const uint16_t g_pico_gpt_vocab_offsets[PICOGPT_VOCAB_SIZE + 1];
 
-// The .tflite flatbuffer, 16-byte aligned.
+// The .tflite flatbuffer, 16-byte aligned, with one zero point per per-channel
+// weight tensor (TFLite Micro's form; the .tflite file has one per channel).
 extern const unsigned char g_pico_gpt_model_data[];
 extern const unsigned int g_pico_gpt_model_data_len;
 

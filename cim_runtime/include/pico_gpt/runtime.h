@@ -326,6 +326,31 @@ int32_t picogpt_sample(const int8_t *logits, int32_t vocab_size, float logits_sc
  * Vocabulary.
  * ------------------------------------------------------------------------- */
 
+/* ---- SIMD kernels (x86-64 hosts) ------------------------------------------------------
+ * The int8 products, requantization and elementwise kernels exist in several versions with
+ * bit-identical results. An x86-64 build (GCC or clang, no -march flags needed) carries all of
+ * them; when the program loads, the runtime picks the best one the CPU and the OS support
+ * (CPUID, XGETBV). Other targets, and builds with PICOGPT_NO_SIMD, have the scalar one only.
+ * The choice is process-wide: select a path before initializing or stepping runtimes, not
+ * while another thread steps one. */
+typedef enum picogpt_simd {
+  PICOGPT_SIMD_SCALAR = 0,  /* portable C (what RISC-V runs); every CPU */
+  PICOGPT_SIMD_AVX2 = 1,    /* AVX2 + FMA: Intel Haswell, AMD Zen and later */
+  PICOGPT_SIMD_AVX512VNNI = 2, /* AVX-512 F/BW/VL + VNNI: Intel Cascade Lake, AMD Zen 4 and later */
+  PICOGPT_SIMD_COUNT
+} picogpt_simd;
+/* The best path this CPU supports (what a program starts with), and the active one. */
+picogpt_simd picogpt_simd_best(void);
+picogpt_simd picogpt_simd_active(void);
+/* 1 if this build and CPU can run path (every path up to picogpt_simd_best()), else 0. */
+int picogpt_simd_supported(picogpt_simd path);
+/* Makes path the active one; PICOGPT_ERR_ARGUMENT (nothing changes) if it is not supported. */
+picogpt_status picogpt_simd_select(picogpt_simd path);
+/* "scalar", "avx2", "avx512vnni"; NULL for a value out of range. */
+const char *picogpt_simd_name(picogpt_simd path);
+/* The path of a name above, or "auto" (the best); PICOGPT_ERR_ARGUMENT for any other text. */
+picogpt_status picogpt_simd_parse(const char *name, picogpt_simd *path);
+
 /* A vocabulary in the exporter's layout (model_data.h): token t is the UTF-8 text
  * bytes[offsets[t] .. offsets[t + 1]). */
 typedef struct picogpt_vocab {

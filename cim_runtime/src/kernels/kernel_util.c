@@ -34,8 +34,8 @@ int pg_same_shape(const pg_tensor *a, const pg_tensor *b) {
 
 /* ---- prepare-time checks ----------------------------------------------------------- */
 
-picogpt_status pg_node_fail(pg_prepare_ctx *ctx, const pg_node *node, picogpt_status status,
-                            const char *fmt, ...) {
+picogpt_status pg_node_fail_details(pg_prepare_ctx *ctx, const pg_node *node,
+                                    picogpt_status status, const char *fmt, ...) {
   char detail[PG_ERROR_MESSAGE_SIZE];
   va_list ap;
   va_start(ap, fmt);

@@ -50,8 +50,18 @@ static inline void pg_request_scratch(pg_prepare_ctx *ctx, size_t bytes) {
 
 /* ---- prepare-time checks (each failure names the op: "<OP> (op N): <message>") ------ */
 
-picogpt_status pg_node_fail(pg_prepare_ctx *ctx, const pg_node *node, picogpt_status status,
-                            const char *fmt, ...);
+picogpt_status pg_node_fail_details(pg_prepare_ctx *ctx, const pg_node *node,
+                                    picogpt_status status, const char *fmt, ...);
+#ifdef PICOGPT_TERSE_ERRORS /* see error.h */
+#define pg_node_fail(ctx, node, status, ...)                                          \
+  (PG_KEEPS_DETAILS(status)                                                           \
+       ? pg_node_fail_details((ctx), (node), (status), __VA_ARGS__)                   \
+       : (PG_DROP_DETAILS((node), __VA_ARGS__), pg_set_status(&(ctx)->it->error, (status))))
+#else
+#define pg_node_fail(ctx, node, status, ...) \
+  pg_node_fail_details((ctx), (node), (status), __VA_ARGS__)
+#endif
+
 /* Counts of inputs and outputs; inputs below min_inputs must be present. */
 picogpt_status pg_check_io(pg_prepare_ctx *ctx, const pg_node *node, int min_inputs,
                            int max_inputs, int num_outputs);

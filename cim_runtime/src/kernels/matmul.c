@@ -224,8 +224,9 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
   const int32_t N = d->live == LIVE_COLS && live < N_all ? live : N_all;
   const int32_t K = d->live == LIVE_DEPTH && live < K_all ? live : K_all;
   /* The product over the V cache (its left operand is softmax's output) skips the zero
-   * inputs on a CPU without SIMD (SIMD does the dense product faster); indices are int16. */
-  const int sparse = !PG_HAVE_AVX2 && d->live == LIVE_DEPTH && d->adj_y && K_all <= INT16_MAX;
+   * inputs with the scalar kernels (SIMD does the dense product faster); indices are int16. */
+  const int sparse = pg_simd_scalar_active() && d->live == LIVE_DEPTH && d->adj_y &&
+                     K_all <= INT16_MAX;
   int32_t *acc = (int32_t *)it->scratch;        /* (N,) */
   int16_t *nz_idx = (int16_t *)(acc + N_all);   /* (K,): sparse input, when used */
   int16_t *nz_val = nz_idx + K_all;             /* (K,) */

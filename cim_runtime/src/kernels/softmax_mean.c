@@ -3,8 +3,9 @@
  * SOFTMAX follows TFLite's reference int8 softmax: differences to the row
  * maximum are scaled by beta * input_scale into Q5.26, exponentiated with
  * gemmlowp's exp_on_negative_values, summed in Q12.19, and divided through the
- * fixed-point reciprocal. A difference is one of 256 values, so prepare
- * tabulates exp per difference; the table is computed by the same code. */
+ * fixed-point reciprocal (a row at a time: pg_softmax_row in quant.c, scalar or SIMD). A
+ * difference is one of 256 values, so prepare tabulates exp per difference; the table is
+ * computed by the same code. */
 #include <string.h>
 
 #include "kernel_util.h"
@@ -26,41 +27,10 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
   const int8_t *in = (const int8_t *)pg_in_data(it, node, 0);
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   for (int32_t r = 0; r < d->rows; ++r) {
-    const int8_t *x = in + (intptr_t)r * d->depth;
-    int8_t *y = out + (intptr_t)r * d->depth;
-    int32_t max_in_row = -128;
-    for (int32_t c = 0; c < d->depth; ++c) {
-      if (x[c] > max_in_row) max_in_row = x[c];
-    }
-    /* A run of equal inputs (the causal mask's constant fills the rest of a row) reuses its
-     * first entry's exponential and output: the same values, in the same order. */
-    int32_t sum_of_exps = 0; /* Q12.19; wraps like TFLM's FixedPoint addition */
-    int32_t prev = INT32_MIN, term = 0;
-    for (int32_t c = 0; c < d->depth; ++c) {
-      if (x[c] != prev) {
-        prev = x[c];
-        term = pg_rounding_divide_by_pot(d->exp_q0[max_in_row - prev], 12);
-      }
-      sum_of_exps = pg_wrap_add(sum_of_exps, term);
-    }
-    int num_bits_over_unit;
-    const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
-    const int exponent = num_bits_over_unit + 31 - 8;
-    if (exponent < 0 || exponent > 31) {
+    const intptr_t row = (intptr_t)r * d->depth;
+    if (pg_softmax_row(in + row, d->depth, d->exp_q0, out + row) != 0) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "SOFTMAX (op %d): sum of exponentials out of range",
                      (int)node->index);
-    }
-    prev = INT32_MIN;
-    int8_t out_prev = 0;
-    for (int32_t c = 0; c < d->depth; ++c) {
-      if (x[c] != prev) {
-        prev = x[c];
-        const int32_t unsat = pg_rounding_divide_by_pot(
-            pg_saturating_rounding_doubling_high_mul(shifted_scale, d->exp_q0[max_in_row - prev]),
-            exponent);
-        out_prev = (int8_t)pg_clamp(unsat - 128, -128, 127);
-      }
-      y[c] = out_prev;
     }
   }
   return PICOGPT_OK;
