@@ -8,7 +8,7 @@
 #
 # The riscv64-unknown-elf compiler is multilib: -march/-mabi select the rv32 or rv64 libgcc and
 # picolibc builds. Output and exit go through semihosting (picolibc's libsemihost and
-# crt0-semihost), which QEMU's -semihosting implements; the memory map is set by the firmware's
+# crt0-hosted), which QEMU's -semihosting implements; the memory map is set by the firmware's
 # CMakeLists (cim_runtime/firmware/), not here, so this file suits any bare-metal target.
 set(CMAKE_SYSTEM_NAME Generic)
 
@@ -43,9 +43,11 @@ set(_picogpt_riscv_flags "-march=${PICOGPT_RISCV_ARCH} -mabi=${PICOGPT_RISCV_ABI
 set(CMAKE_C_FLAGS_INIT "${_picogpt_riscv_flags}")
 set(CMAKE_CXX_FLAGS_INIT "${_picogpt_riscv_flags} -fno-exceptions -fno-rtti")
 set(CMAKE_ASM_FLAGS_INIT "${_picogpt_riscv_flags}")
-# --oslib=semihost: stdio and exit() via semihosting; --crt0=semihost: the start-up code that
-# also passes main's return value to the semihosting exit (without it QEMU never exits).
-set(CMAKE_EXE_LINKER_FLAGS_INIT "--oslib=semihost --crt0=semihost -Wl,--gc-sections")
+# --oslib=semihost: stdio and exit() via semihosting; --crt0=hosted: the start-up code that
+# passes main's return value to exit() (without it QEMU never exits). Not --crt0=semihost:
+# its trap handler prints with printf (~2 KB of flash) and it keeps a copy of the command
+# line (1.3 KB of RAM) that the firmware reads itself; the firmware installs its own handler.
+set(CMAKE_EXE_LINKER_FLAGS_INIT "--oslib=semihost --crt0=hosted -Wl,--gc-sections")
 
 # Libraries and headers come from the cross toolchain only (picolibc's libc.a carries libm, so
 # the host's libm must not be found); programs (python, qemu) from the host.

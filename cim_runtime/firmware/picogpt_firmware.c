@@ -27,14 +27,16 @@
  * prints the exact arena size the model needs on this target; the build runs that probe in
  * QEMU to size the real firmware's arena (cim_runtime/firmware/CMakeLists.txt). */
 #include <semihost.h> /* sys_semihost_get_cmdline */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h> /* _exit */
 
 #include "embedded_model.h" /* the model's header, picked by cmake/picogpt_model.cmake */
 #include "fw_config.h" /* compiled-in prompt, tokens, seed, temperature, top-k, window (CMake) */
+#include "cli_options.h" /* the option parser and cli_format_u64 */
 #include "pico_gpt/runtime.h"
 #if !PICOGPT_FW_PROBE
-#include "cli_options.h"
 #include "fw_arena.h" /* PICOGPT_FW_ARENA_BYTES: what the model needs, measured by the probe */
 #endif
 
@@ -65,6 +67,58 @@ static int32_t g_prompt_ids[MAX_PROMPT_TOKENS];
 static char g_command_line[MAX_COMMAND_LINE];
 static char *g_words[MAX_WORDS];
 #endif
+
+/* ---- output ------------------------------------------------------------------------- */
+
+/* The firmware links no printf (picolibc's takes ~1.5 KB of flash): it writes its texts with
+ * fputs and its numbers, all of them non-negative, with these. */
+static void put_u64(FILE *f, uint64_t value) {
+  char text[CLI_U64_TEXT_SIZE];
+  cli_format_u64(value, text);
+  fputs(text, f);
+}
+
+/* The texts up to the NULL, one after the other. */
+static void put_texts(FILE *f, const char *text, ...) {
+  va_list ap;
+  va_start(ap, text);
+  for (; text != NULL; text = va_arg(ap, const char *)) fputs(text, f);
+  va_end(ap);
+}
+
+/* ---- traps ------------------------------------------------------------------------- */
+
+/* picolibc's plain start-up code (--crt0=hosted, cmake/riscv-picolibc.cmake) installs no trap
+ * handler, and its semihosting one brings printf along: main points mtvec here, so a fault
+ * (illegal instruction, bad access) ends the run with its cause and address instead of
+ * hanging QEMU. mtvec's direct mode needs a 4-byte aligned handler. */
+/* -march=rv32imac leaves out the CSR instructions' extension, which every core with machine
+ * mode has; the assembler wants it named. */
+#define ZICSR(insn) ".option push\n.option arch, +zicsr\n" insn "\n.option pop"
+
+static void put_hex(FILE *f, uintptr_t value) {
+  char text[2 + 2 * sizeof value + 1] = "0x";
+  for (size_t i = 0; i < 2 * sizeof value; ++i) {
+    const unsigned nibble = (unsigned)(value >> (4 * (2 * sizeof value - 1 - i))) & 15u;
+    text[2 + i] = "0123456789abcdef"[nibble];
+  }
+  text[sizeof text - 1] = '\0';
+  fputs(text, f);
+}
+
+__attribute__((aligned(4), noreturn)) static void on_trap(void) {
+  uintptr_t cause, address;
+  __asm__ volatile(ZICSR("csrr %0, mcause") : "=r"(cause));
+  __asm__ volatile(ZICSR("csrr %0, mepc") : "=r"(address));
+  fputs("error: trap: mcause=", stderr);
+  put_u64(stderr, cause);
+  fputs(" mepc=", stderr);
+  put_hex(stderr, address);
+  fputs("\n", stderr);
+  _exit(1);
+}
+
+static void install_trap_handler(void) { __asm__ volatile(ZICSR("csrw mtvec, %0") : : "r"(on_trap)); }
 
 #if !PICOGPT_FW_PROBE
 /* ---- RISC-V counters ----------------------------------------------------------------- */
@@ -174,10 +228,9 @@ static int unescape(char *word) {
  * why not. */
 static int parse_options(options *o) {
   if (sys_semihost_get_cmdline(g_command_line, (int)sizeof g_command_line) != 0) {
-    fprintf(stderr,
-            "error: the semihosting command line is longer than %u bytes (with the ELF's path); "
-            "shorten the options, e.g. the prompt\n",
-            (unsigned)(sizeof g_command_line - 1));
+    fputs("error: the semihosting command line is longer than ", stderr);
+    put_u64(stderr, sizeof g_command_line - 1);
+    fputs(" bytes (with the ELF's path); shorten the options, e.g. the prompt\n", stderr);
     return -1;
   }
   int n_words = 0, first_option = -1;
@@ -187,7 +240,8 @@ static int parse_options(options *o) {
       continue;
     }
     if (n_words == MAX_WORDS) {
-      fprintf(stderr, "error: more than %d words on the semihosting command line\n", MAX_WORDS);
+      fputs("error: more than " FW_STR(MAX_WORDS) " words on the semihosting command line\n",
+            stderr);
       return -1;
     }
     g_words[n_words] = p;
@@ -195,8 +249,8 @@ static int parse_options(options *o) {
     if (*p) *p++ = '\0'; /* the word ends here */
     if (first_option < 0 && strncmp(g_words[n_words], "--", 2) == 0) first_option = n_words;
     if (first_option >= 0 && unescape(g_words[n_words]) != 0) {
-      fprintf(stderr, "error: bad escape in '%s' (use \\s for a space, \\n for a newline, "
-                      "\\\\ for a backslash)\n", g_words[n_words]);
+      put_texts(stderr, "error: bad escape in '", g_words[n_words],
+                "' (use \\s for a space, \\n for a newline, \\\\ for a backslash)\n", NULL);
       return -1;
     }
     ++n_words;
@@ -215,7 +269,7 @@ static int parse_options(options *o) {
   int n_positional;
   if (cli_parse(table, (int)(sizeof table / sizeof table[0]), n_words, g_words, first_option,
                 NULL, 0, &n_positional, why, sizeof why) != 0) {
-    fprintf(stderr, "error: %s\n", why);
+    put_texts(stderr, "error: ", why, "\n", NULL);
     return -1;
   }
   return 0;
@@ -260,42 +314,47 @@ static int on_token(void *user, int32_t token, int32_t position) {
 }
 
 static int fail(const char *what, picogpt_status st) {
-  fprintf(stderr, "error: %s: %s: %s\n", what, picogpt_status_name(st), picogpt_last_error(&g_rt));
+  put_texts(stderr, "error: ", what, ": ", picogpt_status_name(st), ": ",
+            picogpt_last_error(&g_rt), "\n", NULL);
   return 1;
 }
 
 static uint64_t per(uint64_t total, uint64_t n) { return n ? total / n : 0; }
 
-/* One " key=value" field of the stats line. The firmware links picolibc's integer-only printf
- * (about 7 KB less flash than the default one), which has no 64-bit conversions, so 64-bit
- * counters are formatted by cli_format_u64. */
+/* One " key=value" field of the stats line. */
 static void put_stat(const char *key, uint64_t value) {
-  char text[CLI_U64_TEXT_SIZE];
-  cli_format_u64(value, text);
-  printf(" %s=%s", key, text);
+  put_texts(stdout, " ", key, "=", NULL);
+  put_u64(stdout, value);
 }
 
 /* A field with three decimals, from thousandths. */
 static void put_milli(const char *key, uint64_t thousandths) {
   put_stat(key, thousandths / 1000u);
-  printf(".%03u", (unsigned)(thousandths % 1000u));
+  const unsigned fraction = (unsigned)(thousandths % 1000u);
+  const char decimals[] = {'.', (char)('0' + fraction / 100u), (char)('0' + fraction / 10u % 10u),
+                           (char)('0' + fraction % 10u), '\0'};
+  fputs(decimals, stdout);
 }
 #endif /* !PICOGPT_FW_PROBE */
 
 #if PICOGPT_FW_PROBE
 int main(void) {
+  install_trap_handler();
   const picogpt_status st = picogpt_init_with_options(
       &g_rt, g_pico_gpt_model_data, g_pico_gpt_model_data_len, g_arena, sizeof g_arena, &g_options);
   if (st != PICOGPT_OK) {
-    fprintf(stderr, "error: probe: picogpt_init: %s: %s\n", picogpt_status_name(st),
-            picogpt_last_error(&g_rt));
+    put_texts(stderr, "error: probe: picogpt_init: ", picogpt_status_name(st), ": ",
+              picogpt_last_error(&g_rt), "\n", NULL);
     return 1;
   }
-  printf("picogpt-arena-bytes: %lu\n", (unsigned long)picogpt_info(&g_rt)->arena_used);
+  fputs("picogpt-arena-bytes: ", stdout);
+  put_u64(stdout, picogpt_info(&g_rt)->arena_used);
+  fputs("\n", stdout);
   return 0;
 }
 #else
 int main(void) {
+  install_trap_handler();
   paint_stack();
   options o = {PICOGPT_FW_PROMPT, PICOGPT_FW_TOKENS, PICOGPT_FW_SEED, PICOGPT_FW_TEMPERATURE,
                PICOGPT_FW_TOP_K, PICOGPT_FW_WINDOW, PICOGPT_FW_KEEP};
@@ -310,25 +369,29 @@ int main(void) {
   const picogpt_cim_mapping *map = picogpt_cim_info(&g_rt);
 #if PICOGPT_FW_CIM_CPU_FALLBACK
   if (map->layers_on_cpu > 0) {
-    fprintf(stderr,
-            "warning: %d of %d FULLY_CONNECTED layers do not fit the %d CIM macros (the model "
-            "needs %d) and run on the CPU\n",
-            (int)map->layers_on_cpu, (int)map->num_layers, (int)map->device.num_macros,
-            (int)map->macros_needed);
+    fputs("warning: ", stderr);
+    put_u64(stderr, (uint64_t)map->layers_on_cpu);
+    fputs(" of ", stderr);
+    put_u64(stderr, (uint64_t)map->num_layers);
+    fputs(" FULLY_CONNECTED layers do not fit the ", stderr);
+    put_u64(stderr, (uint64_t)map->device.num_macros);
+    fputs(" CIM macros (the model needs ", stderr);
+    put_u64(stderr, (uint64_t)map->macros_needed);
+    fputs(") and run on the CPU\n", stderr);
   }
 #endif
   const counters t_ready = now();
   const picogpt_model_info *info = picogpt_info(&g_rt);
   if (info->use_kv_cache != PICOGPT_USE_KV_CACHE) {
-    fprintf(stderr,
-            "error: model_data.h says PICOGPT_USE_KV_CACHE %d but the embedded model is the %s "
-            "model; re-export it with tf_convert_to_tflite.py (docs/firmware.md)\n",
-            PICOGPT_USE_KV_CACHE, info->use_kv_cache ? "KV-cache step" : "full-window");
+    put_texts(stderr, "error: model_data.h says PICOGPT_USE_KV_CACHE " FW_STR(PICOGPT_USE_KV_CACHE)
+              " but the embedded model is the ", info->use_kv_cache ? "KV-cache step" : "full-window",
+              " model; re-export it with tf_convert_to_tflite.py (docs/firmware.md)\n", NULL);
     return 3;
   }
   if (info->vocab_size != PICOGPT_VOCAB_SIZE) {
-    fprintf(stderr, "error: model_data.h says %d tokens, the model has %d\n", PICOGPT_VOCAB_SIZE,
-            (int)info->vocab_size);
+    fputs("error: model_data.h says " FW_STR(PICOGPT_VOCAB_SIZE) " tokens, the model has ", stderr);
+    put_u64(stderr, (uint64_t)info->vocab_size);
+    fputs("\n", stderr);
     return 3;
   }
   const int32_t n_prompt = picogpt_encode(&g_vocab, o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
@@ -337,13 +400,14 @@ int main(void) {
     const int32_t at = n_prompt < 0 ? -1 - n_prompt : 0;
     int32_t one;
     if (n_prompt == 0) {
-      fprintf(stderr, "error: the prompt is empty\n");
+      fputs("error: the prompt is empty\n", stderr);
     } else if (picogpt_encode(&g_vocab, o.prompt + at, &one, 1) == -1) {
-      fprintf(stderr, "error: the prompt has a character outside the vocabulary (at byte %d)\n",
-              (int)at);
+      fputs("error: the prompt has a character outside the vocabulary (at byte ", stderr);
+      put_u64(stderr, (uint64_t)at);
+      fputs(")\n", stderr);
     } else {
-      fprintf(stderr, "error: the prompt is longer than %d tokens (one context window)\n",
-              MAX_PROMPT_TOKENS);
+      fputs("error: the prompt is longer than " FW_STR(MAX_PROMPT_TOKENS)
+            " tokens (one context window)\n", stderr);
     }
     return 2;
   }
@@ -352,8 +416,9 @@ int main(void) {
   window.policy = (picogpt_window_policy)o.window;
   if (o.keep >= 0) window.keep = (int32_t)o.keep;
   if (picogpt_check_window(&g_rt, &window) != PICOGPT_OK) {
-    fprintf(stderr, "error: bad option '--keep %d': %s\n", (int)window.keep,
-            picogpt_last_error(&g_rt));
+    fputs("error: bad option '--keep ", stderr);
+    put_u64(stderr, (uint64_t)window.keep);
+    put_texts(stderr, "': ", picogpt_last_error(&g_rt), "\n", NULL);
     return 2;
   }
 
@@ -375,10 +440,10 @@ int main(void) {
   const uint64_t decode_cycle = rs.last.cycle - rs.first.cycle - rs.io.cycle;
   const picogpt_stats *stats = picogpt_get_stats(&g_rt);
   const uint64_t steps = stats->steps;
-  printf("picogpt-stats: model=%s", info->use_kv_cache ? "kv-cache" : "full-window");
+  put_texts(stdout, "picogpt-stats: model=", info->use_kv_cache ? "kv-cache" : "full-window", NULL);
   put_stat("tokens", (uint64_t)n_out);
   put_stat("prompt_tokens", (uint64_t)n_prompt);
-  printf(" window=%s", cli_window_policies[window.policy]);
+  put_texts(stdout, " window=", cli_window_policies[window.policy], NULL);
   put_stat("keep", (uint64_t)window.keep);
   put_stat("instructions_per_token", per(decode_instret, decode_steps));
   put_stat("cycles_per_token", per(decode_cycle, decode_steps));
