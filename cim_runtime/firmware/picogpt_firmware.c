@@ -20,12 +20,13 @@
  * is an option or its value. A line too long for the buffer, a bad escape, a bad value or a
  * prompt the vocabulary cannot encode is an error, never a silent cut.
  *
- * Exit status: 0 success, 1 runtime error (message on stderr), 2 bad option or prompt,
- * 3 the embedded model is not what its model_data.h says (kind or vocabulary size).
+ * Exit status: 0 success, 1 runtime error or trap (message on stderr), 2 bad option or prompt.
  *
- * Built with PICOGPT_FW_PROBE, the same code only initializes the runtime in a large arena and
- * prints the exact arena size the model needs on this target; the build runs that probe in
- * QEMU to size the real firmware's arena (cim_runtime/firmware/CMakeLists.txt). */
+ * Built with PICOGPT_FW_PROBE, the same code only initializes the runtime in a large arena,
+ * checks that the model is what its model_data.h says (kind and vocabulary size; exit status 3
+ * if not) and prints the exact arena size the model needs on this target; the build runs that
+ * probe in QEMU to size the real firmware's arena (cim_runtime/firmware/CMakeLists.txt) and
+ * stops if it fails. */
 #include <semihost.h> /* sys_semihost_get_cmdline */
 #include <stdarg.h>
 #include <stdio.h>
@@ -347,8 +348,23 @@ int main(void) {
               picogpt_last_error(&g_rt), "\n", NULL);
     return 1;
   }
+  /* The firmware trusts model_data.h's kind and vocabulary size: this build-time run of the
+   * same model is where they are checked. */
+  const picogpt_model_info *info = picogpt_info(&g_rt);
+  if (info->use_kv_cache != PICOGPT_USE_KV_CACHE) {
+    put_texts(stderr, "error: model_data.h says PICOGPT_USE_KV_CACHE " FW_STR(PICOGPT_USE_KV_CACHE)
+              " but the embedded model is the ", info->use_kv_cache ? "KV-cache step" : "full-window",
+              " model; re-export it with tf_convert_to_tflite.py (docs/firmware.md)\n", NULL);
+    return 3;
+  }
+  if (info->vocab_size != PICOGPT_VOCAB_SIZE) {
+    fputs("error: model_data.h says " FW_STR(PICOGPT_VOCAB_SIZE) " tokens, the model has ", stderr);
+    put_u64(stderr, (uint64_t)info->vocab_size);
+    fputs("\n", stderr);
+    return 3;
+  }
   fputs("picogpt-arena-bytes: ", stdout);
-  put_u64(stdout, picogpt_info(&g_rt)->arena_used);
+  put_u64(stdout, info->arena_used);
   fputs("\n", stdout);
   return 0;
 }
@@ -382,18 +398,6 @@ int main(void) {
 #endif
   const counters t_ready = now();
   const picogpt_model_info *info = picogpt_info(&g_rt);
-  if (info->use_kv_cache != PICOGPT_USE_KV_CACHE) {
-    put_texts(stderr, "error: model_data.h says PICOGPT_USE_KV_CACHE " FW_STR(PICOGPT_USE_KV_CACHE)
-              " but the embedded model is the ", info->use_kv_cache ? "KV-cache step" : "full-window",
-              " model; re-export it with tf_convert_to_tflite.py (docs/firmware.md)\n", NULL);
-    return 3;
-  }
-  if (info->vocab_size != PICOGPT_VOCAB_SIZE) {
-    fputs("error: model_data.h says " FW_STR(PICOGPT_VOCAB_SIZE) " tokens, the model has ", stderr);
-    put_u64(stderr, (uint64_t)info->vocab_size);
-    fputs("\n", stderr);
-    return 3;
-  }
   const int32_t n_prompt = picogpt_encode(&g_vocab, o.prompt, g_prompt_ids, MAX_PROMPT_TOKENS);
   if (n_prompt <= 0) {
     /* Where encoding stopped: no token matches there, or the ids ran out. */
