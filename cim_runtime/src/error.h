@@ -21,7 +21,7 @@ void pg_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 /* Records status and the formatted message; returns status, so a failing
  * function can end with `return pg_set_error(...)`. */
 picogpt_status pg_set_error_details(pg_error *err, picogpt_status status, const char *fmt, ...);
-/* Records status with the message "<status name> (no details in this build ...)". */
+/* Records status with the message "<status name> (details: the build's arena probe ...)". */
 picogpt_status pg_set_status(pg_error *err, picogpt_status status);
 
 #ifdef PICOGPT_TERSE_ERRORS

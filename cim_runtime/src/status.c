@@ -118,7 +118,6 @@ picogpt_status pg_set_error_details(pg_error *err, picogpt_status status, const 
 }
 
 picogpt_status pg_set_status(pg_error *err, picogpt_status status) {
-  return pg_set_error_details(err, status, "%s (no details in this build: the firmware's build "
-                              "prints them when its arena probe initializes the model)",
+  return pg_set_error_details(err, status, "%s (details: the build's arena probe prints them)",
                               picogpt_status_name(status));
 }
