@@ -9,7 +9,7 @@ qemu-system-riscv32 with a timeout and checks: exit status, text identical to th
 the same model bytes, prompt, seed, temperature and top-k (sampled and greedy, a prompt with
 spaces), a sane stats line (with the CIM mapping, the instructions the core executes outside
 the accelerator and the cost model's figures), the speed target, the memory budgets, bad
-options, prompts and command lines, the build's refusal of an arena or RAM that is too small
+options, prompts and command lines, a trap ending the run with its cause, the build's refusal of an arena or RAM that is too small
 and of a CIM device too small for the model (or its CPU fallback, same text), and the model kind:
 a full-window model_data builds and runs, a kind that PICOGPT_USE_KV_CACHE contradicts stops
 the configure. The firmware embeds the repository's model_data (the reference model) unless
@@ -186,6 +186,19 @@ def host_cli(tools):
     return os.path.join(build, "cim_runtime", "apps", "picogpt_generate")
 
 
+def elf_file_offset(elf, addr, size):
+    """Where the size bytes at address addr of the ELF's image lie in the file."""
+    code, secs = run(["riscv64-unknown-elf-readelf", "-SW", elf], 60)
+    assert code == 0, secs
+    for line in secs.splitlines():
+        f = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)", line)
+        if f:
+            sec_addr, sec_off, sec_size = (int(f.group(i), 16) for i in (2, 3, 4))
+            if sec_addr <= addr and addr + size <= sec_addr + sec_size:
+                return sec_off + addr - sec_addr
+    raise AssertionError(f"no section of {elf} holds 0x{addr:x}..+{size}")
+
+
 def embedded_model(elf, out_path):
     """Writes the .tflite bytes the firmware embeds (g_pico_gpt_model_data) to out_path."""
     code, syms = run(["riscv64-unknown-elf-nm", "-S", elf], 60)
@@ -193,20 +206,13 @@ def embedded_model(elf, out_path):
     m = re.search(r"^([0-9a-f]+) ([0-9a-f]+) \w g_pico_gpt_model_data$", syms, re.MULTILINE)
     assert m, "g_pico_gpt_model_data not in the firmware's symbol table"
     addr, size = int(m.group(1), 16), int(m.group(2), 16)
-    code, secs = run(["riscv64-unknown-elf-readelf", "-SW", elf], 60)
-    for line in secs.splitlines():
-        f = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)", line)
-        if f:
-            sec_addr, sec_off, sec_size = (int(f.group(i), 16) for i in (2, 3, 4))
-            if sec_addr <= addr and addr + size <= sec_addr + sec_size:
-                with open(elf, "rb") as src:
-                    src.seek(sec_off + addr - sec_addr)
-                    data = src.read(size)
-                assert data[4:8] == b"TFL3", "embedded bytes are not a .tflite"
-                with open(out_path, "wb") as dst:
-                    dst.write(data)
-                return out_path
-    raise AssertionError("no section holds g_pico_gpt_model_data")
+    with open(elf, "rb") as src:
+        src.seek(elf_file_offset(elf, addr, size))
+        data = src.read(size)
+    assert data[4:8] == b"TFL3", "embedded bytes are not a .tflite"
+    with open(out_path, "wb") as dst:
+        dst.write(data)
+    return out_path
 
 
 @pytest.fixture(scope="module")
@@ -491,6 +497,29 @@ def test_raw_command_line_is_checked_word_by_word(firmware):
     ]:
         code, out, _ = qemu(firmware, raw_command_line=line)
         assert code == 2 and message in out, (line, code, out)
+
+
+def test_a_trap_ends_the_run_with_its_cause(firmware, tmp_path):
+    """The firmware's trap handler (picolibc's hosted crt0 installs none): an illegal
+    instruction where generation starts ends the run with exit status 1, the trap's cause
+    (2: illegal instruction) and its address, instead of hanging until QEMU's timeout."""
+    code, syms = run(["riscv64-unknown-elf-nm", firmware], 60)
+    assert code == 0, syms
+    # With link-time optimization GCC may rename it (picogpt_generate.constprop.0).
+    m = re.search(r"^([0-9a-f]+) \w picogpt_generate(\.\S+)?$", syms, re.MULTILINE)
+    assert m, "picogpt_generate not in the firmware's symbol table"
+    addr = int(m.group(1), 16)
+    broken = tmp_path / "trap.elf"
+    shutil.copyfile(firmware, broken)
+    with open(broken, "r+b") as f:
+        f.seek(elf_file_offset(firmware, addr, 4))
+        f.write(b"\0\0\0\0")  # an all-zero instruction is illegal in RISC-V
+    code, out, err = qemu(str(broken), "--tokens", "3", timeout=30)
+    assert code == 1, (code, out, err)
+    # Semihosting puts the firmware's stderr on QEMU's stdout.
+    expected = f"error: trap: mcause=2 mepc=0x{addr:0{len(m.group(1))}x}"
+    assert expected in out + err, (expected, out, err)
+    assert "picogpt-stats" not in out
 
 
 def test_run_qemu_refuses_an_empty_argument(firmware):
