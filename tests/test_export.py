@@ -345,16 +345,16 @@ def test_step_and_full_int8_agree(exports, data_dir):
 
 
 def eval_line(stdout):
-    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions)."""
+    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions, KL)."""
     import re
 
     m = re.search(
-        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)% "
-        r"over ([\d,]+) predictions",
+        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)%, "
+        r"KL\(float \|\| int8\) ([\d.]+) over ([\d,]+) predictions",
         stdout,
     )
     assert m, stdout
-    return float(m[1]), float(m[2]), m[3], int(m[4].replace(",", ""))
+    return float(m[1]), float(m[2]), m[3], int(m[5].replace(",", "")), float(m[4])
 
 
 def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoint, tmp_path):
@@ -368,7 +368,7 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     path.write_bytes(data)
     r = run_script("tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3")
     assert r.returncode == 0, r.stderr[-3000:]
-    int8_loss, float_loss, top1, predictions = eval_line(r.stdout)
+    int8_loss, float_loss, top1, predictions, kl = eval_line(r.stdout)
     assert "non-overlapping windows" in r.stdout and "chip arithmetic (C runtime)" in r.stdout
 
     T = checkpoint.config.block_size
@@ -387,6 +387,10 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     assert abs(int8_loss - nll(int8_logits)) <= 6e-5 and abs(float_loss - nll(float_logits)) <= 6e-5
     agree = np.mean(int8_logits.argmax(-1) == float_logits.argmax(-1))
     assert top1 == f"{100 * agree:.2f}"
+    float_p = np.exp(float_logits - np.log(np.exp(float_logits).sum(-1, keepdims=True)))
+    int8_logp = int8_logits - np.log(np.exp(int8_logits).sum(-1, keepdims=True))
+    expected_kl = np.mean(np.sum(float_p * (np.log(float_p) - int8_logp), axis=-1))
+    assert abs(kl - expected_kl) <= 6e-5
 
     r = run_script(
         "tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3",
