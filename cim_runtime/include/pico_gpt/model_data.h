@@ -25,8 +25,8 @@ extern "C" {
 #define PICOGPT_KV_CACHE_BYTES 98304
 
 // logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.
-#define PICOGPT_LOGITS_SCALE 0.101001471f
-#define PICOGPT_LOGITS_ZERO_POINT -58
+#define PICOGPT_LOGITS_SCALE 0.0966111273f
+#define PICOGPT_LOGITS_ZERO_POINT -56
 
 // Subgraph input/output indices (the order of the model's inputs/outputs).
 #define PICOGPT_INPUT_TOKEN 0  // int32 [1]
