@@ -91,15 +91,13 @@ def save_untrained_checkpoint(out_dir, data_dir, **config):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return shakespeare_data_dir(tmp_path_factory)
+def data_dir(shakespeare_dir):
+    return shakespeare_dir
 
 
 @pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("trained")
-    train_checkpoint(out, data_dir)
-    return str(out)
+def trained_dir(small_trained_dir):
+    return small_trained_dir
 
 
 @pytest.fixture(scope="module")
