@@ -350,9 +350,13 @@ def test_copied_checkpoint_finds_its_dataset_by_name(float_dir, data_dir, tmp_pa
 
 
 def test_copied_checkpoint_without_its_dataset(float_dir, tmp_path):
+    from tf_model.checkpoint import DataError, load_checkpoint
+
     model_dir = copy_with_data_dir(float_dir, tmp_path / "m", "/elsewhere/no_such_dataset")
-    r = run_script("tf_eval.py", "--out_dir", model_dir, "--max_windows=1")
-    assert_error(r, "/elsewhere/no_such_dataset", "does not exist here", "prepare.py")
+    with pytest.raises(DataError) as error:
+        load_checkpoint(model_dir)
+    for fragment in ("/elsewhere/no_such_dataset", "does not exist here", "prepare.py"):
+        assert fragment in str(error.value), str(error.value)
 
 
 # ---- the committed reference model ----------------------------------------------------------
