@@ -45,9 +45,7 @@ log_interval = 10  # measure loss and ms/iter every this many iterations
 eval_iters = 200  # batches per split in one evaluation
 eval_only = False  # evaluate once, print the losses and exit without writing anything
 always_save_checkpoint = False  # save model.keras at every eval, not only when val improves
-init_from = (
-    "scratch"  # 'scratch', 'resume' (from out_dir/ckpt.pkl) or a trained out_dir to start from
-)
+init_from = "scratch"  # 'scratch', 'resume' (out_dir/ckpt.pkl) or a trained out_dir to start from
 overwrite = False  # let init_from='scratch' replace another run's checkpoint in out_dir
 tensorboard = True  # write TensorBoard event files under out_dir/tb
 progress_interval = 60.0  # seconds between progress lines when stdout is not a terminal
