@@ -196,15 +196,20 @@ def resolve_data_dir(cfg):
     return cfg["data_dir"] or os.path.join(HERE, "data", cfg["dataset"])
 
 
-def resumed_model_config(cfg, sources, resume):
-    """The model saved in ckpt.pkl; settings given for it on the command line or in a config
-    file must agree (the saved weights have the saved shape)."""
-    saved = PicoGPTConfig.from_dict(resume["model_args"])
-    differ = [
+def settings_that_differ(cfg, sources, saved):
+    """Model settings given on the command line or in a config file that differ from a saved
+    model's config (the saved weights have the saved shape), each as 'key=value (from ...)'."""
+    return [
         f"{key}={cfg[key]!r} (from {sources[key]}; the checkpoint has {key}={getattr(saved, key)!r})"
         for key in MODEL_DEFAULTS
         if key in sources and cfg[key] != getattr(saved, key)
     ]
+
+
+def resumed_model_config(cfg, sources, resume):
+    """The model saved in ckpt.pkl; settings given for it must agree (settings_that_differ)."""
+    saved = PicoGPTConfig.from_dict(resume["model_args"])
+    differ = settings_that_differ(cfg, sources, saved)
     if differ:
         raise TrainError(
             f"--init_from=resume continues the model in {os.path.join(cfg['out_dir'], RESUME_FILE)}"
@@ -231,12 +236,7 @@ def init_checkpoint(cfg, sources, data_dir):
         checkpoint = load_checkpoint(init_dir, data_dir)
     except DataError as e:
         raise TrainError(f"--init_from={init_dir}: {e}") from None
-    saved = checkpoint.config
-    differ = [
-        f"{key}={cfg[key]!r} (from {sources[key]}; the checkpoint has {key}={getattr(saved, key)!r})"
-        for key in MODEL_DEFAULTS
-        if key in sources and cfg[key] != getattr(saved, key)
-    ]
+    differ = settings_that_differ(cfg, sources, checkpoint.config)
     if differ:
         raise TrainError(
             f"--init_from={init_dir} holds a model of another config: {'; '.join(differ)}. "

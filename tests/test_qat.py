@@ -35,20 +35,10 @@ REFERENCE_TOLERANCE = 0.002  # nats/char (and percentage points for top-1)
 
 
 @pytest.fixture(scope="module")
-def data_dir(shakespeare_dir):
-    return shakespeare_dir
-
-
-@pytest.fixture(scope="module")
-def float_dir(small_trained_dir):
-    return small_trained_dir
-
-
-@pytest.fixture(scope="module")
-def checkpoint(float_dir):
+def checkpoint(small_trained_dir):
     from tf_model.checkpoint import load_checkpoint
 
-    return load_checkpoint(float_dir)
+    return load_checkpoint(small_trained_dir)
 
 
 @pytest.fixture(scope="module")
@@ -190,12 +180,12 @@ def test_tensor_agreement_names_every_int8_tensor(checkpoint, ptq_export, val_wi
 
 
 @pytest.fixture(scope="module")
-def qat_dir(tmp_path_factory, float_dir):
+def qat_dir(tmp_path_factory, small_trained_dir):
     out = tmp_path_factory.mktemp("qat")
     proc = run_script(
         "tf_train.py",
         "--qat=True",
-        f"--init_from={float_dir}",
+        f"--init_from={small_trained_dir}",
         f"--out_dir={out}",
         f"--max_iters={QAT_ITERS}",
         f"--lr_decay_iters={QAT_ITERS}",
@@ -253,9 +243,13 @@ def test_qat_improves_agreement_over_ptq(checkpoint, ptq_export, qat_dir, val_wi
 # ---- bad input ------------------------------------------------------------------------------
 
 
-def train(data_dir, *args):
+def train(shakespeare_dir, *args):
     return run_script(
-        "tf_train.py", f"--data_dir={data_dir}", "--tensorboard=False", "--max_iters=1", *args
+        "tf_train.py",
+        f"--data_dir={shakespeare_dir}",
+        "--tensorboard=False",
+        "--max_iters=1",
+        *args,
     )
 
 
@@ -266,7 +260,7 @@ def assert_error(result, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr[-2000:])
 
 
-def test_qat_without_a_checkpoint_to_start_from(tmp_path, data_dir):
+def test_qat_without_a_checkpoint_to_start_from(tmp_path, shakespeare_dir):
     import tf_train
 
     for args, fragment in (
@@ -274,44 +268,53 @@ def test_qat_without_a_checkpoint_to_start_from(tmp_path, data_dir):
         (["--qat=True", f"--init_from={tmp_path}/none"], "is not a directory"),
     ):
         with pytest.raises(tf_train.TrainError, match=re.escape(fragment)):
-            tf_train.main([f"--data_dir={data_dir}", f"--out_dir={tmp_path}/out", *args])
-    r = train(data_dir, "--qat=True", f"--init_from={tmp_path}", f"--out_dir={tmp_path}/out")
+            tf_train.main([f"--data_dir={shakespeare_dir}", f"--out_dir={tmp_path}/out", *args])
+    r = train(shakespeare_dir, "--qat=True", f"--init_from={tmp_path}", f"--out_dir={tmp_path}/out")
     assert_error(r, f"--init_from={tmp_path}", "model.keras not found", "train one first")
 
 
-def test_qat_from_a_checkpoint_of_another_config(float_dir, tmp_path, data_dir):
+def test_qat_from_a_checkpoint_of_another_config(small_trained_dir, tmp_path, shakespeare_dir):
     r = train(
-        data_dir, "--qat=True", f"--init_from={float_dir}", f"--out_dir={tmp_path}", "--n_embd=32"
+        shakespeare_dir,
+        "--qat=True",
+        f"--init_from={small_trained_dir}",
+        f"--out_dir={tmp_path}",
+        "--n_embd=32",
     )
     assert_error(r, "another config", "n_embd=32", "the checkpoint has n_embd=64")
     other = save_untrained_checkpoint(
-        str(tmp_path / "other_vocab"), data_dir, vocab_size=80, enforce_cim_limits=False
+        str(tmp_path / "other_vocab"), shakespeare_dir, vocab_size=80, enforce_cim_limits=False
     )
-    r = train(data_dir, "--qat=True", f"--init_from={other}", f"--out_dir={tmp_path}/o")
+    r = train(shakespeare_dir, "--qat=True", f"--init_from={other}", f"--out_dir={tmp_path}/o")
     assert_error(r, "vocabulary mismatch")
 
 
-def test_qat_bad_settings(float_dir, tmp_path, data_dir):
-    r = train(data_dir, "--qat=True", f"--init_from={float_dir}", f"--out_dir={float_dir}")
+def test_qat_bad_settings(small_trained_dir, tmp_path, shakespeare_dir):
+    r = train(
+        shakespeare_dir,
+        "--qat=True",
+        f"--init_from={small_trained_dir}",
+        f"--out_dir={small_trained_dir}",
+    )
     assert_error(r, "would overwrite the one it starts from")
     import tf_train
 
-    args = ["--qat=True", f"--init_from={float_dir}", f"--out_dir={tmp_path}/out"]
+    args = ["--qat=True", f"--init_from={small_trained_dir}", f"--out_dir={tmp_path}/out"]
     with pytest.raises(tf_train.TrainError, match="needs float32"):
-        tf_train.main([f"--data_dir={data_dir}", *args, "--mixed_precision=float16"])
+        tf_train.main([f"--data_dir={shakespeare_dir}", *args, "--mixed_precision=float16"])
     resumable = tmp_path / "float_run"
-    shutil.copytree(float_dir, resumable)
-    r = train(data_dir, "--init_from=resume", "--qat=True", f"--out_dir={resumable}")
+    shutil.copytree(small_trained_dir, resumable)
+    r = train(shakespeare_dir, "--init_from=resume", "--qat=True", f"--out_dir={resumable}")
     assert_error(r, "is not a QAT run", "--qat=False")
 
 
-def test_export_checkpoint_ranges_of_a_float_model(checkpoint, float_dir, tmp_path):
+def test_export_checkpoint_ranges_of_a_float_model(checkpoint, small_trained_dir, tmp_path):
     from tf_model.export import ExportError, build_tflite
 
     with pytest.raises(ExportError, match="holds no quantization ranges"):
         build_tflite(checkpoint, "step", "int8", 1, range_policy="checkpoint")
     r = run_script(
-        "tf_convert_to_tflite.py", "--model_dir", float_dir, "--ranges", "checkpoint",
+        "tf_convert_to_tflite.py", "--model_dir", small_trained_dir, "--ranges", "checkpoint",
         "--output", str(tmp_path / "m.tflite"), "--no_c_arrays", "--quiet",
     )  # fmt: skip
     assert_error(r, "holds no quantization ranges", "--ranges percentile")
@@ -341,22 +344,24 @@ def copy_with_data_dir(src, dst, recorded):
     return str(dst)
 
 
-def test_copied_checkpoint_finds_its_dataset_by_name(float_dir, data_dir, tmp_path, monkeypatch):
+def test_copied_checkpoint_finds_its_dataset_by_name(
+    small_trained_dir, shakespeare_dir, tmp_path, monkeypatch
+):
     from tf_model.checkpoint import load_checkpoint
 
-    name = os.path.basename(os.path.normpath(data_dir))
-    model_dir = copy_with_data_dir(float_dir, tmp_path / "m", f"/elsewhere/{name}")
+    name = os.path.basename(os.path.normpath(shakespeare_dir))
+    model_dir = copy_with_data_dir(small_trained_dir, tmp_path / "m", f"/elsewhere/{name}")
     os.makedirs(tmp_path / "cwd" / "data")
-    os.symlink(data_dir, tmp_path / "cwd" / "data" / name)
+    os.symlink(shakespeare_dir, tmp_path / "cwd" / "data" / name)
     monkeypatch.chdir(tmp_path / "cwd")
     found = load_checkpoint(model_dir).data_dir
-    assert os.path.samefile(found, data_dir)
+    assert os.path.samefile(found, shakespeare_dir)
 
 
-def test_copied_checkpoint_without_its_dataset(float_dir, tmp_path):
+def test_copied_checkpoint_without_its_dataset(small_trained_dir, tmp_path):
     from tf_model.checkpoint import DataError, load_checkpoint
 
-    model_dir = copy_with_data_dir(float_dir, tmp_path / "m", "/elsewhere/no_such_dataset")
+    model_dir = copy_with_data_dir(small_trained_dir, tmp_path / "m", "/elsewhere/no_such_dataset")
     with pytest.raises(DataError) as error:
         load_checkpoint(model_dir)
     for fragment in ("/elsewhere/no_such_dataset", "does not exist here", "prepare.py"):
@@ -366,11 +371,11 @@ def test_copied_checkpoint_without_its_dataset(float_dir, tmp_path):
 # ---- the committed reference model ----------------------------------------------------------
 
 
-def test_reference_model_figures_recompute(data_dir):
+def test_reference_model_figures_recompute(shakespeare_dir):
     """The docs' figures for models/shakespeare_char (float and int8 val loss, top-1), from the
     committed float checkpoint and int8 export, over the whole val split in chip arithmetic."""
     r = run_script(
-        "tf_eval.py", "--out_dir", REFERENCE_DIR, "--data_dir", data_dir,
+        "tf_eval.py", "--out_dir", REFERENCE_DIR, "--data_dir", shakespeare_dir,
         "--tflite", os.path.join(REFERENCE_DIR, "model_data_int8.tflite"),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
