@@ -5,13 +5,14 @@
     ranges = choose_ranges(values, "mse")              # {point: (min, max)}
     calibrated = apply_ranges(calibrated, ranges)      # before the converter's quantizer runs
 
-A point is a quantized tensor of the step model, named as in tf_model/qat.py (h0/q, ...). The
-export graphs name their ops the same way, so a converted model's tensor names say which point
+The exporter (tf_model/export/calibration.py, --ranges) and QAT (tf_train.py --qat=True) take
+their ranges from here. A point is a quantized tensor of the step model, named as in
+tf_model/qat.py (h0/q, ...). The export graphs (tf_model/export/graph.py) name their ops the same way, so a converted model's tensor names say which point
 each tensor is (`tensor_points`). Policies for choosing a range from a point's float values:
 
     minmax      the observed extremes (the converter's own calibration)
-    percentile  the exporter's clipping before this module: 0.01..99.99th percentile for
-                matmul/add/mul outputs, 99.9th for squares, scores keep [mask, max]
+    percentile  0.01..99.99th percentile for matmul/add/mul outputs, 99.9th for squares,
+                extremes for per-row scalars (the default for a float checkpoint)
     mse         per point, the range (from a grid of percentile pairs) with the least mean
                 squared int8 rounding + clipping error on the observed values
 
