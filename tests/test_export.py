@@ -460,6 +460,17 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
     assert report["tflm"]["status"] == "runs" and report["tflm"]["arena_bytes"] > 0
     assert report["kv_cache_bytes"] == 2 * 2 * 2 * 32 * 32  # 2 (K,V) x layers x heads x T x hs
     assert report["macs_per_token"] > 0 and report["ops"]["FULLY_CONNECTED"] == 6 * 2 + 1
+    # the quantization debugger: KL and one agreement row per int8 tensor, the weakest printed
+    evaluation = report["evaluation"]
+    assert report["range_policy"] == "percentile" and "int8 ranges" in result.stdout
+    assert 0 <= evaluation["kl_divergence"] < 0.1
+    from tf_model.config import PicoGPTConfig
+    from tf_model.qat import point_names
+
+    rows = evaluation["tensor_agreement"]
+    assert [r["point"] for r in rows] == point_names(PicoGPTConfig.from_dict(report["config"]))
+    weakest = min(rows, key=lambda r: r["snr_db"])
+    assert f"{weakest['point']} {weakest['snr_db']:.1f} dB" in result.stdout
 
     # C arrays compile as C and C++ and hold the exact .tflite bytes
     main_c = tmp_path / "main.c"
