@@ -1,88 +1,173 @@
 """
-Throughput of the compiled PicoGPT train step (forward, backward, AdamW update) on this machine.
+Throughput of the compiled PicoGPT train step (forward, backward, AdamW update) on this machine,
+optionally against a PyTorch eager implementation of the same model, interleaved.
 
     uv run python bench/bench_train.py                    # default config, XLA on and off
-    uv run python bench/bench_train.py --iters 30 --xla on
+    uv run python bench/bench_train.py --iters 30 --xla off
+    uv run python bench/bench_train.py --xla off --rounds 5 --torch_python /work/torchenv/bin/python
 
-Prints a table and, last, `N ms/iter` for the fastest setting. Target (issue #2): <= 235 ms/iter for
-the default config on a 2-core x86 CPU, i.e. >= 1.5x a PyTorch eager implementation (~355 ms/iter).
+Each round times --iters steps of every setting, one setting after the other, so a machine
+shared with other jobs slows them alike; the table gives the median over all rounds, the best
+step, the CPU time per step (all threads; it moves less than wall time when the machine is
+busy), and the load average. With --torch_python (a python that can import torch; see
+bench_train_torch.py for a venv outside the project) every round also runs bench_train_torch.py,
+and the table gives each setting's speed-up over PyTorch eager. Target (issue #12): >= 2.5x.
+Prints `N ms/iter` last, for the fastest TensorFlow setting.
 """
 
 import argparse
 import os
 import platform
+import re
+import subprocess
+import sys
 import time
 
-TARGET_MS = 235.0
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TARGET_SPEEDUP = 2.5  # issue #12: >= 2.5x the PyTorch eager throughput on the same machine
 
 
-def measure(xla, iters, warmup, batch_size, block_size):
-    import numpy as np
+class TrainStepTimer:
+    """One compiled train step (default model, float32) and the times of the steps it ran."""
 
-    import tf_train
-    from tf_model import PicoGPTConfig
+    def __init__(self, xla, batch_size, block_size):
+        import numpy as np
 
-    cfg = {**tf_train.DEFAULTS, "batch_size": batch_size, "block_size": block_size}
-    trainer = tf_train.Trainer(
-        cfg, PicoGPTConfig(block_size=block_size), use_float16=False, use_xla=xla
-    )
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
-    y = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
-    t0 = time.perf_counter()
-    float(trainer.train_step(x, y))
-    compile_s = time.perf_counter() - t0
-    for _ in range(warmup):
-        float(trainer.train_step(x, y))
-    times = []
-    for _ in range(iters):
+        import tf_train
+        from tf_model import PicoGPTConfig
+
+        cfg = {**tf_train.DEFAULTS, "batch_size": batch_size, "block_size": block_size}
+        self.trainer = tf_train.Trainer(
+            cfg, PicoGPTConfig(block_size=block_size), use_float16=False, use_xla=xla
+        )
+        rng = np.random.default_rng(0)
+        self.x = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
+        self.y = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
         t0 = time.perf_counter()
-        float(trainer.train_step(x, y))
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return compile_s, times[len(times) // 2], times[0]
+        float(self.trainer.train_step(self.x, self.y))
+        self.compile_s = time.perf_counter() - t0
+        self.wall, self.cpu = [], []  # seconds per timed step
+
+    def run(self, iters, warmup):
+        for _ in range(warmup):
+            float(self.trainer.train_step(self.x, self.y))
+        for _ in range(iters):
+            c0, t0 = time.process_time(), time.perf_counter()
+            float(self.trainer.train_step(self.x, self.y))
+            self.wall.append(time.perf_counter() - t0)
+            self.cpu.append(time.process_time() - c0)
+
+
+def run_torch(python, args):
+    """One bench_train_torch.py run in `python`: (median s, best s, CPU s) per step."""
+    cmd = [
+        python,
+        os.path.join(HERE, "bench_train_torch.py"),
+        f"--iters={args.iters}",
+        f"--warmup={args.warmup}",
+        f"--batch_size={args.batch_size}",
+        f"--block_size={args.block_size}",
+    ]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    found = re.search(r"^\| PyTorch eager \|([^\n]*)", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not found:
+        sys.exit(
+            f"error: the PyTorch benchmark failed under --torch_python {python} "
+            f"(exit status {done.returncode}):\n{(done.stderr or done.stdout)[-2000:]}"
+        )
+    median_ms, best_ms, cpu_ms = (float(v) for v in found.group(1).split("|")[:3])
+    return median_ms / 1000, best_ms / 1000, cpu_ms / 1000
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
 
 
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--iters", type=int, default=20, help="timed iterations per setting")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations after compiling")
+    parser.add_argument("--iters", type=int, default=20, help="timed iterations per round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per round")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of every setting in turn")
     parser.add_argument("--xla", choices=["on", "off", "both"], default="both")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument(
+        "--torch_python",
+        default="",
+        help="a python that can import torch: also time bench_train_torch.py, interleaved",
+    )
     args = parser.parse_args()
+    for name in ("iters", "rounds", "batch_size", "block_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if args.torch_python and not os.access(args.torch_python, os.X_OK):
+        parser.error(
+            f"--torch_python {args.torch_python} is not an executable file; give the python "
+            "of a venv with torch (see bench/bench_train_torch.py for how to make one)"
+        )
     from tf_model.quiet import import_keras
 
     import_keras()  # TensorFlow's C++ start-up log stays off the table
 
+    load_before = os.getloadavg()[0]
     settings = {"on": [True], "off": [False], "both": [True, False]}[args.xla]
-    tokens = args.batch_size * args.block_size
-    rows = []
-    for xla in settings:
-        compile_s, median_s, best_s = measure(
-            xla, args.iters, args.warmup, args.batch_size, args.block_size
-        )
-        rows.append((xla, compile_s, median_s, best_s))
+    timers = {xla: TrainStepTimer(xla, args.batch_size, args.block_size) for xla in settings}
+    torch_rounds = []  # (median s, best s, CPU s) per round
+    for _ in range(args.rounds):
+        for timer in timers.values():
+            timer.run(args.iters, args.warmup)
+        if args.torch_python:
+            torch_rounds.append(run_torch(args.torch_python, args))
+    load_after = os.getloadavg()[0]
 
+    tokens = args.batch_size * args.block_size
     print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after"
     )
     print(
-        f"batch {args.batch_size} x block {args.block_size} = {tokens} tokens/iter, {args.iters} timed iterations\n"
+        f"batch {args.batch_size} x block {args.block_size} = {tokens} tokens/iter, "
+        f"{args.rounds} round(s) of {args.iters} timed iterations per setting\n"
     )
+    torch_s = median([r[0] for r in torch_rounds]) if torch_rounds else None
     print(
-        f"| XLA | compile s | median ms/iter | best ms/iter | tokens/s | vs target {TARGET_MS:.0f} ms |"
+        "| train step | compile s | median ms/iter | best ms/iter | CPU ms/iter | tokens/s "
+        f"| vs PyTorch eager (target {TARGET_SPEEDUP:g}x) |"
     )
-    print("|-----|-----------|----------------|--------------|----------|-----------------|")
-    for xla, compile_s, median_s, best_s in rows:
-        verdict = "meets" if median_s * 1000 <= TARGET_MS else "misses"
+    print("|---|---|---|---|---|---|---|")
+    for xla, t in timers.items():
+        wall_s = median(t.wall)
+        speedup = "" if torch_s is None else f"{torch_s / wall_s:.2f}x"
         print(
-            f"| {'on' if xla else 'off':3} | {compile_s:9.1f} | {median_s * 1000:14.1f} | {best_s * 1000:12.1f} | "
-            f"{tokens / median_s:8,.0f} | {verdict:15} |"
+            f"| TensorFlow, XLA {'on' if xla else 'off'} | {t.compile_s:.1f} | {wall_s * 1000:.1f} "
+            f"| {min(t.wall) * 1000:.1f} | {median(t.cpu) * 1000:.1f} | {tokens / wall_s:,.0f} "
+            f"| {speedup} |"
         )
-    fastest = min(r[2] for r in rows)
+    if torch_rounds:
+        best, cpu = min(r[1] for r in torch_rounds), median([r[2] for r in torch_rounds])
+        print(
+            f"| PyTorch eager | | {torch_s * 1000:.1f} | {best * 1000:.1f} | {cpu * 1000:.1f} "
+            f"| {tokens / torch_s:,.0f} | 1.00x |"
+        )
+    if args.rounds > 1:
+        per_round = {
+            f"XLA {'on' if xla else 'off'}": [
+                median(t.wall[i * args.iters : (i + 1) * args.iters]) for i in range(args.rounds)
+            ]
+            for xla, t in timers.items()
+        }
+        if torch_rounds:
+            per_round["PyTorch"] = [r[0] for r in torch_rounds]
+        print("\nmedian ms/iter of each round (how noisy the machine was):")
+        for name, values in per_round.items():
+            print(f"  {name}: {', '.join(f'{v * 1000:.0f}' for v in values)}")
+    fastest = min(median(t.wall) for t in timers.values())
     print(f"\n{fastest * 1000:.0f} ms/iter")
 
 

@@ -23,11 +23,12 @@ def without_block_size(config):
 
 @keras.saving.register_keras_serializable(package="pico_gpt")
 class Dropout(keras.layers.Layer):
-    """Inverted dropout that draws 16 random bits per element instead of a float32 uniform.
+    """Inverted dropout from 16 random bits per element, applied as one multiply by a mask.
 
     Random-number generation was the largest non-matmul cost of a CPU train step; one 32-bit draw
-    now serves two elements and no int-to-float conversion runs. The keep test `bits >= rate * 2^16`
-    matches `rate` to within 2^-16 (0.1 -> 0.100006).
+    serves two elements and no int-to-float conversion runs. The keep test `bits >= rate * 2^16`
+    matches `rate` to within 2^-16 (0.1 -> 0.100006). The mask holds 0 or 1 / (1 - rate), so the
+    backward pass is a single multiply by the same mask (no select, no zeros tensor).
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -36,10 +37,9 @@ class Dropout(keras.layers.Layer):
         self.threshold = round(self.rate * 65536)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, x, training=False):
-        if not training or self.rate == 0.0:
-            return x
-        n = tf.size(x)
+    def mask(self, shape, dtype):
+        """A fresh (shape) tensor of `dtype`: 0 where dropped, 1 / (1 - rate) where kept."""
+        n = tf.reduce_prod(shape)
         bits = tf.random.stateless_uniform(
             [(n + 1) // 2],
             seed=self.seed_generator.next(),
@@ -48,11 +48,46 @@ class Dropout(keras.layers.Layer):
             maxval=None,
         )
         halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]  # two 16-bit draws per int32
-        keep = tf.reshape(halves >= tf.constant(self.threshold, tf.uint16), tf.shape(x))
-        return tf.where(keep, x * tf.cast(1.0 / (1.0 - self.rate), x.dtype), tf.zeros_like(x))
+        keep = tf.reshape(halves >= tf.constant(self.threshold, tf.uint16), shape)
+        return tf.where(keep, tf.constant(1.0 / (1.0 - self.rate), dtype), tf.constant(0.0, dtype))
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x
+        return x * self.mask(tf.shape(x), x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def layer_norm_no_bias(x, gamma, epsilon):
+    """(x - mean) / sqrt(var + epsilon) * gamma over the last axis, with a hand-written gradient.
+
+    The forward runs the same ops in the same order as the plain formula (outputs are bit-equal);
+    the backward is the closed form dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with
+    g = dy * gamma, instead of autodiff's chain of broadcast gradients (Tile, Sum, Reshape).
+    """
+
+    @tf.custom_gradient
+    def forward(x, gamma):
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True)  # (..., 1)
+        centred = x - mean
+        var = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)  # (..., 1)
+        rstd = tf.math.rsqrt(var + epsilon)  # (..., 1)
+        xhat = centred * rstd
+        y = xhat * gamma
+
+        def backward(dy):
+            rows = tf.reshape(dy * xhat, [-1, tf.shape(x)[-1]])  # (N, C)
+            dgamma = tf.reduce_sum(rows, axis=0)  # (C,)
+            g = dy * gamma
+            mean_g = tf.reduce_mean(g, axis=-1, keepdims=True)
+            mean_gx = tf.reduce_mean(g * xhat, axis=-1, keepdims=True)
+            return rstd * (g - mean_g - xhat * mean_gx), dgamma
+
+        return y, backward
+
+    return forward(x, gamma)
 
 
 @keras.saving.register_keras_serializable(package="pico_gpt")
@@ -68,21 +103,91 @@ class LayerNormNoBias(keras.layers.Layer):
 
     def call(self, x):
         # statistics in float32 even under mixed precision: variance of fp16 activations underflows
-        x32 = ops.cast(x, "float32")
-        mean = ops.mean(x32, axis=-1, keepdims=True)
-        var = ops.mean(ops.square(x32 - mean), axis=-1, keepdims=True)
-        y = (x32 - mean) * ops.rsqrt(var + self.epsilon) * ops.cast(self.gamma, "float32")
+        y = layer_norm_no_bias(
+            ops.cast(x, "float32"), ops.cast(self.gamma, "float32"), self.epsilon
+        )
         return ops.cast(y, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+def causal_self_attention(x, w_attn, w_proj, n_head, dropout_mask=None):
+    """softmax(q k^T / sqrt(hs) + causal mask) v per head, projected: (B, T, C) -> (B, T, C).
+
+    x @ w_attn gives [q | k | v], each split into n_head heads of hs = C / n_head columns;
+    `dropout_mask` (n_head, B, T, T), if given, multiplies the attention weights (0 or
+    1 / (1 - rate)). The math is the textbook one; the work is arranged for a CPU:
+    - each head's q, k, v come from their own weight columns, already (B, T, hs): no split or
+      transpose of a (B, T, 3C) tensor, in either direction;
+    - the gradient is written by hand: it needs neither the masked scores' select nor the
+      softmax's (T, T) row sums (sum_j dP_ij P_ij = dy_i . y_i, a (T, hs) product), and it
+      assembles d[q | k | v] once for one weight-gradient and one input-gradient matmul.
+    Masked scores are MASK_VALUE below the row's maximum or lower, so their weights are exactly 0.
+    """
+    B, T, C = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+    hs = C // n_head
+    scale = tf.cast(1.0 / math.sqrt(hs), x.dtype)
+    causal = tf.linalg.band_part(tf.ones((T, T), tf.bool), -1, 0)  # (T, T), True where key <= query
+
+    def head_columns(w, part, h):  # the (C, hs) columns of head h of q (part 0), k (1) or v (2)
+        start = part * C + h * hs
+        return w[:, start : start + hs]
+
+    @tf.custom_gradient
+    def attention(x, w_attn, w_proj):
+        rows = tf.reshape(x, (-1, C))  # (B*T, C)
+        saved, ys = [], []
+        for h in range(n_head):
+            q, k, v = (
+                tf.reshape(tf.matmul(rows, head_columns(w_attn, part, h)), (B, T, hs))
+                for part in range(3)
+            )  # 3 x (B, T, hs)
+            q = q * scale  # scale q, not the 2x larger (T, T) scores
+            att = tf.matmul(q, k, transpose_b=True)  # (B, T, T)
+            att = tf.where(causal, att, tf.cast(MASK_VALUE, att.dtype))
+            att = tf.nn.softmax(att, axis=-1)
+            dropped = att if dropout_mask is None else att * dropout_mask[h]
+            ys.append(tf.matmul(dropped, v))  # (B, T, hs)
+            saved.append((q, k, v, att, dropped, ys[-1]))
+        y = tf.reshape(tf.concat(ys, axis=-1), (-1, C))  # (B*T, C), heads side by side
+        out = tf.reshape(tf.matmul(y, w_proj), (B, T, C))
+
+        def backward(d_out):
+            d_out = tf.reshape(d_out, (-1, C))  # (B*T, C)
+            d_w_proj = tf.matmul(y, d_out, transpose_a=True)  # (C, C)
+            d_parts = [[], [], []]  # per part (q, k, v), per head: (B, T, hs)
+            for h in range(n_head):
+                q, k, v, att, dropped, y_h = saved[h]
+                w_proj_h = w_proj[h * hs : (h + 1) * hs]  # (hs, C): head h's rows
+                dy = tf.reshape(tf.matmul(d_out, w_proj_h, transpose_b=True), (B, T, hs))
+                d_v = tf.matmul(dropped, dy, transpose_a=True)  # (B, T, hs)
+                d_dropped = tf.matmul(dy, v, transpose_b=True)  # (B, T, T)
+                d_att = d_dropped if dropout_mask is None else d_dropped * dropout_mask[h]
+                # softmax backward: att * (d_att - sum_j d_att_ij att_ij); the row sum equals
+                # dy_i . y_i because y = dropped @ v
+                row_dot = tf.reduce_sum(dy * y_h, axis=-1, keepdims=True)  # (B, T, 1)
+                d_scores = att * (d_att - row_dot)  # (B, T, T); 0 where masked (att is 0)
+                d_parts[0].append(tf.matmul(d_scores, k) * scale)
+                d_parts[1].append(tf.matmul(d_scores, q, transpose_a=True))
+                d_parts[2].append(d_v)
+            d_qkv = tf.reshape(tf.concat(d_parts[0] + d_parts[1] + d_parts[2], -1), (-1, 3 * C))
+            d_x = tf.reshape(tf.matmul(d_qkv, w_attn, transpose_b=True), (B, T, C))
+            d_w_attn = tf.matmul(rows, d_qkv, transpose_a=True)  # (C, 3C)
+            return d_x, d_w_attn, d_w_proj
+
+        return out, backward
+
+    return attention(x, w_attn, w_proj)
+
+
 @keras.saving.register_keras_serializable(package="pico_gpt")
 class CausalSelfAttention(keras.layers.Layer):
     """Multi-head self-attention with one combined QKV projection and an explicit causal mask.
 
-    The mask is built by hand (no fused attention kernel) so the graph converts to TFLite ops.
+    The Dense sublayers own the weights (and their saved names); the math, forward and backward,
+    is `causal_self_attention`. The int8 export rebuilds the same forward from the weights
+    (tf_model/export/graph.py).
     """
 
     def __init__(self, n_embd, n_head, dropout=0.0, resid_std=0.02, **kwargs):
@@ -104,22 +209,17 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def call(self, x, training=False):
         B, T = ops.shape(x)[0], ops.shape(x)[1]
-        C, nh, hs = self.n_embd, self.n_head, self.head_size
-        # split, not qkv[i] indexing: the gradient of a strided slice zero-fills a full (B, T, 3C)
-        # tensor per slice, which cost more than the attention itself on CPU
-        q, k, v = ops.split(self.c_attn(x), 3, axis=-1)  # 3 x (B, T, C)
-        q, k, v = (
-            ops.transpose(ops.reshape(t, (B, T, nh, hs)), (0, 2, 1, 3)) for t in (q, k, v)
-        )  # (B, nh, T, hs)
-        q = q * ops.cast(1.0 / math.sqrt(hs), q.dtype)  # scale q, not the 4x larger (T, T) scores
-        att = ops.einsum("bhqd,bhkd->bhqk", q, k)  # (B, nh, T, T); no transposed copy of k
-        causal = ops.tril(ops.ones((T, T), dtype="bool"))  # (T, T), True where key <= query
-        att = ops.where(causal, att, ops.cast(MASK_VALUE, att.dtype))
-        att = ops.softmax(att, axis=-1)
-        att = self.attn_dropout(att, training=training)
-        y = ops.matmul(att, v)  # (B, nh, T, hs)
-        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (B, T, C))  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y), training=training)
+        dropout_mask = None
+        if training and self.dropout > 0.0:
+            dropout_mask = self.attn_dropout.mask((self.n_head, B, T, T), x.dtype)
+        y = causal_self_attention(
+            x,
+            ops.cast(self.c_attn.kernel, x.dtype),
+            ops.cast(self.c_proj.kernel, x.dtype),
+            self.n_head,
+            dropout_mask,
+        )
+        return self.resid_dropout(y, training=training)
 
     def get_config(self):
         return {
