@@ -57,6 +57,24 @@ def corpus_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="session")
+def shakespeare_dir(tmp_path_factory):
+    """Tiny Shakespeare prepared in nanoGPT format (test_export.shakespeare_data_dir)."""
+    from test_export import shakespeare_data_dir
+
+    return shakespeare_data_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def small_trained_dir(tmp_path_factory, shakespeare_dir):
+    """test_export's small trained PicoGPT, trained once for every module that needs it."""
+    from test_export import train_checkpoint
+
+    out = tmp_path_factory.mktemp("trained")
+    train_checkpoint(out, shakespeare_dir)
+    return str(out)
+
+
 def run_script(*args, timeout=600, env=None, hide_tf_log=True):
     """Run a project script with the test interpreter; return the CompletedProcess (text).
 

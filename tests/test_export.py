@@ -91,15 +91,13 @@ def save_untrained_checkpoint(out_dir, data_dir, **config):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return shakespeare_data_dir(tmp_path_factory)
+def data_dir(shakespeare_dir):
+    return shakespeare_dir
 
 
 @pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("trained")
-    train_checkpoint(out, data_dir)
-    return str(out)
+def trained_dir(small_trained_dir):
+    return small_trained_dir
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +259,12 @@ def test_tflm_default_config_step_model(default_step_int8):
 def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_step_int8):
     """Issue #3: per-channel int8 weights AND <= 460,000 B; the flatbuffer shares one zero-point
     vector per channel count (zero_point length still equals scale length)."""
-    from tf_model.export.flatbuffer import per_channel_quantization, read_model, schema
+    from tf_model.export.flatbuffer import (
+        per_channel_quantization,
+        read_metadata,
+        read_model,
+        schema,
+    )
 
     data = default_step_int8
     assert len(data) <= 460_000
@@ -276,11 +279,17 @@ def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_s
     model = schema.Model.GetRootAsModel(bytearray(data), 0)
     empty = [b for b in range(model.BuffersLength()) if model.Buffers(b).DataLength() == 0]
     assert empty == [0]
-    # only the inputs and outputs keep their names (flatbuffer.strip_internal_names)
+    # the inputs and outputs keep their names, the int8 points their short point names, the
+    # rest none (flatbuffer.strip_internal_names)
+    from tf_model.config import PicoGPTConfig
+    from tf_model.qat import point_names
+
     graph = read_model(data).subgraphs[0]
     io = set(graph.inputs) | set(graph.outputs)
     assert all(graph.tensors[i].name for i in io)
-    assert not any(t.name for i, t in enumerate(graph.tensors) if i not in io)
+    points = set(point_names(PicoGPTConfig.from_dict(read_metadata(data)["config"])))
+    internal = {t.name.decode() for i, t in enumerate(graph.tensors) if i not in io and t.name}
+    assert internal and internal <= points, internal - points
 
 
 def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
@@ -350,16 +359,16 @@ def test_step_and_full_int8_agree(exports, data_dir):
 
 
 def eval_line(stdout):
-    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions)."""
+    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions, KL)."""
     import re
 
     m = re.search(
-        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)% "
-        r"over ([\d,]+) predictions",
+        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)%, "
+        r"KL\(float \|\| int8\) ([\d.]+) over ([\d,]+) predictions",
         stdout,
     )
     assert m, stdout
-    return float(m[1]), float(m[2]), m[3], int(m[4].replace(",", ""))
+    return float(m[1]), float(m[2]), m[3], int(m[5].replace(",", "")), float(m[4])
 
 
 def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoint, tmp_path):
@@ -373,7 +382,7 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     path.write_bytes(data)
     r = run_script("tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3")
     assert r.returncode == 0, r.stderr[-3000:]
-    int8_loss, float_loss, top1, predictions = eval_line(r.stdout)
+    int8_loss, float_loss, top1, predictions, kl = eval_line(r.stdout)
     assert "non-overlapping windows" in r.stdout and "chip arithmetic (C runtime)" in r.stdout
 
     T = checkpoint.config.block_size
@@ -392,6 +401,10 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     assert abs(int8_loss - nll(int8_logits)) <= 6e-5 and abs(float_loss - nll(float_logits)) <= 6e-5
     agree = np.mean(int8_logits.argmax(-1) == float_logits.argmax(-1))
     assert top1 == f"{100 * agree:.2f}"
+    float_p = np.exp(float_logits - np.log(np.exp(float_logits).sum(-1, keepdims=True)))
+    int8_logp = int8_logits - np.log(np.exp(int8_logits).sum(-1, keepdims=True))
+    expected_kl = np.mean(np.sum(float_p * (np.log(float_p) - int8_logp), axis=-1))
+    assert abs(kl - expected_kl) <= 6e-5
 
     r = run_script(
         "tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3",
@@ -476,6 +489,17 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
         "h1.attn.q",
     ]
     assert "CIM mapping" in result.stdout and "13 macros of 128 x 128 needed" in result.stdout
+    # the quantization debugger: KL and one agreement row per int8 tensor, the weakest printed
+    evaluation = report["evaluation"]
+    assert report["range_policy"] == "percentile" and "int8 ranges" in result.stdout
+    assert 0 <= evaluation["kl_divergence"] < 0.1
+    from tf_model.config import PicoGPTConfig
+    from tf_model.qat import point_names
+
+    rows = evaluation["tensor_agreement"]
+    assert [r["point"] for r in rows] == point_names(PicoGPTConfig.from_dict(report["config"]))
+    weakest = min(rows, key=lambda r: r["snr_db"])
+    assert f"{weakest['point']} {weakest['snr_db']:.1f} dB" in result.stdout
 
     # C arrays compile as C and C++ and hold the model
     main_c = tmp_path / "main.c"

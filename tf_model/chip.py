@@ -669,6 +669,12 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def kl_divergence(float_logp, int8_logp):
+    """KL(float || int8) of next-token distributions given as log-probabilities, nats, one
+    value per position (the export report and tf_eval.py --tflite state its mean)."""
+    return np.sum(np.exp(float_logp) * (float_logp - int8_logp), axis=-1)
+
+
 def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=64, progress=None):
     """Next-token loss of `tokens` read as one text under the window policy, with chip arithmetic.
 
@@ -680,14 +686,18 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
     tqdm-like bar, advanced by the windows scored.
 
     Returns a dict: predictions, windows, int8_loss (nats/token), chip_seconds (time in the C
-    runtime), and with float_logits float_loss, loss_delta, top1_agreement, float_seconds; per
-    prediction the arrays targets, int8_nll, int8_top1 (the chip's most likely token) and (with
-    float_logits) float_nll, agree.
+    runtime), and with float_logits float_loss, loss_delta, top1_agreement, kl (mean
+    KL(float || int8), nats), float_seconds; per prediction the arrays targets, int8_nll,
+    int8_top1 (the chip's most likely token) and (with float_logits) float_nll, agree,
+    kl_per_prediction.
     """
     tokens = np.asarray(tokens)
     T = chip.block_size
     plan = stream_plan(len(tokens) - 1, T, keep, every)
-    parts = {k: [] for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree")}
+    parts = {
+        k: []
+        for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree", "kl_per_prediction")
+    }
     seconds = {"chip": 0.0, "float": 0.0}
     # Windows of one shape go to the runtime together: the first, the full-length middle
     # ones (in batches), the short last one.
@@ -714,6 +724,7 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
                 float_logp = log_softmax(reference)
                 parts["float_nll"].append(-np.take_along_axis(float_logp, picked, -1).ravel())
                 parts["agree"].append((reference.argmax(-1) == int8_logp.argmax(-1)).ravel())
+                parts["kl_per_prediction"].append(kl_divergence(float_logp, int8_logp).ravel())
             if progress is not None:
                 progress.update(len(s))
     result = {k: np.concatenate(v) for k, v in parts.items() if v}
@@ -724,4 +735,5 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
         result["float_loss"] = float(result["float_nll"].mean())
         result["loss_delta"] = result["int8_loss"] - result["float_loss"]
         result["top1_agreement"] = float(result["agree"].mean())
+        result["kl"] = float(result["kl_per_prediction"].mean())
     return result
