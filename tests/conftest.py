@@ -101,3 +101,14 @@ TF_LOG_MARKERS = ("oneDNN", "cuInit", "cuda", "absl::InitializeLog", "I0000 ", "
 
 def assert_no_traceback(stderr):
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+# the exporter tests' names for the two session models
+@pytest.fixture(scope="session")
+def data_dir(shakespeare_dir):
+    return shakespeare_dir
+
+
+@pytest.fixture(scope="session")
+def trained_dir(small_trained_dir):
+    return small_trained_dir

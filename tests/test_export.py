@@ -90,16 +90,6 @@ def save_untrained_checkpoint(out_dir, data_dir, **config):
 
 
 @pytest.fixture(scope="module")
-def data_dir(shakespeare_dir):
-    return shakespeare_dir
-
-
-@pytest.fixture(scope="module")
-def trained_dir(small_trained_dir):
-    return small_trained_dir
-
-
-@pytest.fixture(scope="module")
 def checkpoint(trained_dir):
     from tf_model.checkpoint import load_checkpoint
 

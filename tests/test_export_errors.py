@@ -10,16 +10,6 @@ import pytest
 from test_export import cli, save_untrained_checkpoint
 
 
-@pytest.fixture(scope="module")
-def data_dir(shakespeare_dir):
-    return shakespeare_dir
-
-
-@pytest.fixture(scope="module")
-def trained_dir(small_trained_dir):
-    return small_trained_dir
-
-
 def convert_in_process(*args):
     """Run the CLI's main() in this process; returns the ExportError it raised."""
     import tf_convert_to_tflite
