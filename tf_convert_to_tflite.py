@@ -28,6 +28,7 @@ from tqdm import tqdm
 from tf_model.cli import HelpFormatter
 from tf_model.export import (
     QUANTIZATIONS,
+    RANGE_POLICIES,
     WEIGHT_QUANTIZATIONS,
     ExportError,
     check_writable,
@@ -91,6 +92,14 @@ def parse_args(argv=None):
         default=32,
         help="held-out windows (val.bin) for the report's loss/agreement",
     )
+    parser.add_argument(
+        "--ranges",
+        choices=RANGE_POLICIES,
+        default="auto",
+        help="int8 activation ranges: auto = the ranges a tf_train.py --qat=True run stored, "
+        "else percentile; or checkpoint, minmax, percentile, mse to choose one "
+        '(docs/export.md "Int8 ranges")',
+    )
     parser.add_argument("--seed", type=int, default=0, help="calibration window sampling")
     parser.add_argument(
         "--c_header", default=DEFAULT_C_HEADER, help="C header with the model array"
@@ -102,6 +111,9 @@ def parse_args(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ start-up log")
     return parser.parse_args(argv)
+
+
+WEAKEST_TENSORS = 5  # the quantization debugger's tensors the printed table names
 
 
 def format_table(report):
@@ -131,6 +143,7 @@ def format_table(report):
             "top-1 agreement w/ float",
             f"{100 * ev['top1_agreement']:.2f}% of {ev['eval_tokens']} tokens",
         ),
+        ("KL(float || export)", f"{ev['kl_divergence']:.5f} nats/char"),
         ("max |logit diff| w/ float", f"{ev['max_abs_logit_diff']:.4g}"),
         ("file size", kib(report["file_bytes"])),
         (
@@ -157,6 +170,17 @@ def format_table(report):
                     f"(max |logit diff| {ev['tflm_max_abs_logit_diff_vs_litert']:.3g})"
                 ),
             ),
+        )
+    if report.get("range_policy"):
+        rows.insert(1, ("int8 ranges", report["range_policy"]))
+    if "tensor_agreement" in ev:
+        weakest = sorted(ev["tensor_agreement"], key=lambda r: r["snr_db"])[:WEAKEST_TENSORS]
+        rows.append(
+            (
+                "lowest-SNR int8 tensors",
+                ", ".join(f"{r['point']} {r['snr_db']:.1f} dB" for r in weakest)
+                + " (all in the JSON report; docs/export.md)",
+            )
         )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
@@ -193,6 +217,7 @@ def main(argv=None):
         weight_quantization=args.weights,
         num_calibration_windows=args.num_calibration_samples,
         num_eval_windows=args.num_eval_windows,
+        range_policy=args.ranges,
         seed=args.seed,
         file_name=os.path.basename(output),
         progress_factory=progress,

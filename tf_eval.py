@@ -12,7 +12,8 @@ few thousandths); this walks every non-overlapping block_size window of the spli
 
 --tflite PATH scores an exported int8 model on the same windows with the chip's arithmetic (the
 project's C runtime through tf_model/chip.py, bit-exact with TFLite Micro and the firmware):
-its loss, the float model's, and how often their top-1 predictions agree. With --window the split
+its loss, the float model's, how often their top-1 predictions agree, and the mean KL divergence
+of the int8 next-character distribution from the float one. With --window the split
 is read as one text, fed under that window policy as generation feeds it (cim_runtime/README.md
 "Generation past the window"); --every N scores every N-th refilled window (exact refills for
 every token).
@@ -122,7 +123,8 @@ def chip_eval(checkpoint, data, chip, keep, args):
         r = evaluate_text(chip, tokens, keep, args.every, float_logits, progress=bar)
     print(
         f"{args.split} ({how}): int8 {r['int8_loss']:.4f}, float {r['float_loss']:.4f} "
-        f"({r['loss_delta']:+.4f}) nats/char, top-1 agreement {100 * r['top1_agreement']:.2f}% "
+        f"({r['loss_delta']:+.4f}) nats/char, top-1 agreement {100 * r['top1_agreement']:.2f}%, "
+        f"KL(float || int8) {r['kl']:.4f} "
         f"over {r['predictions']:,} predictions ({r['windows']:,} windows); chip arithmetic "
         f"(C runtime) {r['chip_seconds']:.1f} s, float model {r['float_seconds']:.1f} s, "
         f"total {time.monotonic() - start:.1f} s"

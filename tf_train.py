@@ -4,6 +4,7 @@ Train PicoGPT on a character-level dataset.
     uv run python tf_train.py --config tf_config/train_pico_shakespeare_char.py
     uv run python tf_train.py --config tf_config/train_pico_quick.py --max_iters=200 --out_dir=out-quick
     uv run python tf_train.py --config tf_config/train_pico_shakespeare_char.py --init_from=resume
+    uv run python tf_train.py --config tf_config/qat_pico_shakespeare_char.py   # int8 fine-tuning
 
 Writes out_dir/model.keras + out_dir/model_config.pkl (the best model so far), out_dir/ckpt.pkl
 (everything needed to resume), out_dir/metrics.csv and TensorBoard events under out_dir/tb.
@@ -33,6 +34,7 @@ from tf_model.checkpoint import (
     load_resume_state,
 )
 from tf_model.config import PicoGPTConfig
+from tf_model.trainer import Trainer, TrainError, build_optimizer, estimate_loss  # noqa: F401
 
 _NOT_CONFIG = set(globals())
 # -----------------------------------------------------------------------------
@@ -44,7 +46,7 @@ log_interval = 10  # measure loss and ms/iter every this many iterations
 eval_iters = 200  # batches per split in one evaluation
 eval_only = False  # evaluate once, print the losses and exit without writing anything
 always_save_checkpoint = False  # save model.keras at every eval, not only when val improves
-init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/ckpt.pkl)
+init_from = "scratch"  # 'scratch', 'resume' (out_dir/ckpt.pkl) or a trained out_dir to start from
 overwrite = False  # let init_from='scratch' replace another run's checkpoint in out_dir
 tensorboard = True  # write TensorBoard event files under out_dir/tb
 progress_interval = 60.0  # seconds between progress lines when stdout is not a terminal
@@ -71,6 +73,12 @@ min_lr = 3e-4  # usually learning_rate / 10
 seed = 1337  # model initialisation and batch sampling; the same seed gives the same run
 xla = "auto"  # XLA-compile the train step: "on", "off", or "auto" (on for GPU; plain tf.function measured faster on CPU)
 mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16' or 'float32'
+# quantization-aware fine-tuning (docs/export.md): init_from=DIR of a trained model, or resume
+qat = False  # train through the int8 step model's rounding (fake quantization, tf_model/qat.py)
+qat_ranges = "percentile"  # how the int8 activation ranges are chosen (tf_model/quant_ranges.py)
+qat_calibration_windows = 8  # training windows the starting ranges are observed on
+qat_consistency = 1.0  # weight of KL(float || int8) in the QAT loss (0: int8 cross-entropy only)
+qat_margin = 0.3  # nats: penalize float top-1/top-2 logit gaps below this (0: off)
 # -----------------------------------------------------------------------------
 TRAIN_DEFAULTS = {k: v for k, v in globals().items() if k not in _NOT_CONFIG and k[0] != "_"}
 MODEL_DEFAULTS = {k: v for k, v in PicoGPTConfig().to_dict().items() if k != "vocab_size"}
@@ -78,10 +86,6 @@ DEFAULTS = {**TRAIN_DEFAULTS, **MODEL_DEFAULTS}
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAVED_SET = (MODEL_FILE, CONFIG_FILE, RESUME_FILE)  # what tf_train.py saves in out_dir
 TRAIN_SCRIPT = "uv run python tf_train.py"
-
-
-class TrainError(Exception):
-    pass
 
 
 def usage():
@@ -102,10 +106,28 @@ def usage():
 
 def check_settings(cfg):
     """Ranges the config types cannot express; the model's own fields are PicoGPTConfig's job."""
+    from tf_model.quant_ranges import POLICIES
+
+    if cfg["init_from"] not in ("scratch", "resume") and not os.path.isdir(cfg["init_from"]):
+        raise TrainError(
+            f"--init_from must be 'scratch', 'resume' or a tf_train.py out_dir to start from; "
+            f"{cfg['init_from']!r} is not a directory"
+        )
+    if cfg["qat"] and cfg["init_from"] == "scratch":
+        raise TrainError(
+            "--qat=True fine-tunes a trained model: pass --init_from=DIR with the out_dir of a "
+            "finished float run (model.keras + model_config.pkl), or --init_from=resume to "
+            "continue an interrupted QAT run"
+        )
+    if cfg["qat"] and cfg["mixed_precision"] == "float16":
+        raise TrainError(
+            "--qat=True needs float32: int8 steps of small ranges are below float16's "
+            "resolution. Use --mixed_precision=auto or float32."
+        )
     choices = {
-        "init_from": ("scratch", "resume"),
         "xla": ("auto", "on", "off"),
         "mixed_precision": ("auto", "float16", "float32"),
+        "qat_ranges": POLICIES,
     }
     for key, allowed in choices.items():
         if cfg[key] not in allowed:
@@ -118,11 +140,20 @@ def check_settings(cfg):
         "max_iters": 0,
         "warmup_iters": 0,
         "lr_decay_iters": 0,
+        "qat_calibration_windows": 1,
     }
     for key, low in at_least.items():
         if cfg[key] < low:
             raise TrainError(f"--{key} must be >= {low}, got {cfg[key]}")
-    for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "progress_interval"):
+    for key in (
+        "learning_rate",
+        "min_lr",
+        "weight_decay",
+        "grad_clip",
+        "progress_interval",
+        "qat_consistency",
+        "qat_margin",
+    ):
         value = cfg[key]
         if not math.isfinite(value) or value < 0 or (key == "learning_rate" and value == 0):
             bound = "> 0" if key == "learning_rate" else ">= 0"
@@ -141,12 +172,18 @@ def check_out_dir(cfg):
             f"--out_dir {out} is a file, not a directory; choose another --out_dir "
             "(training writes several files into it)"
         )
-    if cfg["init_from"] != "scratch" or cfg["eval_only"] or cfg["overwrite"]:
+    if cfg["init_from"] == "resume" or cfg["eval_only"] or cfg["overwrite"]:
         return
+    if cfg["init_from"] != "scratch" and os.path.abspath(cfg["init_from"]) == os.path.abspath(out):
+        raise TrainError(
+            f"--init_from and --out_dir are both {out}: the fine-tuned model would overwrite the "
+            "one it starts from. Pass a new --out_dir."
+        )
     existing = [name for name in SAVED_SET if os.path.exists(os.path.join(out, name))]
     if existing:
+        how = "from scratch" if cfg["init_from"] == "scratch" else f"from {cfg['init_from']}"
         raise TrainError(
-            f"{out} already holds a training run ({', '.join(existing)}); training from scratch "
+            f"{out} already holds a training run ({', '.join(existing)}); training {how} "
             f"would replace it. Continue that run with --init_from=resume, train into another "
             f"--out_dir, or pass --overwrite=True to replace it."
         )
@@ -156,15 +193,20 @@ def resolve_data_dir(cfg):
     return cfg["data_dir"] or os.path.join(HERE, "data", cfg["dataset"])
 
 
-def resumed_model_config(cfg, sources, resume):
-    """The model saved in ckpt.pkl; settings given for it on the command line or in a config
-    file must agree (the saved weights have the saved shape)."""
-    saved = PicoGPTConfig.from_dict(resume["model_args"])
-    differ = [
+def settings_that_differ(cfg, sources, saved):
+    """Model settings given on the command line or in a config file that differ from a saved
+    model's config (the saved weights have the saved shape), each as 'key=value (from ...)'."""
+    return [
         f"{key}={cfg[key]!r} (from {sources[key]}; the checkpoint has {key}={getattr(saved, key)!r})"
         for key in MODEL_DEFAULTS
         if key in sources and cfg[key] != getattr(saved, key)
     ]
+
+
+def resumed_model_config(cfg, sources, resume):
+    """The model saved in ckpt.pkl; settings given for it must agree (settings_that_differ)."""
+    saved = PicoGPTConfig.from_dict(resume["model_args"])
+    differ = settings_that_differ(cfg, sources, saved)
     if differ:
         raise TrainError(
             f"--init_from=resume continues the model in {os.path.join(cfg['out_dir'], RESUME_FILE)}"
@@ -181,100 +223,36 @@ def resumed_model_config(cfg, sources, resume):
     return saved
 
 
-def build_optimizer(cfg, keras):
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=cfg["learning_rate"],
-        weight_decay=cfg["weight_decay"],
-        beta_1=cfg["beta1"],
-        beta_2=cfg["beta2"],
-        epsilon=1e-8,  # PyTorch's default, which the reference run used
-        global_clipnorm=cfg["grad_clip"] or None,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["gamma"])  # decay 2-D weights only, like nanoGPT
-    return optimizer
+def init_checkpoint(cfg, sources, data_dir):
+    """The trained model --init_from=DIR names, checked against this run's dataset; model
+    settings given on the command line or in a config file must agree with it."""
+    from tf_model.checkpoint import load_checkpoint
 
-
-class Trainer:
-    """Owns the model, optimizer and compiled steps; knows nothing about files or progress bars."""
-
-    def __init__(self, cfg, model_config, use_float16, use_xla):
-        import keras
-        import tensorflow as tf
-
-        from tf_model import PicoGPT
-
-        self.tf = tf
-        if use_float16:
-            keras.mixed_precision.set_global_policy("mixed_float16")
-        self.model = PicoGPT(model_config)
-        optimizer = build_optimizer(cfg, keras)
-        if use_float16:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        self.optimizer = optimizer
-        self.optimizer.build(self.model.trainable_variables)
-        self.train_step = tf.function(self._train_step, jit_compile=use_xla, reduce_retracing=True)
-        self.eval_step = tf.function(self._eval_step, jit_compile=use_xla, reduce_retracing=True)
-
-    def _loss(self, x, y, training):
-        tf = self.tf
-        logits = tf.cast(self.model(x, training=training), tf.float32)  # (B, T, V)
-        return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    init_dir = cfg["init_from"]
+    try:
+        checkpoint = load_checkpoint(init_dir, data_dir)
+    except DataError as e:
+        raise TrainError(f"--init_from={init_dir}: {e}") from None
+    differ = settings_that_differ(cfg, sources, checkpoint.config)
+    if differ:
+        raise TrainError(
+            f"--init_from={init_dir} holds a model of another config: {'; '.join(differ)}. "
+            "Drop these settings (the model settings come from the checkpoint), or start from "
+            "a checkpoint trained with them."
         )
-
-    def _train_step(self, x, y):
-        tf = self.tf
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = self._loss(x, y, training=True)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return loss
-
-    def _eval_step(self, x, y):
-        return self._loss(x, y, training=False)
-
-    def set_lr(self, lr):
-        self.optimizer.learning_rate = lr
-
-    def state(self):
-        return {
-            "model_weights": [v.numpy() for v in self.model.weights],
-            "optimizer_variables": [v.numpy() for v in self.optimizer.variables],
-        }
-
-    def load_state(self, state):
-        weights, opt_vars = state["model_weights"], state["optimizer_variables"]
-        if len(weights) != len(self.model.weights) or len(opt_vars) != len(
-            self.optimizer.variables
-        ):
-            raise TrainError(
-                "the checkpoint does not match this model/optimizer; was the config changed?"
-            )
-        for v, value in zip(self.model.weights, weights):
-            v.assign(value)
-        for v, value in zip(self.optimizer.variables, opt_vars):
-            v.assign(value)
+    return checkpoint
 
 
-def estimate_loss(trainer, data, eval_iters, rng, progress=None, should_stop=None):
-    """Mean loss over eval_iters batches of each split, from an RNG separate from training's.
+def initial_quant_ranges(cfg, model, data):
+    """The int8 ranges a QAT run starts from: observed by the float model on training windows."""
+    from tf_model.export.calibration import sample_windows
+    from tf_model.qat import point_names
+    from tf_model.quant_ranges import choose_ranges, observe
 
-    `progress()` is called after every batch; None is returned as soon as `should_stop()` is
-    true (Ctrl-C during a long evaluation)."""
-    out = {}
-    for split in ("train", "val"):
-        total = 0.0
-        for _ in range(eval_iters):
-            if should_stop is not None and should_stop():
-                return None
-            x, y = data.get_batch(split, rng)
-            total += float(trainer.eval_step(x, y))
-            if progress is not None:
-                progress()
-        out[split] = total / eval_iters
-    return out
+    windows = sample_windows(
+        data.tokens["train"], cfg["qat_calibration_windows"], model.config.block_size, cfg["seed"]
+    )
+    return choose_ranges(observe(model, windows), cfg["qat_ranges"], point_names(model.config))
 
 
 class CheckpointSaveError(TrainError):
@@ -299,6 +277,8 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
         "best_val_loss": best_val_loss,
         "train_config": cfg,
     }
+    if trainer.quant_ranges() is not None:  # the int8 ranges the exporter uses (--ranges auto)
+        model_config["quant_ranges"] = trainer.quant_ranges()
     try:
         with staged_files() as stage:
             if save_model:
@@ -359,8 +339,19 @@ def main(argv):
     check_out_dir(cfg)
     data_dir = resolve_data_dir(cfg)
     resume = load_resume_state(cfg["out_dir"]) if cfg["init_from"] == "resume" else None
+    init = None  # --init_from=DIR: the trained model this run starts from
+    if resume is not None and ("quant_ranges" in resume) != cfg["qat"]:
+        was_qat = "quant_ranges" in resume
+        raise TrainError(
+            f"{os.path.join(cfg['out_dir'], RESUME_FILE)} is {'a' if was_qat else 'not a'} QAT "
+            f"run; resume it with --qat={was_qat}"
+        )
     if resume is not None:
         model_config = resumed_model_config(cfg, sources, resume)
+        cfg.update({k: getattr(model_config, k) for k in MODEL_DEFAULTS})
+    elif cfg["init_from"] != "scratch":
+        init = init_checkpoint(cfg, sources, data_dir)
+        model_config = init.config
         cfg.update({k: getattr(model_config, k) for k in MODEL_DEFAULTS})
     else:
         model_config = replace(model_config, vocab_size=load_meta(data_dir)["vocab_size"])
@@ -385,11 +376,23 @@ def main(argv):
     keras.utils.set_random_seed(cfg["seed"])
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     use_float16 = cfg["mixed_precision"] == "float16" or (
-        cfg["mixed_precision"] == "auto" and has_gpu
+        cfg["mixed_precision"] == "auto" and has_gpu and not cfg["qat"]
     )
     use_xla = cfg["xla"] == "on" or (cfg["xla"] == "auto" and has_gpu)
-    trainer = Trainer(cfg, model_config, use_float16, use_xla)
+    quant_ranges = None
+    if resume is not None:
+        quant_ranges = resume.get("quant_ranges")
+    elif cfg["qat"]:
+        quant_ranges = initial_quant_ranges(cfg, init.model, data)
+    trainer = Trainer(cfg, model_config, use_float16, use_xla, quant_ranges)
     iter_num, best_val_loss = 0, float("inf")
+    if init is not None:
+        for variable, value in zip(trainer.model.weights, init.model.weights):
+            variable.assign(value)
+        print(
+            f"starting from {os.path.join(cfg['init_from'], MODEL_FILE)}"
+            + (f" with int8 fake quantization ({cfg['qat_ranges']} ranges)" if cfg["qat"] else "")
+        )
     if resume is not None:
         trainer.load_state(resume)
         data.set_rng_state(resume["data_rng_state"])
@@ -466,6 +469,11 @@ def main(argv):
                     bar.write(
                         f"step {iter_num}: evaluating {cfg['eval_iters']} batches of train and val"
                     )
+                if trainer.fake_quant is not None:
+                    # the float model evaluated and saved is then exactly the int8 model's weights
+                    from tf_model.qat import snap_weights
+
+                    snap_weights(trainer.model)
                 eval_bar = tqdm(
                     total=2 * cfg["eval_iters"],
                     desc=f"eval step {iter_num}",
@@ -484,8 +492,12 @@ def main(argv):
                 eval_bar.close()
                 if losses is not None:
                     elapsed = time.time() - t_start
+                    float_val = (
+                        f" (float model {losses['val_float']:.4f})" if "val_float" in losses else ""
+                    )
                     bar.write(
-                        f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, lr {lr:.2e}"
+                        f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                        f"{float_val}, lr {lr:.2e}"
                     )
                     if cfg["eval_only"]:
                         break
@@ -503,6 +515,8 @@ def main(argv):
                         with tb.as_default(step=iter_num):
                             tf.summary.scalar("eval/train_loss", losses["train"])
                             tf.summary.scalar("eval/val_loss", losses["val"])
+                            if "val_float" in losses:
+                                tf.summary.scalar("eval/val_loss_float", losses["val_float"])
                     improved = losses["val"] < best_val_loss
                     best_val_loss = min(best_val_loss, losses["val"])
                     checkpoint(save_model=improved or cfg["always_save_checkpoint"])

@@ -4,7 +4,7 @@ optionally against a PyTorch eager implementation of the same model, interleaved
 
     uv run python bench/bench_train.py                    # default config, XLA on and off
     uv run python bench/bench_train.py --iters 30 --xla off
-    uv run python bench/bench_train.py --xla off --rounds 5 --torch_python /work/torchenv/bin/python
+    uv run python bench/bench_train.py --xla off --rounds 5 --torch_python ../torchenv/bin/python
 
 Each round times --iters steps of every setting, one setting after the other, so a machine
 shared with other jobs slows them alike; the table gives the median over all rounds, the best

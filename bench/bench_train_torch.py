@@ -1,15 +1,15 @@
 """
 Throughput of a PyTorch eager train step of the same model, the yardstick for bench_train.py.
 
-    PYTHONPATH=. /work/torchenv/bin/python bench/bench_train_torch.py
-    PYTHONPATH=. /work/torchenv/bin/python bench/bench_train_torch.py --iters 30 --threads 2
+    PYTHONPATH=. ../torchenv/bin/python bench/bench_train_torch.py
+    PYTHONPATH=. ../torchenv/bin/python bench/bench_train_torch.py --iters 30 --threads 2
 
 PyTorch is not a dependency of this project: install it into a venv of its own, outside the
 repository, and run this script with that venv's python (PYTHONPATH=. lets it read the model and
 optimizer settings from tf_model/config.py and tf_train.py, which import neither TensorFlow nor
 PyTorch):
 
-    python3 -m venv /work/torchenv && /work/torchenv/bin/pip install torch numpy
+    python3 -m venv ../torchenv && ../torchenv/bin/pip install torch numpy
 
 The model is PicoGPT written again in PyTorch, op for op: learned token and position embeddings,
 post-norm blocks (x + attn, x + mlp, then LayerNorm without bias), one combined QKV projection, q
@@ -29,8 +29,8 @@ import time
 INSTALL_HINT = (
     "bench_train_torch.py needs PyTorch, which is not a dependency of this project. Install it "
     "into a venv of its own and run the script with that venv's python:\n"
-    "    python3 -m venv /work/torchenv && /work/torchenv/bin/pip install torch numpy\n"
-    "    PYTHONPATH=. /work/torchenv/bin/python bench/bench_train_torch.py"
+    "    python3 -m venv ../torchenv && ../torchenv/bin/pip install torch numpy\n"
+    "    PYTHONPATH=. ../torchenv/bin/python bench/bench_train_torch.py"
 )
 
 

@@ -57,6 +57,24 @@ def corpus_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="session")
+def shakespeare_dir(tmp_path_factory):
+    """Tiny Shakespeare prepared in nanoGPT format (test_export.shakespeare_data_dir)."""
+    from test_export import shakespeare_data_dir
+
+    return shakespeare_data_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def small_trained_dir(tmp_path_factory, shakespeare_dir):
+    """test_export's small trained PicoGPT, trained once for every module that needs it."""
+    from test_export import train_checkpoint
+
+    out = tmp_path_factory.mktemp("trained")
+    train_checkpoint(out, shakespeare_dir)
+    return str(out)
+
+
 def run_script(*args, timeout=600, env=None, hide_tf_log=True):
     """Run a project script with the test interpreter; return the CompletedProcess (text).
 
@@ -83,3 +101,14 @@ TF_LOG_MARKERS = ("oneDNN", "cuInit", "cuda", "absl::InitializeLog", "I0000 ", "
 
 def assert_no_traceback(stderr):
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+# the exporter tests' names for the two session models
+@pytest.fixture(scope="session")
+def data_dir(shakespeare_dir):
+    return shakespeare_dir
+
+
+@pytest.fixture(scope="session")
+def trained_dir(small_trained_dir):
+    return small_trained_dir

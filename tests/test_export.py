@@ -9,7 +9,6 @@ run as a subprocess where its exit code and output are the point.
 import json
 import os
 import pickle
-import shutil
 import subprocess
 import warnings
 
@@ -88,18 +87,6 @@ def save_untrained_checkpoint(out_dir, data_dir, **config):
     with open(os.path.join(out_dir, "model_config.pkl"), "wb") as f:
         pickle.dump(info, f)
     return out_dir
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return shakespeare_data_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("trained")
-    train_checkpoint(out, data_dir)
-    return str(out)
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +248,12 @@ def test_tflm_default_config_step_model(default_step_int8):
 def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_step_int8):
     """Issue #3: per-channel int8 weights AND <= 460,000 B; the flatbuffer shares one zero-point
     vector per channel count (zero_point length still equals scale length)."""
-    from tf_model.export.flatbuffer import per_channel_quantization, read_model, schema
+    from tf_model.export.flatbuffer import (
+        per_channel_quantization,
+        read_metadata,
+        read_model,
+        schema,
+    )
 
     data = default_step_int8
     assert len(data) <= 460_000
@@ -276,11 +268,17 @@ def test_default_per_channel_export_fits_460kb_with_shared_zero_points(default_s
     model = schema.Model.GetRootAsModel(bytearray(data), 0)
     empty = [b for b in range(model.BuffersLength()) if model.Buffers(b).DataLength() == 0]
     assert empty == [0]
-    # only the inputs and outputs keep their names (flatbuffer.strip_internal_names)
+    # the inputs and outputs keep their names, the int8 points their short point names, the
+    # rest none (flatbuffer.strip_internal_names)
+    from tf_model.config import PicoGPTConfig
+    from tf_model.qat import point_names
+
     graph = read_model(data).subgraphs[0]
     io = set(graph.inputs) | set(graph.outputs)
     assert all(graph.tensors[i].name for i in io)
-    assert not any(t.name for i, t in enumerate(graph.tensors) if i not in io)
+    points = set(point_names(PicoGPTConfig.from_dict(read_metadata(data)["config"])))
+    internal = {t.name.decode() for i, t in enumerate(graph.tensors) if i not in io and t.name}
+    assert internal and internal <= points, internal - points
 
 
 def test_per_tensor_weights_are_smaller_and_still_accurate(exports, checkpoint):
@@ -350,16 +348,16 @@ def test_step_and_full_int8_agree(exports, data_dir):
 
 
 def eval_line(stdout):
-    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions)."""
+    """tf_eval --tflite's summary -> (int8 loss, float loss, top-1 %, predictions, KL)."""
     import re
 
     m = re.search(
-        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)% "
-        r"over ([\d,]+) predictions",
+        r"int8 ([\d.]+), float ([\d.]+) \([+-][\d.]+\) nats/char, top-1 agreement ([\d.]+)%, "
+        r"KL\(float \|\| int8\) ([\d.]+) over ([\d,]+) predictions",
         stdout,
     )
     assert m, stdout
-    return float(m[1]), float(m[2]), m[3], int(m[4].replace(",", ""))
+    return float(m[1]), float(m[2]), m[3], int(m[5].replace(",", "")), float(m[4])
 
 
 def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoint, tmp_path):
@@ -373,7 +371,7 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     path.write_bytes(data)
     r = run_script("tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3")
     assert r.returncode == 0, r.stderr[-3000:]
-    int8_loss, float_loss, top1, predictions = eval_line(r.stdout)
+    int8_loss, float_loss, top1, predictions, kl = eval_line(r.stdout)
     assert "non-overlapping windows" in r.stdout and "chip arithmetic (C runtime)" in r.stdout
 
     T = checkpoint.config.block_size
@@ -392,6 +390,10 @@ def test_tf_eval_tflite_agrees_with_tflite_micro(trained_dir, exports, checkpoin
     assert abs(int8_loss - nll(int8_logits)) <= 6e-5 and abs(float_loss - nll(float_logits)) <= 6e-5
     agree = np.mean(int8_logits.argmax(-1) == float_logits.argmax(-1))
     assert top1 == f"{100 * agree:.2f}"
+    float_p = np.exp(float_logits - np.log(np.exp(float_logits).sum(-1, keepdims=True)))
+    int8_logp = int8_logits - np.log(np.exp(int8_logits).sum(-1, keepdims=True))
+    expected_kl = np.mean(np.sum(float_p * (np.log(float_p) - int8_logp), axis=-1))
+    assert abs(kl - expected_kl) <= 6e-5
 
     r = run_script(
         "tf_eval.py", f"--out_dir={trained_dir}", f"--tflite={path}", "--max_windows=3",
@@ -476,6 +478,17 @@ def test_cli_writes_model_report_and_c_arrays(trained_dir, tmp_path):
         "h1.attn.q",
     ]
     assert "CIM mapping" in result.stdout and "13 macros of 128 x 128 needed" in result.stdout
+    # the quantization debugger: KL and one agreement row per int8 tensor, the weakest printed
+    evaluation = report["evaluation"]
+    assert report["range_policy"] == "percentile" and "int8 ranges" in result.stdout
+    assert 0 <= evaluation["kl_divergence"] < 0.1
+    from tf_model.config import PicoGPTConfig
+    from tf_model.qat import point_names
+
+    rows = evaluation["tensor_agreement"]
+    assert [r["point"] for r in rows] == point_names(PicoGPTConfig.from_dict(report["config"]))
+    weakest = min(rows, key=lambda r: r["snr_db"])
+    assert f"{weakest['point']} {weakest['snr_db']:.1f} dB" in result.stdout
 
     # C arrays compile as C and C++ and hold the model
     main_c = tmp_path / "main.c"
@@ -546,133 +559,6 @@ def test_build_is_deterministic(checkpoint, exports):
 # ---- bad input ------------------------------------------------------------------------------
 
 
-def convert_in_process(*args):
-    """Run the CLI's main() in this process; returns the ExportError it raised."""
-    import tf_convert_to_tflite
-    from tf_model.export import ExportError
-
-    with pytest.raises(ExportError) as info:
-        tf_convert_to_tflite.main(["--quiet", "--no_c_arrays", *args])
-    return str(info.value)
-
-
-def copy_checkpoint(src, dst):
-    shutil.copytree(src, dst)
-    for name in os.listdir(dst):
-        if name.endswith((".tflite", ".json")):
-            os.unlink(os.path.join(dst, name))
-    return str(dst)
-
-
-def assert_nothing_written(directory, before):
-    assert sorted(os.listdir(directory)) == before
-
-
-@pytest.mark.parametrize("option", ["--num_calibration_samples", "--num_eval_windows"])
-def test_window_counts_must_be_positive(tmp_path, option):
-    msg = convert_in_process("--model_dir", str(tmp_path), option, "0")
-    assert f"{option} must be >= 1, got 0" in msg
-
-
-def test_missing_model_dir(tmp_path):
-    msg = convert_in_process("--model_dir", str(tmp_path / "nope"))
-    assert "model directory not found" in msg and "nope" in msg
-
-
-@pytest.mark.parametrize("missing", ["model.keras", "model_config.pkl"])
-def test_missing_checkpoint_file(trained_dir, tmp_path, missing):
-    d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    os.unlink(os.path.join(d, missing))
-    before = sorted(os.listdir(d))
-    msg = convert_in_process("--model_dir", d)
-    assert missing in msg and "tf_train.py" in msg
-    assert_nothing_written(d, before)
-
-
-@pytest.mark.parametrize(
-    "name, fragment",
-    [("model_config.pkl", "cannot read model config"), ("model.keras", "not a valid model file")],
-)
-def test_corrupt_checkpoint_file(trained_dir, tmp_path, name, fragment):
-    d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(b"garbage, not a pickle or a zip")
-    msg = convert_in_process("--model_dir", d)
-    assert fragment in msg and name in msg
-
-
-def test_config_disagrees_with_model(trained_dir, tmp_path):
-    d = copy_checkpoint(trained_dir, tmp_path / "ck")
-    path = os.path.join(d, "model_config.pkl")
-    with open(path, "rb") as f:
-        info = pickle.load(f)
-    info["model_args"]["n_layer"] = 3
-    with open(path, "wb") as f:
-        pickle.dump(info, f)
-    msg = convert_in_process("--model_dir", d)
-    assert "disagree" in msg and "n_layer" in msg
-
-
-def test_vocab_mismatch(trained_dir, tmp_path, data_dir):
-    other = tmp_path / "data"
-    other.mkdir()
-    with open(os.path.join(data_dir, "meta.pkl"), "rb") as f:
-        meta = pickle.load(f)
-    meta = {**meta, "vocab_size": 10}
-    (other / "meta.pkl").write_bytes(pickle.dumps(meta))
-    msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other))
-    assert "vocabulary mismatch" in msg and "--data_dir" in msg
-
-
-def test_missing_meta(trained_dir, tmp_path):
-    msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(tmp_path))
-    assert "meta.pkl" in msg and "not found" in msg
-
-
-def test_no_calibration_data(trained_dir, tmp_path, data_dir):
-    other = tmp_path / "data"
-    other.mkdir()
-    shutil.copy(os.path.join(data_dir, "meta.pkl"), other / "meta.pkl")
-    shutil.copy(os.path.join(data_dir, "val.bin"), other / "val.bin")
-    out = tmp_path / "out"
-    out.mkdir()
-    msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other),
-                             "--output", str(out / "m.tflite"))  # fmt: skip
-    assert "calibration" in msg and "train.bin" in msg
-    assert os.listdir(out) == []
-
-
-def test_no_held_out_text_for_the_report(trained_dir, tmp_path, data_dir):
-    other = tmp_path / "data"
-    other.mkdir()
-    shutil.copy(os.path.join(data_dir, "meta.pkl"), other / "meta.pkl")
-    shutil.copy(os.path.join(data_dir, "train.bin"), other / "train.bin")
-    out = tmp_path / "out"
-    out.mkdir()
-    msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other),
-                             "--output", str(out / "m.tflite"), "--num_calibration_samples", "1")  # fmt: skip
-    assert "report" in msg and "val.bin" in msg
-    assert os.listdir(out) == []
-
-
-@pytest.mark.parametrize("target", ["missing_dir", "is_a_directory"])
-def test_unwritable_output(trained_dir, tmp_path, target):
-    path = tmp_path / "no" / "such" / "m.tflite" if target == "missing_dir" else tmp_path
-    msg = convert_in_process("--model_dir", trained_dir, "--output", str(path))
-    assert "cannot write" in msg and str(path) in msg
-
-
-def test_op_tflm_lacks_fails_and_names_it(tmp_path, data_dir):
-    d = save_untrained_checkpoint(
-        str(tmp_path / "gelu"), data_dir, n_layer=1, n_head=2, n_embd=32, block_size=16,
-        activation="gelu", enforce_cim_limits=False,
-    )  # fmt: skip
-    before = sorted(os.listdir(d))
-    msg = convert_in_process("--model_dir", d, "--num_calibration_samples", "1")
-    assert "GELU" in msg and "TFLite Micro" in msg
-    assert_nothing_written(d, before)
-
-
 def test_c_arrays_refuse_a_float_model(exports, tmp_path):
     from tf_model.export.carray import main
 
@@ -681,10 +567,3 @@ def test_c_arrays_refuse_a_float_model(exports, tmp_path):
     header, source = tmp_path / "model_data.h", tmp_path / "model_data.cc"
     assert main([str(path), "--c_header", str(header), "--c_source", str(source)]) == 2
     assert not header.exists() and not source.exists()
-
-
-def test_cli_error_is_a_message_not_a_traceback(tmp_path):
-    result = cli("--model_dir", str(tmp_path / "nope"))
-    assert result.returncode == 2
-    assert "error: model directory not found" in result.stderr
-    assert "Traceback" not in result.stderr

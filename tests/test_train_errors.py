@@ -80,7 +80,15 @@ def test_no_arguments_prints_usage_instead_of_training():
         ("--learning_rate=0", "--learning_rate must be a finite number > 0, got 0.0"),
         ("--grad_clip=-1", "--grad_clip must be a finite number >= 0, got -1.0"),
         ("--beta2=1", "--beta2 must be in [0, 1), got 1.0"),
-        ("--init_from=continue", "--init_from must be one of ('scratch', 'resume')"),
+        (
+            "--init_from=continue",
+            "--init_from must be 'scratch', 'resume' or a tf_train.py out_dir",
+        ),
+        ("--qat=True", "--qat=True fine-tunes a trained model: pass --init_from=DIR"),
+        ("--qat_ranges=x", "--qat_ranges must be one of ('minmax', 'percentile', 'mse')"),
+        ("--qat_margin=-1", "--qat_margin must be a finite number >= 0, got -1.0"),
+        ("--qat_consistency=1e999", "--qat_consistency must be a finite number >= 0, got inf"),
+        ("--qat_calibration_windows=0", "--qat_calibration_windows must be >= 1, got 0"),
     ],
 )
 def test_bad_settings_are_errors_before_anything_is_written(corpus_dir, tmp_path, arg, fragment):

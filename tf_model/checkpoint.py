@@ -116,7 +116,7 @@ class Checkpoint:
 def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
     """tf_train.py's out_dir (MODEL_FILE + CONFIG_FILE) and its dataset's meta.pkl.
 
-    data_dir defaults to the dataset recorded at training time. Every file is checked before
+    data_dir defaults to the dataset recorded at training time (recorded_data_dir). Every file is checked before
     TensorFlow is imported, so a wrong path fails in a second, not after the import.
     """
     keras_path = os.path.join(model_dir, MODEL_FILE)
@@ -143,12 +143,7 @@ def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
         raise DataError(f"{config_path}: invalid model_args: {e}") from None
     check_model_set(keras_path, config_path, info)
 
-    data_dir = data_dir or info.get("data_dir")
-    if not data_dir:
-        raise DataError(
-            f"{config_path} names no data_dir; pass --data_dir with the dataset directory "
-            "(the one holding meta.pkl, train.bin and val.bin)"
-        )
+    data_dir = data_dir or recorded_data_dir(info, config_path)
     meta = load_meta(data_dir)
     if meta["vocab_size"] != config.vocab_size:
         raise DataError(
@@ -189,6 +184,32 @@ def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
             f"{diff}. Both files must come from the same tf_train.py run."
         )
     return Checkpoint(model_dir, model, config, meta, data_dir, info)
+
+
+def recorded_data_dir(info, config_path):
+    """The dataset a model was trained on. model_config.pkl records it as an absolute path; a
+    model copied elsewhere (the committed reference model, another machine) finds its dataset
+    by name instead: data/<name> of this repository, then data/<name> under the current
+    directory."""
+    recorded = info.get("data_dir")
+    if not recorded:
+        raise DataError(
+            f"{config_path} names no data_dir; pass --data_dir with the dataset directory "
+            "(the one holding meta.pkl, train.bin and val.bin)"
+        )
+    if os.path.isdir(recorded):
+        return recorded
+    name = os.path.basename(os.path.normpath(recorded))
+    candidates = [os.path.join(_REPO, "data", name), os.path.join(os.getcwd(), "data", name)]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, "meta.pkl")):
+            return candidate
+    raise DataError(
+        f"the dataset {config_path} was trained on, {recorded}, does not exist here, and "
+        f"neither does {' nor '.join(dict.fromkeys(candidates))} with a meta.pkl. Prepare it:\n"
+        f"    {prepare_hint(candidates[0])}\nor pass --data_dir with the dataset directory "
+        "(meta.pkl, train.bin, val.bin)"
+    )
 
 
 def check_model_archive(path):

@@ -15,160 +15,20 @@ like the host build: -O3, SIMD kernels chosen at run time by the CPU) is built o
 build/python-chip/ of the repository, as libpicogpt-<hash>.so, where <hash> covers every source
 it is made of: an edited source gives a new library. The build runs under a file lock and the
 finished library is renamed into place, so a half-built library is never loaded and concurrent
-first uses build it once. It needs CMake >= 3.25 and a C compiler.
+first uses build it once (tf_model/chip_build.py). It needs CMake >= 3.25 and a C compiler.
 """
 
 import ctypes
 import dataclasses
-import fcntl
-import glob
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
 import time
 
 import numpy as np
 
+# building the library lives in chip_build.py; its names are part of this module's API
+from .chip_build import BUILD_DIR, ChipBuildError, ChipError, build_library  # noqa: F401
 from .window import WINDOW_POLICIES, resolve_keep, stream_plan
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD_DIR = os.path.join(ROOT, "build", "python-chip")
-# What the library is made of: a change to any of these rebuilds it.
-SOURCE_PATTERNS = (
-    "CMakeLists.txt",
-    "cmake/picogpt_model.cmake",  # included by CMakeLists.txt whatever it builds
-    "cim_runtime/include/pico_gpt/*.h",
-    "cim_runtime/src/*.[ch]",
-    "cim_runtime/src/kernels/*.[ch]",
-    "cim_runtime/bindings/*.c",
-)
-C_FLAGS = "-O3 -DNDEBUG"  # the host-release preset's (SIMD kernels are picked at run time)
-INSTALL_HINT = (
-    "install CMake (>= 3.25) and a C compiler, e.g. `apt-get install cmake gcc` on Debian/Ubuntu "
-    "or `xcode-select --install && brew install cmake` on macOS"
-)
-
-
-class ChipError(RuntimeError):
-    """The C runtime refused a model or an input; the message has its status and reason."""
-
-
-class ChipBuildError(ChipError):
-    """The shared library could not be built; the message says what is missing."""
-
-
-# ---- building and loading the library --------------------------------------------------------
-
-
-def source_files(root=ROOT):
-    files = sorted({f for p in SOURCE_PATTERNS for f in glob.glob(os.path.join(root, p))})
-    if not any(f.endswith("runtime.c") for f in files):
-        raise ChipBuildError(
-            f"the C runtime's sources are not in {root}/cim_runtime: the binding builds them, so "
-            "use tf_model from the repository checkout (uv sync installs it in place)"
-        )
-    return files
-
-
-def source_digest(root=ROOT):
-    h = hashlib.sha256(C_FLAGS.encode())
-    for path in source_files(root):
-        h.update(os.path.relpath(path, root).encode() + b"\0")
-        with open(path, "rb") as f:
-            h.update(f.read())
-    return h.hexdigest()[:16]
-
-
-def find_c_compiler():
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name.split()[0]):
-            return name
-    return None
-
-
-def _run_build(cmd, what):
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        log = (proc.stdout + proc.stderr).strip().splitlines()
-        raise ChipBuildError(
-            f"{what} of the C runtime for Python failed ({' '.join(cmd)}):\n"
-            + "\n".join(log[-30:])
-            + f"\nIf a tool is missing: {INSTALL_HINT}"
-        )
-
-
-def build_library(build_dir=BUILD_DIR, root=ROOT, quiet=False):
-    """Path of the shared library for the current sources, built if it is not there yet."""
-    suffix = ".dylib" if sys.platform == "darwin" else ".so"
-    target = os.path.join(build_dir, f"libpicogpt-{source_digest(root)}{suffix}")
-    if os.path.exists(target):
-        return target
-    if shutil.which("cmake") is None:
-        raise ChipBuildError(
-            f"cmake not found: the chip binding builds the C runtime on first use; {INSTALL_HINT}"
-        )
-    compiler = find_c_compiler()
-    if compiler is None:
-        raise ChipBuildError(
-            "no C compiler found ($CC, cc, gcc or clang): the chip binding builds the C runtime "
-            f"on first use; {INSTALL_HINT}"
-        )
-    try:
-        os.makedirs(build_dir, exist_ok=True)
-        lock = open(os.path.join(build_dir, ".lock"), "w")  # noqa: SIM115 (held by the with below)
-    except OSError as e:
-        raise ChipBuildError(
-            f"cannot create the binding's build directory {build_dir}: {e.strerror}; the first "
-            "use builds the C runtime there, so it must be writable"
-        ) from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait, then find the result
-        if os.path.exists(target):
-            return target
-        start = time.monotonic()
-        if not quiet:
-            print(
-                f"building the C runtime for Python (first use) in {build_dir} ...", file=sys.stderr
-            )
-        tree = os.path.join(build_dir, "cmake")
-        _run_build(
-            [
-                "cmake", "-S", root, "-B", tree, "-DCMAKE_BUILD_TYPE=Release",
-                f"-DCMAKE_C_COMPILER={compiler}", f"-DCMAKE_C_FLAGS_RELEASE={C_FLAGS}",
-                "-DPICOGPT_BUILD_SHARED=ON", "-DPICOGPT_BUILD_HOST_APPS=OFF",
-                "-DPICOGPT_BUILD_TESTS=OFF", "-DPICOGPT_BUILD_FUZZER=OFF",
-                "-DPICOGPT_BUILD_FIRMWARE=OFF",
-            ],
-            "configuring",
-        )  # fmt: skip
-        _run_build(
-            [
-                "cmake",
-                "--build",
-                tree,
-                "--target",
-                "picogpt_shared",
-                "-j",
-                str(os.cpu_count() or 2),
-            ],
-            "building",
-        )
-        built = glob.glob(os.path.join(tree, f"libpicogpt_shared{suffix}"))
-        if not built:
-            raise ChipBuildError(
-                f"the build finished but left no libpicogpt_shared{suffix} in {tree}"
-            )
-        staging = target + ".tmp"
-        shutil.copyfile(built[0], staging)
-        os.replace(staging, target)  # readers see the whole library or none
-        for old in glob.glob(os.path.join(build_dir, f"libpicogpt-*{suffix}")):
-            if old != target:
-                os.unlink(old)  # a process that loaded it keeps its mapping
-        if not quiet:
-            print(f"built {target} in {time.monotonic() - start:.0f} s", file=sys.stderr)
-    return target
+# ---- loading the library ---------------------------------------------------------------------
 
 
 class HalCounters(ctypes.Structure):  # cim_hal_counters
@@ -669,6 +529,12 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def kl_divergence(float_logp, int8_logp):
+    """KL(float || int8) of next-token distributions given as log-probabilities, nats, one
+    value per position (the export report and tf_eval.py --tflite state its mean)."""
+    return np.sum(np.exp(float_logp) * (float_logp - int8_logp), axis=-1)
+
+
 def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=64, progress=None):
     """Next-token loss of `tokens` read as one text under the window policy, with chip arithmetic.
 
@@ -680,14 +546,18 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
     tqdm-like bar, advanced by the windows scored.
 
     Returns a dict: predictions, windows, int8_loss (nats/token), chip_seconds (time in the C
-    runtime), and with float_logits float_loss, loss_delta, top1_agreement, float_seconds; per
-    prediction the arrays targets, int8_nll, int8_top1 (the chip's most likely token) and (with
-    float_logits) float_nll, agree.
+    runtime), and with float_logits float_loss, loss_delta, top1_agreement, kl (mean
+    KL(float || int8), nats), float_seconds; per prediction the arrays targets, int8_nll,
+    int8_top1 (the chip's most likely token) and (with float_logits) float_nll, agree,
+    kl_per_prediction.
     """
     tokens = np.asarray(tokens)
     T = chip.block_size
     plan = stream_plan(len(tokens) - 1, T, keep, every)
-    parts = {k: [] for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree")}
+    parts = {
+        k: []
+        for k in ("targets", "int8_nll", "int8_top1", "float_nll", "agree", "kl_per_prediction")
+    }
     seconds = {"chip": 0.0, "float": 0.0}
     # Windows of one shape go to the runtime together: the first, the full-length middle
     # ones (in batches), the short last one.
@@ -714,6 +584,7 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
                 float_logp = log_softmax(reference)
                 parts["float_nll"].append(-np.take_along_axis(float_logp, picked, -1).ravel())
                 parts["agree"].append((reference.argmax(-1) == int8_logp.argmax(-1)).ravel())
+                parts["kl_per_prediction"].append(kl_divergence(float_logp, int8_logp).ravel())
             if progress is not None:
                 progress.update(len(s))
     result = {k: np.concatenate(v) for k, v in parts.items() if v}
@@ -724,4 +595,5 @@ def evaluate_text(chip, tokens, keep, every=1, float_logits=None, batch_windows=
         result["float_loss"] = float(result["float_nll"].mean())
         result["loss_delta"] = result["int8_loss"] - result["float_loss"]
         result["top1_agreement"] = float(result["agree"].mean())
+        result["kl"] = float(result["kl_per_prediction"].mean())
     return result

@@ -6,7 +6,7 @@
 The pipeline, one module per stage:
     pipeline.py     export_model: checks, conversion, TFLite Micro check, evaluation, report
     graph.py        the forward pass rebuilt as TFLite-friendly tf.functions (step and full)
-    calibration.py  int8 calibration windows, mask values and activation ranges
+    calibration.py  int8 calibration windows, mask values and activation ranges (--ranges)
     convert.py      TFLite conversion and the pico_gpt metadata (build_tflite)
     flatbuffer.py   reading and rewriting .tflite flatbuffers (names, tied scales, metadata)
     validate.py     TFLite Micro check, accuracy against the Keras model, report sizes
@@ -15,6 +15,7 @@ The pipeline, one module per stage:
 Importing this package does not import TensorFlow; converting does.
 """
 
+from .calibration import RANGE_POLICIES
 from .convert import KINDS, QUANTIZATIONS, WEIGHT_QUANTIZATIONS, build_tflite
 from .errors import ExportError, check_writable
 from .pipeline import FLOAT_PARITY_TOLERANCE, default_model_path, export_model, report_path
@@ -24,6 +25,7 @@ __all__ = [
     "FLOAT_PARITY_TOLERANCE",
     "KINDS",
     "QUANTIZATIONS",
+    "RANGE_POLICIES",
     "WEIGHT_QUANTIZATIONS",
     "ExportError",
     "build_tflite",

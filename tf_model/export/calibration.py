@@ -10,15 +10,18 @@ calibration (e.g. ranges learned by quantization-aware training) has one module 
    smallest real attention score) and the KV caches the step model sees at every position.
 3. `step_representative_dataset` / `full_representative_dataset`: what the converter's
    calibrator runs; it records a min/max per tensor.
-4. `clipped_ranges`: narrows the recorded ranges to percentiles before the converter quantizes.
+4. `int8_ranges`: the range of every int8 tensor, learned by quantization-aware training
+   (stored in model_config.pkl) or chosen from the float model's values (tf_model/quant_ranges.py);
+   they replace the calibrator's min/max before the converter quantizes.
 """
 
 import math
+import os
 
 import numpy as np
 
-from ..quiet import captured_c_stderr
-from .flatbuffer import op_name, read_model, write_model
+from ..checkpoint import CONFIG_FILE
+from .errors import ExportError
 
 # Masked scores sit this many nats below the smallest real score seen in calibration: with up
 # to block_size masked entries each weighted <= e^-10 relative to the row maximum, they shift
@@ -87,94 +90,70 @@ def full_representative_dataset(windows):
     return gen
 
 
-def calibration_data(graph, kind, train_tokens, num_windows, seed, progress_factory=None):
-    """(mask_values, representative_dataset) for an int8 export of `graph` (float weights)."""
+def calibration_data(
+    checkpoint, graph, kind, train_tokens, num_windows, seed, range_policy, progress_factory=None
+):
+    """(mask_values, representative_dataset, ranges) for an int8 export of `graph` (float
+    weights of `checkpoint`); ranges: {tensor point: (min, max)} for quant_ranges.apply_ranges."""
+    from ..quant_ranges import table_ranges
+
     config = graph.config
     windows = sample_windows(train_tokens, num_windows, config.block_size, seed)
     progress = (
         progress_factory(len(windows), "calibrating (float model)") if progress_factory else None
     )
-    mask_values, caches = calibrate(graph, windows, progress)
+    _, caches = calibrate(graph, windows, progress)
     if progress:
         progress.close()
+    ranges = int8_ranges(checkpoint, windows, range_policy)
+    # the mask constant is the scores' lowest int8 code, so it costs no range
+    mask_values = [ranges[f"h{i}/scores"][0] for i in range(config.n_layer)]
+    ranges = {**ranges, **table_ranges(checkpoint.model)}
     if kind == "step":
-        return mask_values, step_representative_dataset(windows, caches, config.n_layer)
-    return mask_values, full_representative_dataset(windows)
+        representative = step_representative_dataset(windows, caches, config.n_layer)
+    else:
+        representative = full_representative_dataset(windows)
+    return mask_values, representative, ranges
 
 
-# ---- calibration range clipping -------------------------------------------------------------
+# ---- activation ranges ----------------------------------------------------------------------
 
-# Computed activations (outputs of these ops with more than one element) get the
-# [CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH] percentiles of their float calibration values as
-# their int8 range instead of the raw min/max; a square (MUL of a tensor by itself) gets
-# CLIP_PERCENTILE_SQUARE. A few outlier channels (up to +-43 in the last block of the fully
-# trained default model, where most values are within +-6) otherwise set the scale of the whole
-# tensor. Softmax, select, concat, slices, reshapes and per-row scalars (mean, rsqrt) keep the
-# converter's ranges; int8 kernels saturate values outside a range.
-CLIP_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "ADD", "SUB", "MUL")
-CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH = 0.01, 99.99
-CLIP_PERCENTILE_SQUARE = 99.9
-# Logits more than this many nats below the step's largest logit do not matter for argmax or
-# sampling (weight < e^-10); the logits range starts there (5th percentile of the per-step max
-# over calibration minus this margin) so the int8 scale spends its steps near the top.
-LOGITS_FLOOR_MARGIN = 10.0
+RANGE_POLICIES = ("auto", "checkpoint", "minmax", "percentile", "mse")
+DEFAULT_PTQ_RANGES = "percentile"  # what "auto" means for a float (not QAT) checkpoint
 
 
-def clipped_ranges(calibrated: bytes, representative_dataset) -> bytes:
-    """Narrow the min/max the calibrator recorded (see CLIP_OPS) using the float values of
-    every tensor over the representative dataset; returns the calibrated model to quantize."""
-    from ai_edge_litert.interpreter import Interpreter
+def resolve_range_policy(checkpoint, policy):
+    """ "auto": the QAT ranges stored with the checkpoint if any, else DEFAULT_PTQ_RANGES."""
+    if policy not in RANGE_POLICIES:
+        raise ExportError(f"--ranges must be one of {RANGE_POLICIES}, got {policy!r}")
+    if policy == "auto":
+        return "checkpoint" if checkpoint.info.get("quant_ranges") else DEFAULT_PTQ_RANGES
+    return policy
 
-    model = read_model(calibrated)
-    graph = model.subgraphs[0]
-    targets = {}  # tensor index -> is a square
-    for op in graph.operators:
-        index = op.outputs[0]
-        q = graph.tensors[index].quantization
-        if (
-            op_name(model, op) in CLIP_OPS
-            and index not in graph.outputs
-            and int(np.prod(graph.tensors[index].shape)) > 1
-            and q is not None
-            and q.min is not None
-            and len(q.min) == 1
-        ):
-            targets[index] = op_name(model, op) == "MUL" and op.inputs[0] == op.inputs[1]
-    logits = graph.outputs[0]
-    # read the targets as extra outputs of a copy: LiteRT keeps outputs, and this needs no
-    # experimental_preserve_all_tensors (which it warns is for debugging only)
-    probe = read_model(calibrated)
-    probe.subgraphs[0].outputs = np.array(
-        list(graph.outputs) + [i for i in targets if i not in graph.outputs], np.int32
-    )
-    with captured_c_stderr():
-        interp = Interpreter(model_content=write_model(probe), num_threads=1)
-        interp.allocate_tensors()
-    in_details = interp.get_input_details()
-    values = {i: [] for i in targets}
-    step_max = []
-    for sample in representative_dataset():
-        for detail, x in zip(in_details, sample):
-            interp.set_tensor(detail["index"], np.asarray(x, dtype=detail["dtype"]))
-        interp.invoke()
-        for i in targets:
-            values[i].append(interp.get_tensor(i).ravel().copy())
-        step_max.append(
-            interp.get_tensor(logits).reshape(-1, interp.get_tensor(logits).shape[-1]).max(-1)
+
+def int8_ranges(checkpoint, windows, policy):
+    """{point: (min, max)} for quant_ranges.apply_ranges: the ones a QAT run stored in
+    model_config.pkl ("checkpoint"), or observed by the float model on `windows` under a
+    quant_ranges policy (minmax, percentile, mse). "auto" chooses (resolve_range_policy)."""
+    from ..qat import point_names
+    from ..quant_ranges import choose_ranges, observe
+
+    policy = resolve_range_policy(checkpoint, policy)
+    names = point_names(checkpoint.config)
+    if policy != "checkpoint":
+        return choose_ranges(observe(checkpoint.model, windows), policy, names)
+    config_path = os.path.join(checkpoint.model_dir, CONFIG_FILE)
+    stored = checkpoint.info.get("quant_ranges")
+    if not stored:
+        raise ExportError(
+            f"{config_path} holds no quantization ranges: only a tf_train.py --qat=True run "
+            "stores them. Choose --ranges percentile, mse or minmax for a float checkpoint."
         )
-    for i, square in targets.items():
-        v = np.concatenate(values[i])
-        q = graph.tensors[i].quantization
-        if square:
-            lo, hi = float(q.min[0]), float(np.percentile(v, CLIP_PERCENTILE_SQUARE))
-        else:
-            lo, hi = (
-                float(x) for x in np.percentile(v, [CLIP_PERCENTILE_LOW, CLIP_PERCENTILE_HIGH])
-            )
-        q.min = np.array([max(lo, float(q.min[0]))], np.float32)
-        q.max = np.array([min(hi, float(q.max[0]))], np.float32)
-    q = graph.tensors[logits].quantization
-    floor = float(np.percentile(np.concatenate(step_max), 5)) - LOGITS_FLOOR_MARGIN
-    if q is not None and q.min is not None and len(q.min) == 1 and floor < float(q.max[0]):
-        q.min = np.array([max(floor, float(q.min[0]))], np.float32)
-    return write_model(model)
+    missing = [n for n in names if n not in stored]
+    if missing:
+        raise ExportError(
+            f"the quantization ranges in {config_path} lack {missing}: they were not learned "
+            "for this model. Re-run the QAT fine-tuning (docs/export.md), or choose --ranges "
+            "percentile, mse or minmax."
+        )
+    return {n: tuple(stored[n]) for n in names}

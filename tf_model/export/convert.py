@@ -4,7 +4,7 @@ import warnings
 
 from ..checkpoint import load_split
 from ..quiet import captured_c_stderr
-from .calibration import calibration_data, clipped_ranges
+from .calibration import calibration_data, resolve_range_policy
 from .errors import ExportError
 from .flatbuffer import finalize
 
@@ -15,8 +15,11 @@ METADATA_FORMAT = 1
 
 
 def convert(
-    fn, quantization, representative_dataset=None, weights="per_channel", clip_ranges=True
+    fn, quantization, representative_dataset=None, weights="per_channel", ranges=None
 ) -> bytes:
+    """The tf.function as TFLite bytes. int8 with `ranges` ({point: (min, max)}, see
+    tf_model/quant_ranges.py): the converter calibrates, apply_ranges sets the points' ranges,
+    then the converter's own MLIR quantizer runs (the two steps convert() takes internally)."""
     import tensorflow as tf
 
     if weights not in WEIGHT_QUANTIZATIONS:
@@ -35,9 +38,7 @@ def convert(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        # calibrate only, narrow the recorded ranges, then quantize: the same two steps the
-        # converter takes internally (calibrate, then its MLIR quantizer), with clip_ranges between
-        converter._experimental_calibrate_only = clip_ranges
+        converter._experimental_calibrate_only = ranges is not None
     elif quantization == "hybrid":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights only
     elif quantization != "float":
@@ -48,12 +49,13 @@ def convert(
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         try:
             result = converter.convert()
-            if quantization == "int8" and clip_ranges:
+            if quantization == "int8" and ranges is not None:
                 from tensorflow.lite.python.convert import mlir_quantize
 
-                calibrated = clipped_ranges(result, representative_dataset)
+                from ..quant_ranges import apply_ranges
+
                 result = mlir_quantize(
-                    calibrated,
+                    apply_ranges(result, ranges),
                     False,  # the converter's _experimental_disable_per_channel default
                     input_data_type=tf.int8,
                     output_data_type=tf.int8,
@@ -84,8 +86,14 @@ def build_tflite(
     seed=0,
     progress_factory=None,
     weight_quantization="per_channel",
+    range_policy="auto",
 ):
-    """Convert the checkpoint's Keras model; returns (tflite bytes, metadata dict)."""
+    """Convert the checkpoint's Keras model; returns (tflite bytes, metadata dict).
+
+    range_policy (int8): where the activation ranges come from: "checkpoint" (the ranges a QAT
+    run stored in model_config.pkl), a tf_model/quant_ranges.py policy (minmax, percentile,
+    mse) observed by the float model on the calibration windows, or "auto" (the stored ranges
+    if any, else percentile; calibration.resolve_range_policy)."""
     import tensorflow as tf
 
     from .graph import PicoGPTGraph, keras_weights
@@ -94,15 +102,17 @@ def build_tflite(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     config = checkpoint.config
     weights = keras_weights(checkpoint.model)
-    mask_values, representative = None, None  # None: the float model's mask value
+    mask_values = representative = ranges = None  # None: the float model's mask value
     if quantization == "int8":
         train = load_split(checkpoint.data_dir, "train", config.block_size, "int8 calibration")
-        mask_values, representative = calibration_data(
+        mask_values, representative, ranges = calibration_data(
+            checkpoint,
             PicoGPTGraph(config, weights),
             kind,
             train,
             num_calibration_windows,
             seed,
+            range_policy,
             progress_factory,
         )
     graph = PicoGPTGraph(config, weights, mask_values)
@@ -111,7 +121,7 @@ def build_tflite(
         fn = graph.step_function(cache_dtype)
     else:
         fn = graph.full_function()
-    raw = convert(fn, quantization, representative, weight_quantization)
+    raw = convert(fn, quantization, representative, weight_quantization, ranges)
     inputs, outputs, tied = io_names(config, kind)
     itos = checkpoint.meta["itos"]
     metadata = {
@@ -123,6 +133,9 @@ def build_tflite(
         "itos": [itos[i] for i in range(config.vocab_size)],
         "mask_values": graph.mask_values,
         "num_calibration_windows": num_calibration_windows if quantization == "int8" else 0,
+        "range_policy": (
+            resolve_range_policy(checkpoint, range_policy) if quantization == "int8" else None
+        ),
         "cache_layout": (
             {
                 "k_cache": "[n_head, block_size, head_size]",
@@ -132,5 +145,9 @@ def build_tflite(
             else None
         ),
     }
-    data = finalize(raw, inputs, outputs, tied if quantization == "int8" else [], metadata)
+    # the int8 points keep their names (quantization debugger, ranges_from_model)
+    from ..qat import point_names
+
+    points = point_names(config) if quantization == "int8" else ()
+    data = finalize(raw, inputs, outputs, tied if quantization == "int8" else [], metadata, points)
     return data, metadata

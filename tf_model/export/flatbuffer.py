@@ -5,6 +5,7 @@ every buffer 16-byte aligned, as the converter does, so int32 constants stay ali
 """
 
 import json
+import re
 
 import flatbuffers
 import numpy as np
@@ -228,26 +229,42 @@ def write_model(model, compact=True) -> bytes:
     return bytes(builder.Output())
 
 
-def strip_internal_names(graph):
-    """Drop the names of every tensor but the subgraph's inputs and outputs.
+def strip_internal_names(graph, points=()):
+    """Drop the converter's names of intermediate tensors; a quantization point's tensor keeps
+    the point's short name (`h0/q`, `h1/mean`, ...).
 
     The converter names each intermediate after the TensorFlow ops it came from (2.7 KB of
-    flash in the reference model, ~8 % of the firmware's headroom); no runtime reads them, and
-    the inputs' and outputs' names are the model's contract (docs/model_signature.md).
+    flash in the reference model, ~8 % of the firmware's headroom); no runtime reads them. The
+    inputs' and outputs' names are the model's contract (docs/model_signature.md), and the point
+    names (~0.3 KB) let the quantization debugger and `quant_ranges.ranges_from_model` find
+    each int8 point in the finished export.
     """
+    from ..quant_ranges import tensor_point
+
     keep = set(graph.inputs) | set(graph.outputs)
+    named = {}  # op output -> point, only where the converter's name is the point itself (an
+    # alias such as the scores' matmul would become a second tensor of the point's name)
+    for op in graph.operators:
+        name = tensor_name(graph.tensors[op.outputs[0]]) if points else ""
+        last = name.split(";")[-1]
+        point = tensor_point(name, points) if name else None
+        if point in (last, re.sub(r"\d+$", "", last)):
+            named[op.outputs[0]] = point
     for index, tensor in enumerate(graph.tensors):
         if index not in keep:
-            tensor.name = None
+            tensor.name = named[index].encode() if index in named else None
 
 
-def finalize(data: bytes, input_names, output_names, tied_pairs, metadata: dict) -> bytes:
+def finalize(
+    data: bytes, input_names, output_names, tied_pairs, metadata: dict, points=()
+) -> bytes:
     """Name the subgraph's inputs/outputs (in converter order), tie quantization, add metadata.
 
     tied_pairs: (input_name, output_name) pairs whose int8 scale/zero point must be identical
     (a cache input and the new rows the caller writes into it). The input takes the output's
     parameters; kernels derive their multipliers from tensor scales at Prepare time, so the
     graph stays consistent, and the bytes the step emits can be stored in the cache unchanged.
+    points: the quantization points whose tensors keep a name (strip_internal_names).
     """
     model = read_model(data)
     if len(model.subgraphs) != 1:
@@ -258,7 +275,7 @@ def finalize(data: bytes, input_names, output_names, tied_pairs, metadata: dict)
             f"converter produced {len(graph.inputs)} inputs / {len(graph.outputs)} outputs, "
             f"expected {len(input_names)} / {len(output_names)}"
         )
-    strip_internal_names(graph)
+    strip_internal_names(graph, set(points))
     for index, name in zip(graph.inputs, input_names):
         graph.tensors[index].name = name.encode()
     for index, name in zip(graph.outputs, output_names):
@@ -287,7 +304,8 @@ def finalize(data: bytes, input_names, output_names, tied_pairs, metadata: dict)
 
 def micro_encoding(data: bytes) -> bytes:
     """The model as the C arrays embed it: each per-channel quantized tensor whose zero points
-    are all 0 (the int8 weights) stores one zero point instead of one per channel.
+    are all 0 (the int8 weights) stores one zero point instead of one per channel, and only the
+    inputs and outputs keep their names (the point names serve Python tools, not the chip).
 
     TFLite Micro and the C runtime read a single zero point as every channel's (TFLite Micro's
     space-saving form for weights); LiteRT refuses it, so the .tflite files keep one per
@@ -295,6 +313,7 @@ def micro_encoding(data: bytes) -> bytes:
     """
     model = read_model(data)
     for graph in model.subgraphs:
+        strip_internal_names(graph)
         for tensor in graph.tensors:
             q = tensor.quantization
             if q is None or q.scale is None or len(q.scale) <= 1 or q.zeroPoint is None:

@@ -83,20 +83,24 @@ class PicoGPTGraph:
 
     def _activation(self, h):
         if self.config.activation == "relu":
-            return tf.nn.relu(h)
-        return tf.nn.gelu(h, approximate=True)
+            return tf.nn.relu(h, name="fc")
+        return tf.nn.gelu(h, approximate=True, name="fc")
 
     def _mlp_and_norm(self, x, layer):
         """x + mlp(x), then the post-norm LayerNorm (gamma only). x: (rows, C)."""
-        h = self._activation(tf.matmul(x, layer["w_fc"]))  # (rows, 2C)
-        x = x + tf.matmul(h, layer["w_mlp_proj"])  # (rows, C)
+        h = self._activation(tf.matmul(x, layer["w_fc"], name="fc_matmul"))  # (rows, 2C)
+        x = tf.add(x, tf.matmul(h, layer["w_mlp_proj"], name="mlp_proj"), name="resid_mlp")
         # one centred tensor feeds both the variance and the output, so int8 rounds it once
-        centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)  # (rows, C)
-        var = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)  # (rows, 1)
-        return centred * tf.math.rsqrt(var + LN_EPSILON) * layer["gamma"]  # (rows, C)
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True, name="mean")  # (rows, 1)
+        centred = tf.subtract(x, mean, name="centred")  # (rows, C)
+        square = tf.multiply(centred, centred, name="square")  # (rows, C)
+        var = tf.reduce_mean(square, axis=-1, keepdims=True, name="var")  # (rows, 1)
+        rsqrt = tf.math.rsqrt(tf.add(var, LN_EPSILON, name="var_eps"), name="rsqrt")  # (rows, 1)
+        norm = tf.multiply(centred, rsqrt, name="norm")  # (rows, C)
+        return tf.multiply(norm, layer["gamma"], name="ln_out")  # (rows, C)
 
     def _logits(self, x):
-        return tf.matmul(x, self.wte, transpose_b=True)  # (rows, vocab), tied to wte
+        return tf.matmul(x, self.wte, transpose_b=True, name="logits")  # (rows, vocab), tied
 
     # ---- KV-cache step -------------------------------------------------------------------
 
@@ -116,24 +120,36 @@ class PicoGPTGraph:
         """One decode step. Returns (logits (1, vocab), k_new_0, v_new_0, k_new_1, ...)."""
         c = self.config
         nh, hs, T, C = c.n_head, c.head_size, c.block_size, c.n_embd
-        x = tf.gather(self.wte, token) + tf.gather(self.wpe, pos)  # (1, C)
+        token_emb = tf.gather(self.wte, token, name="token_emb")  # (1, C)
+        x = tf.add(token_emb, tf.gather(self.wpe, pos, name="pos_emb"), name="emb")  # (1, C)
         # cache row j holds position j; rows >= pos are stale or empty
         valid = tf.less(tf.range(T, dtype=tf.int32), pos)  # (T,)
         new_rows = []
         for i, layer in enumerate(self.layers):
-            k_cache, v_cache = caches[2 * i], caches[2 * i + 1]  # (nh, T, hs), (nh, hs, T)
-            q = tf.reshape(tf.matmul(x, layer["wq"]), [nh, 1, hs])  # (nh, 1, hs)
-            k_new = tf.reshape(tf.matmul(x, layer["wk"]), [nh, 1, hs])  # (nh, 1, hs)
-            v_new = tf.reshape(tf.matmul(x, layer["wv"]), [nh, hs, 1])  # (nh, hs, 1)
-            scores_cache = tf.matmul(q, k_cache, adjoint_b=True)  # (nh, 1, T)
-            scores_cache = tf.where(valid, scores_cache, self.mask_values[i])
-            score_new = tf.matmul(q, k_new, adjoint_b=True)  # (nh, 1, 1)
-            probs = tf.nn.softmax(tf.concat([scores_cache, score_new], axis=-1))  # (nh, 1, T+1)
-            y = tf.matmul(probs[:, :, :T], v_cache, adjoint_b=True)  # (nh, 1, hs)
-            y = y + tf.matmul(probs[:, :, T:], v_new, adjoint_b=True)  # (nh, 1, hs)
-            y = tf.reshape(y, [1, C])  # (1, C), heads contiguous as in the Keras layer
-            x = x + tf.matmul(y, layer["w_attn_proj"])
-            x = self._mlp_and_norm(x, layer)
+            # op names (h{i}/q, ...) name the int8 tensors for quantization ranges (tf_model/qat.py)
+            with tf.name_scope(f"h{i}"):
+                k_cache, v_cache = caches[2 * i], caches[2 * i + 1]  # (nh, T, hs), (nh, hs, T)
+                q = tf.reshape(tf.matmul(x, layer["wq"], name="q"), [nh, 1, hs])  # (nh, 1, hs)
+                k_new = tf.reshape(tf.matmul(x, layer["wk"], name="k"), [nh, 1, hs])  # (nh, 1, hs)
+                v_new = tf.reshape(tf.matmul(x, layer["wv"], name="v"), [nh, hs, 1])  # (nh, hs, 1)
+                scores_cache = tf.matmul(
+                    q, k_cache, adjoint_b=True, name="scores_cache"
+                )  # (nh, 1, T)
+                scores_cache = tf.where(
+                    valid, scores_cache, self.mask_values[i], name="scores_masked"
+                )
+                score_new = tf.matmul(q, k_new, adjoint_b=True, name="score_new")  # (nh, 1, 1)
+                scores = tf.concat(
+                    [scores_cache, score_new], axis=-1, name="scores"
+                )  # (nh, 1, T+1)
+                probs = tf.nn.softmax(scores, name="probs")  # (nh, 1, T+1)
+                y_cache = tf.matmul(probs[:, :, :T], v_cache, adjoint_b=True, name="y_cache")
+                y_new = tf.matmul(probs[:, :, T:], v_new, adjoint_b=True, name="y_new")
+                y = tf.add(y_cache, y_new, name="y")  # (nh, 1, hs)
+                y = tf.reshape(y, [1, C])  # (1, C), heads contiguous as in the Keras layer
+                attn = tf.matmul(y, layer["w_attn_proj"], name="attn_proj")
+                x = tf.add(x, attn, name="resid_attn")
+                x = self._mlp_and_norm(x, layer)
             new_rows += [k_new, v_new]
         return (self._logits(x), *new_rows)
 
@@ -147,27 +163,33 @@ class PicoGPTGraph:
         smallest unmasked attention score (used to calibrate the mask and the step caches)."""
         c = self.config
         nh, hs, T, C = c.n_head, c.head_size, c.block_size, c.n_embd
-        x = tf.gather(self.wte, tf.reshape(idx, [T])) + self.wpe  # (T, C)
+        token_emb = tf.gather(self.wte, tf.reshape(idx, [T]), name="token_emb")  # (T, C)
+        x = tf.add(token_emb, self.wpe, name="emb")  # (T, C)
         causal = np.tril(np.ones((T, T), dtype=bool))  # key j visible from query t iff j <= t
         probes = []
         for i, layer in enumerate(self.layers):
 
-            def heads(x, w, perm):
-                h = tf.reshape(tf.matmul(x, w), [T, nh, hs])  # (T, nh, hs)
+            def heads(x, w, perm, name):
+                h = tf.reshape(tf.matmul(x, w, name=name), [T, nh, hs])  # (T, nh, hs)
                 return tf.transpose(h, perm)
 
-            q = heads(x, layer["wq"], [1, 0, 2])  # (nh, T, hs)
-            k = heads(x, layer["wk"], [1, 0, 2])  # (nh, T, hs)
-            vt = heads(x, layer["wv"], [1, 2, 0])  # (nh, hs, T): V^T, read with adj_y like the step
-            scores = tf.matmul(q, k, adjoint_b=True)  # (nh, T, T)
-            if with_probes:
-                real_min = tf.reduce_min(tf.where(causal, scores, np.float32(np.inf)))
-                probes += [k, vt, real_min]
-            scores = tf.where(causal, scores, self.mask_values[i])
-            y = tf.matmul(tf.nn.softmax(scores), vt, adjoint_b=True)  # (nh, T, hs)
-            y = tf.reshape(tf.transpose(y, [1, 0, 2]), [T, C])  # (T, C)
-            x = x + tf.matmul(y, layer["w_attn_proj"])
-            x = self._mlp_and_norm(x, layer)
+            with tf.name_scope(f"h{i}"):  # the step graph's op names, where the op exists here
+                q = heads(x, layer["wq"], [1, 0, 2], "q")  # (nh, T, hs)
+                k = heads(x, layer["wk"], [1, 0, 2], "k")  # (nh, T, hs)
+                # (nh, hs, T): V^T, read with adj_y like the step
+                vt = heads(x, layer["wv"], [1, 2, 0], "v")
+                scores = tf.matmul(q, k, adjoint_b=True, name="scores")  # (nh, T, T)
+                if with_probes:
+                    real_min = tf.reduce_min(tf.where(causal, scores, np.float32(np.inf)))
+                    probes += [k, vt, real_min]
+                scores = tf.where(causal, scores, self.mask_values[i], name="scores_masked")
+                probs = tf.nn.softmax(scores, name="probs")  # (nh, T, T)
+                y = tf.matmul(probs, vt, adjoint_b=True, name="y")  # (nh, T, hs)
+                y = tf.reshape(tf.transpose(y, [1, 0, 2]), [T, C])  # (T, C)
+                x = tf.add(
+                    x, tf.matmul(y, layer["w_attn_proj"], name="attn_proj"), name="resid_attn"
+                )
+                x = self._mlp_and_norm(x, layer)
         logits = tf.reshape(self._logits(x), [1, T, c.vocab_size])  # (1, T, vocab)
         return (logits, *probes) if with_probes else logits
 

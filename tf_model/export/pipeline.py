@@ -3,6 +3,7 @@
 import os
 
 from ..checkpoint import DataError, load_checkpoint, load_split
+from .calibration import resolve_range_policy
 from .cim_mapping import cim_mapping_report
 from .convert import build_tflite
 from .errors import ExportError
@@ -34,6 +35,7 @@ def export_model(
     weight_quantization="per_channel",
     num_calibration_windows=8,
     num_eval_windows=32,
+    range_policy="auto",
     seed=0,
     file_name=None,
     progress_factory=None,
@@ -43,7 +45,7 @@ def export_model(
     Returns (tflite bytes, report dict); writes nothing. `file_name` is what the report calls
     the model (default: the name of default_model_path); `progress_factory(total, description)`
     makes progress bars (tqdm-like: update, close). Raises ExportError for anything the user
-    can fix.
+    can fix. `range_policy`: where the int8 activation ranges come from (build_tflite).
     """
     for name, value in (
         ("--num_calibration_samples", num_calibration_windows),
@@ -60,6 +62,8 @@ def export_model(
         load_split(checkpoint.data_dir, "val", block_size, "the deployment report")
     except DataError as e:
         raise ExportError(str(e)) from None
+    if quantization == "int8":
+        resolve_range_policy(checkpoint, range_policy)  # a bad choice fails before conversion
 
     from ..model import count_params  # imports Keras, which load_checkpoint has loaded already
 
@@ -71,6 +75,7 @@ def export_model(
         seed,
         progress_factory,
         weight_quantization,
+        range_policy,
     )
     signature = describe(data)
     arena, tflm_status = check_tflm(data, quantization, kind)
@@ -106,5 +111,6 @@ def export_model(
         "mask_values": metadata["mask_values"],
         "num_calibration_windows": metadata["num_calibration_windows"],
         "cim_mapping": cim_mapping_report(data, quantization),
+        "range_policy": metadata["range_policy"],
     }
     return data, report

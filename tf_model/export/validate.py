@@ -53,8 +53,16 @@ def cross_entropy(logits, targets):
     return float(np.mean(logz - picked))
 
 
+DEBUG_WINDOWS = 4  # eval windows the per-tensor agreement (quantization debugger) runs over
+
+
 def evaluate(checkpoint, data, kind, num_eval_windows=32, tflm_windows=1, progress_factory=None):
-    """Teacher-forced val loss / top-1 agreement of the export vs the Keras float model."""
+    """Teacher-forced val loss / top-1 agreement / KL(float || export) of the export vs the
+    Keras float model, and for int8 step models the agreement of every int8 tensor with its
+    float value (quant_eval.tensor_agreement, the quantization debugger)."""
+    from ..chip import kl_divergence, log_softmax
+    from ..quant_eval import tensor_agreement
+
     T = checkpoint.config.block_size
     val = load_split(checkpoint.data_dir, "val", T, "the deployment report")
     windows = eval_windows(val, num_eval_windows, T + 1)  # (E, T+1)
@@ -76,8 +84,15 @@ def evaluate(checkpoint, data, kind, num_eval_windows=32, tflm_windows=1, progre
         "keras_val_loss": cross_entropy(keras_logits, targets),
         "export_val_loss": cross_entropy(export_logits, targets),
         "top1_agreement": float(np.mean(export_logits.argmax(-1) == keras_logits.argmax(-1))),
+        "kl_divergence": float(
+            np.mean(kl_divergence(log_softmax(keras_logits), log_softmax(export_logits)))
+        ),
         "max_abs_logit_diff": float(np.max(np.abs(export_logits - keras_logits))),
     }
+    if kind == "step" and litert.quantization == "int8":
+        result["tensor_agreement"] = tensor_agreement(
+            checkpoint.model, data, inputs[:DEBUG_WINDOWS]
+        )
     if tflm_windows:
         try:
             tflm = load_exported(data, backend="tflm")

@@ -29,8 +29,8 @@ extern "C" {
 #define PICOGPT_MODEL_OPS "ADD BATCH_MATMUL CONCATENATION FULLY_CONNECTED GATHER LESS MEAN MUL RESHAPE RSQRT SELECT_V2 SOFTMAX STRIDED_SLICE SUB"
 
 // logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.
-#define PICOGPT_LOGITS_SCALE 0.101001471f
-#define PICOGPT_LOGITS_ZERO_POINT -58
+#define PICOGPT_LOGITS_SCALE 0.0966111273f
+#define PICOGPT_LOGITS_ZERO_POINT -56
 
 // Subgraph input/output indices (the order of the model's inputs/outputs).
 #define PICOGPT_INPUT_TOKEN 0  // int32 [1]

@@ -20,7 +20,7 @@ extern "C" {
 // Tensor arena this model needs in stock TFLite Micro (measured, with headroom).
 // cim_runtime sizes its own arena: PICOGPT_TENSOR_ARENA_SIZE in runtime.h, or the
 // exact need it reports (arena_used / arena_needed); this header does not set it.
-#define PICOGPT_MODEL_TENSOR_ARENA_SIZE 152576
+#define PICOGPT_MODEL_TENSOR_ARENA_SIZE 136192
 // Runtime-held int8 KV cache, all layers, K and V (bytes).
 #define PICOGPT_KV_CACHE_BYTES 0
 
@@ -29,8 +29,8 @@ extern "C" {
 #define PICOGPT_MODEL_OPS "ADD BATCH_MATMUL FULLY_CONNECTED GATHER MEAN MUL RESHAPE RSQRT SELECT_V2 SOFTMAX SUB TRANSPOSE"
 
 // logits (int8) -> float: (q - ZERO_POINT) * SCALE. Argmax works on q directly.
-#define PICOGPT_LOGITS_SCALE 0.127619952f
-#define PICOGPT_LOGITS_ZERO_POINT -11
+#define PICOGPT_LOGITS_SCALE 0.0966111273f
+#define PICOGPT_LOGITS_ZERO_POINT -56
 
 #define PICOGPT_INPUT_TOKENS 0  // int32 [1][BLOCK_SIZE]
 #define PICOGPT_OUTPUT_LOGITS 0  // int8 [1][BLOCK_SIZE][VOCAB]

@@ -1,0 +1,300 @@
+/* x86 bulk kernels of quant.h: AVX2 and AVX-512 versions of the scalar requantization,
+ * elementwise and softmax-row loops in quant.c, with the same results (simd.c picks one at
+ * load; tests/test_simd.c checks each against the scalar reference). Compiled on every
+ * target; empty where PG_SIMD_DISPATCH is 0 (e.g. rv32). */
+#include "quant.h"
+
+#include "avx2_util.h"
+
+/* ---- bulk kernels: AVX2 (same results as quant.c's scalar ones) ----------------- */
+#if PG_SIMD_DISPATCH
+
+/* MultiplyByQuantizedMultiplier on 8 lanes: x * 2^ls, then SRDHM by m (m >= 0, so
+ * the saturating case a == b == INT32_MIN cannot occur), then RoundingDivideByPOT
+ * by rs. ls, rs are per lane (0..31). */
+PG_TARGET_AVX2 static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
+  const __m256i round = _mm256_set1_epi64x(INT64_C(1) << 30);
+  x = _mm256_sllv_epi32(x, ls);
+  /* (x * m + 2^30) >> 31 in 64-bit lanes: even lanes in place, odd lanes moved down. */
+  __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), round);
+  __m256i odd = _mm256_add_epi64(
+      _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), round);
+  even = _mm256_srli_epi64(even, 31); /* bits 31..62 -> low dword */
+  odd = _mm256_slli_epi64(odd, 1);    /* bits 31..62 -> high dword */
+  const __m256i t = _mm256_blend_epi32(even, odd, 0xAA);
+  /* RoundingDivideByPOT: (t >> rs) + (remainder > threshold). */
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rs), one);
+  const __m256i remainder = _mm256_and_si256(t, mask);
+  const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), t); /* -1 where t < 0 */
+  const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), negative);
+  return _mm256_sub_epi32(_mm256_srav_epi32(t, rs), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* Per-lane left/right shift amounts of a TFLite shift (> 0 left, < 0 right). */
+PG_TARGET_AVX2 static inline void split_shift8(__m256i shift, __m256i *ls, __m256i *rs) {
+  const __m256i zero = _mm256_setzero_si256();
+  *ls = _mm256_max_epi32(shift, zero);
+  *rs = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+}
+
+/* Clamps 8 int32 lanes and stores them as 8 int8. */
+PG_TARGET_AVX2 static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
+  v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+  const __m256i w = _mm256_packs_epi32(v, v); /* int16: [0..3 0..3 | 4..7 4..7] */
+  const __m256i b = _mm256_packs_epi16(w, w); /* int8, same pattern */
+  const __m128i packed =
+      _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64((__m128i *)out, packed);
+}
+
+PG_TARGET_AVX2 static inline __m256i load8_i8(const int8_t *p) {
+  return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
+  const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
+  const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
+  const __m256i offset_all = _mm256_set1_epi32(q->offset_all);
+  const __m256i row_sum_scale = _mm256_set1_epi32(q->row_sum_scale);
+  __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
+  split_shift8(_mm256_set1_epi32(q->shift_all), &ls, &rs);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i)), offset_all);
+    if (q->offset) x = _mm256_add_epi32(x, _mm256_loadu_si256((const __m256i *)(q->offset + i)));
+    if (q->row_sum) {
+      const __m256i sums = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(q->row_sum + i)));
+      x = _mm256_add_epi32(x, _mm256_mullo_epi32(sums, row_sum_scale));
+    }
+    if (q->multiplier) m = _mm256_loadu_si256((const __m256i *)(q->multiplier + i));
+    if (q->shift) split_shift8(load8_i8(q->shift + i), &ls, &rs);
+    store8_i8(out + i, _mm256_add_epi32(mbqm8(x, m, ls, rs), zp), lo, hi);
+  }
+  if (i < n) {
+    pg_requant tail = *q;
+    if (tail.offset) tail.offset += i;
+    if (tail.row_sum) tail.row_sum += i;
+    if (tail.multiplier) tail.multiplier += i;
+    if (tail.shift) tail.shift += i;
+    pg_requantize_scalar(acc + i, n - i, &tail, out + i);
+  }
+}
+
+PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
+                    int32_t b_step, int8_t *out, int32_t n) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i off1 = _mm256_set1_epi32(p->input1_offset);
+  const __m256i off2 = _mm256_set1_epi32(p->input2_offset);
+  const __m256i out_off = _mm256_set1_epi32(p->output_offset);
+  const __m256i lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
+  const __m256i lshift = _mm256_set1_epi32(p->left_shift);
+  const __m256i m1 = _mm256_set1_epi32(p->input1_multiplier);
+  const __m256i m2 = _mm256_set1_epi32(p->input2_multiplier);
+  const __m256i mo = _mm256_set1_epi32(p->output_multiplier);
+  const __m256i rs1 = _mm256_set1_epi32(-p->input1_shift); /* <= 0 by construction */
+  const __m256i rs2 = _mm256_set1_epi32(-p->input2_shift);
+  __m256i lso, rso;
+  split_shift8(_mm256_set1_epi32(p->output_shift), &lso, &rso);
+  const __m256i a_bcast = _mm256_add_epi32(_mm256_set1_epi32(a[0]), off1);
+  const __m256i b_bcast = _mm256_add_epi32(_mm256_set1_epi32(b[0]), off2);
+  /* Rescaled broadcast operands are loop invariant. */
+  const __m256i sa_bcast = mbqm8(_mm256_sllv_epi32(a_bcast, lshift), m1, zero, rs1);
+  const __m256i sb_bcast = mbqm8(_mm256_sllv_epi32(b_bcast, lshift), m2, zero, rs2);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i x = a_step ? _mm256_add_epi32(load8_i8(a + i), off1) : a_bcast;
+    const __m256i y = b_step ? _mm256_add_epi32(load8_i8(b + i), off2) : b_bcast;
+    __m256i raw;
+    if (p->op == PG_BIN_MUL) {
+      raw = mbqm8(_mm256_mullo_epi32(x, y), mo, lso, rso);
+    } else {
+      const __m256i sa = a_step ? mbqm8(_mm256_sllv_epi32(x, lshift), m1, zero, rs1) : sa_bcast;
+      const __m256i sb = b_step ? mbqm8(_mm256_sllv_epi32(y, lshift), m2, zero, rs2) : sb_bcast;
+      __m256i v;
+      if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
+        const __m256i diff = _mm256_sub_epi32(sa, sb);
+        v = _mm256_mullo_epi32(diff, diff);
+      } else {
+        v = p->op == PG_BIN_SUB ? _mm256_sub_epi32(sa, sb) : _mm256_add_epi32(sa, sb);
+      }
+      raw = mbqm8(v, mo, lso, rso);
+    }
+    store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi);
+  }
+  if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
+}
+
+/* ---- bulk kernels: AVX-512 (16 lanes; the same arithmetic as the AVX2 ones above) -------- */
+
+/* mbqm8 on 16 lanes, with mask registers for the blend and the rounding corrections. */
+PG_TARGET_AVX512VNNI static inline __m512i mbqm16(__m512i x, __m512i m, __m512i ls, __m512i rs) {
+  const __m512i round = _mm512_set1_epi64(INT64_C(1) << 30), one = _mm512_set1_epi32(1);
+  x = _mm512_sllv_epi32(x, ls);
+  __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m), round);
+  __m512i odd = _mm512_add_epi64(
+      _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round);
+  even = _mm512_srli_epi64(even, 31);
+  odd = _mm512_slli_epi64(odd, 1);
+  const __m512i t = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rs), one);
+  const __m512i remainder = _mm512_and_si512(t, mask);
+  const __mmask16 negative = _mm512_cmplt_epi32_mask(t, _mm512_setzero_si512());
+  const __m512i half = _mm512_srai_epi32(mask, 1);
+  const __m512i threshold = _mm512_mask_add_epi32(half, negative, half, one);
+  const __m512i shifted = _mm512_srav_epi32(t, rs);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
+                               one);
+}
+
+PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls, __m512i *rs) {
+  const __m512i zero = _mm512_setzero_si512();
+  *ls = _mm512_max_epi32(shift, zero);
+  *rs = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+}
+
+PG_TARGET_AVX512VNNI static inline void store16_i8(int8_t *out, __m512i v, __m512i lo,
+                                                   __m512i hi) {
+  v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+  _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(v));
+}
+
+PG_TARGET_AVX512VNNI static inline __m512i load16_i8(const int8_t *p) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+
+PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
+                                               const pg_requant *q, int8_t *out) {
+  const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
+  const __m512i lo = _mm512_set1_epi32(q->act_min), hi = _mm512_set1_epi32(q->act_max);
+  const __m512i offset_all = _mm512_set1_epi32(q->offset_all);
+  const __m512i row_sum_scale = _mm512_set1_epi32(q->row_sum_scale);
+  __m512i m = _mm512_set1_epi32(q->multiplier_all), ls, rs;
+  split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i x = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + i)), offset_all);
+    if (q->offset) x = _mm512_add_epi32(x, _mm512_loadu_si512((const void *)(q->offset + i)));
+    if (q->row_sum) {
+      const __m512i sums =
+          _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(q->row_sum + i)));
+      x = _mm512_add_epi32(x, _mm512_mullo_epi32(sums, row_sum_scale));
+    }
+    if (q->multiplier) m = _mm512_loadu_si512((const void *)(q->multiplier + i));
+    if (q->shift) split_shift16(load16_i8(q->shift + i), &ls, &rs);
+    store16_i8(out + i, _mm512_add_epi32(mbqm16(x, m, ls, rs), zp), lo, hi);
+  }
+  if (i < n) { /* fewer than 16 left: AVX2's 8 lanes, then scalar */
+    pg_requant tail = *q;
+    if (tail.offset) tail.offset += i;
+    if (tail.row_sum) tail.row_sum += i;
+    if (tail.multiplier) tail.multiplier += i;
+    if (tail.shift) tail.shift += i;
+    pg_requantize_avx2(acc + i, n - i, &tail, out + i);
+  }
+}
+
+PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8_t *a,
+                                           int32_t a_step, const int8_t *b, int32_t b_step,
+                                           int8_t *out, int32_t n) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i off1 = _mm512_set1_epi32(p->input1_offset);
+  const __m512i off2 = _mm512_set1_epi32(p->input2_offset);
+  const __m512i out_off = _mm512_set1_epi32(p->output_offset);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const __m512i lshift = _mm512_set1_epi32(p->left_shift);
+  const __m512i m1 = _mm512_set1_epi32(p->input1_multiplier);
+  const __m512i m2 = _mm512_set1_epi32(p->input2_multiplier);
+  const __m512i mo = _mm512_set1_epi32(p->output_multiplier);
+  const __m512i rs1 = _mm512_set1_epi32(-p->input1_shift); /* <= 0 by construction */
+  const __m512i rs2 = _mm512_set1_epi32(-p->input2_shift);
+  __m512i lso, rso;
+  split_shift16(_mm512_set1_epi32(p->output_shift), &lso, &rso);
+  const __m512i a_bcast = _mm512_add_epi32(_mm512_set1_epi32(a[0]), off1);
+  const __m512i b_bcast = _mm512_add_epi32(_mm512_set1_epi32(b[0]), off2);
+  const __m512i sa_bcast = mbqm16(_mm512_sllv_epi32(a_bcast, lshift), m1, zero, rs1);
+  const __m512i sb_bcast = mbqm16(_mm512_sllv_epi32(b_bcast, lshift), m2, zero, rs2);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i x = a_step ? _mm512_add_epi32(load16_i8(a + i), off1) : a_bcast;
+    const __m512i y = b_step ? _mm512_add_epi32(load16_i8(b + i), off2) : b_bcast;
+    __m512i raw;
+    if (p->op == PG_BIN_MUL) {
+      raw = mbqm16(_mm512_mullo_epi32(x, y), mo, lso, rso);
+    } else {
+      const __m512i sa = a_step ? mbqm16(_mm512_sllv_epi32(x, lshift), m1, zero, rs1) : sa_bcast;
+      const __m512i sb = b_step ? mbqm16(_mm512_sllv_epi32(y, lshift), m2, zero, rs2) : sb_bcast;
+      __m512i v;
+      if (p->op == PG_BIN_SQUARED_DIFFERENCE) {
+        const __m512i diff = _mm512_sub_epi32(sa, sb);
+        v = _mm512_mullo_epi32(diff, diff);
+      } else {
+        v = p->op == PG_BIN_SUB ? _mm512_sub_epi32(sa, sb) : _mm512_add_epi32(sa, sb);
+      }
+      raw = mbqm16(v, mo, lso, rso);
+    }
+    store16_i8(out + i, _mm512_add_epi32(raw, out_off), lo, hi);
+  }
+  if (i < n) pg_binary_avx2(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
+}
+
+/* The scalar row's arithmetic on 8 lanes: the exponentials are gathered from the table, the
+ * int32 sum wraps (so its order does not matter), the output is mbqm8's product and shift. */
+PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                                       int8_t *y) {
+  __m256i vmax = _mm256_set1_epi8(-128);
+  int32_t c = 0;
+  for (; c + 32 <= depth; c += 32) {
+    vmax = _mm256_max_epi8(vmax, _mm256_loadu_si256((const __m256i *)(x + c)));
+  }
+  __m128i m16 = _mm_max_epi8(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 8));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 4));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 2));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 1));
+  int32_t max_in_row = (int8_t)_mm_cvtsi128_si32(m16);
+  for (; c < depth; ++c) {
+    if (x[c] > max_in_row) max_in_row = x[c];
+  }
+  const __m256i vmax32 = _mm256_set1_epi32(max_in_row);
+  /* exp_q0 >= 0, so RoundingDivideByPOT(e, 12) is (e + 2048) >> 12 without overflow (in
+   * unsigned lanes). */
+  const __m256i half = _mm256_set1_epi32(2048);
+  __m256i vsum = _mm256_setzero_si256();
+  c = 0;
+  for (; c + 8 <= depth; c += 8) {
+    const __m256i e = _mm256_i32gather_epi32((const int *)exp_q0,
+                                             _mm256_sub_epi32(vmax32, load8_i8(x + c)), 4);
+    vsum = _mm256_add_epi32(vsum, _mm256_srli_epi32(_mm256_add_epi32(e, half), 12));
+  }
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vsum), _mm256_extracti128_si256(vsum, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  int32_t sum_of_exps = _mm_cvtsi128_si32(s4);
+  for (; c < depth; ++c) {
+    sum_of_exps = pg_wrap_add(sum_of_exps,
+                              pg_rounding_divide_by_pot(exp_q0[max_in_row - x[c]], 12));
+  }
+  int num_bits_over_unit;
+  const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
+  const int exponent = num_bits_over_unit + 31 - 8;
+  if (exponent < 0 || exponent > 31) return -1;
+  const __m256i scale = _mm256_set1_epi32(shifted_scale), zero = _mm256_setzero_si256();
+  const __m256i rs = _mm256_set1_epi32(exponent), offset = _mm256_set1_epi32(-128);
+  const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+  c = 0;
+  for (; c + 8 <= depth; c += 8) {
+    const __m256i e = _mm256_i32gather_epi32((const int *)exp_q0,
+                                             _mm256_sub_epi32(vmax32, load8_i8(x + c)), 4);
+    store8_i8(y + c, _mm256_add_epi32(mbqm8(e, scale, zero, rs), offset), lo, hi);
+  }
+  for (; c < depth; ++c) {
+    const int32_t unsat = pg_rounding_divide_by_pot(
+        pg_saturating_rounding_doubling_high_mul(shifted_scale, exp_q0[max_in_row - x[c]]),
+        exponent);
+    y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
+  }
+  return 0;
+}
+
+#endif /* PG_SIMD_DISPATCH */
