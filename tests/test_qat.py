@@ -180,12 +180,13 @@ def test_tensor_agreement_names_every_int8_tensor(checkpoint, ptq_export, val_wi
 
 
 @pytest.fixture(scope="module")
-def qat_dir(tmp_path_factory, small_trained_dir):
+def qat_dir(tmp_path_factory, small_trained_dir, shakespeare_dir):
     out = tmp_path_factory.mktemp("qat")
     proc = run_script(
         "tf_train.py",
         "--qat=True",
         f"--init_from={small_trained_dir}",
+        f"--data_dir={shakespeare_dir}",  # the data it was trained on (CI has no data/ prepared)
         f"--out_dir={out}",
         f"--max_iters={QAT_ITERS}",
         f"--lr_decay_iters={QAT_ITERS}",
