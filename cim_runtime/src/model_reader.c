@@ -79,7 +79,9 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
                    (unsigned)shape.count, PG_MAX_RANK);
   }
   t->rank = (int32_t)shape.count;
-  int64_t elements = 1;
+  /* The limit also bounds the product of the non-zero dimensions: a zero dimension makes the
+   * tensor empty, but kernels still multiply its other dimensions (strides) in int32. */
+  int64_t elements = 1, extent = 1;
   for (uint32_t d = 0; d < shape.count; ++d) {
     const int32_t dim = pg_fb_vec_i32(fb, &shape, d);
     if (dim < 0) {
@@ -88,7 +90,8 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
     }
     t->dims[d] = dim;
     elements *= dim;
-    if (elements * (int64_t)elem_size > 0x40000000) {
+    extent *= dim > 0 ? dim : 1;
+    if (extent * (int64_t)elem_size > 0x40000000) {
       return pg_fail(it, PICOGPT_ERR_SHAPE, "tensor %d '%s': too large", (int)index, t->name);
     }
   }
