@@ -34,7 +34,7 @@ from tf_model.checkpoint import (
     load_resume_state,
 )
 from tf_model.config import PicoGPTConfig
-from tf_model.trainer import Trainer, TrainError, build_optimizer, estimate_loss  # noqa: F401
+from tf_model.trainer import Trainer, TrainError, estimate_loss
 
 _NOT_CONFIG = set(globals())
 # -----------------------------------------------------------------------------

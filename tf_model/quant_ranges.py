@@ -161,13 +161,15 @@ def table_ranges(model):
     return ranges
 
 
-def tensor_point(tensor_name, points):
+def tensor_point(tensor_name, points, aliases=True):
     """The point a converted tensor is, from its name, or None. Fused ops join their op names
-    with ';' and the output is the last one; the converter may append a digit to it."""
+    with ';' and the output is the last one; the converter may append a digit to it.
+    aliases=False: only the tensor named after the point itself, not the attention ops whose
+    outputs share the scores' range (SCORE_ALIASES)."""
     last = tensor_name.split(";")[-1]
     for candidate in (last, re.sub(r"\d+$", "", last)):
         scope, _, op = candidate.rpartition("/")
-        if op in SCORE_ALIASES:
+        if aliases and op in SCORE_ALIASES:
             candidate = f"{scope}/scores"
         if candidate in points:
             return candidate

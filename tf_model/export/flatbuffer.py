@@ -5,7 +5,6 @@ every buffer 16-byte aligned, as the converter does, so int32 constants stay ali
 """
 
 import json
-import re
 
 import flatbuffers
 import numpy as np
@@ -242,13 +241,11 @@ def strip_internal_names(graph, points=()):
     from ..quant_ranges import tensor_point
 
     keep = set(graph.inputs) | set(graph.outputs)
-    named = {}  # op output -> point, only where the converter's name is the point itself (an
-    # alias such as the scores' matmul would become a second tensor of the point's name)
+    named = {}  # op output -> point; no aliases, which would give the point a second tensor
     for op in graph.operators:
         name = tensor_name(graph.tensors[op.outputs[0]]) if points else ""
-        last = name.split(";")[-1]
-        point = tensor_point(name, points) if name else None
-        if point in (last, re.sub(r"\d+$", "", last)):
+        point = tensor_point(name, points, aliases=False) if name else None
+        if point is not None:
             named[op.outputs[0]] = point
     for index, tensor in enumerate(graph.tensors):
         if index not in keep:
