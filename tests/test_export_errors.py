@@ -93,13 +93,18 @@ def test_missing_meta(trained_dir, tmp_path):
     assert "meta.pkl" in msg and "not found" in msg
 
 
-def test_no_calibration_data(trained_dir, tmp_path, data_dir):
-    other = tmp_path / "data"
+def partial_data_dir(data_dir, tmp_path, *names):
+    """tmp_path/data with only `names` of the dataset, and an empty tmp_path/out."""
+    other, out = tmp_path / "data", tmp_path / "out"
     other.mkdir()
-    shutil.copy(os.path.join(data_dir, "meta.pkl"), other / "meta.pkl")
-    shutil.copy(os.path.join(data_dir, "val.bin"), other / "val.bin")
-    out = tmp_path / "out"
     out.mkdir()
+    for name in names:
+        shutil.copy(os.path.join(data_dir, name), other / name)
+    return other, out
+
+
+def test_no_calibration_data(trained_dir, tmp_path, data_dir):
+    other, out = partial_data_dir(data_dir, tmp_path, "meta.pkl", "val.bin")
     msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other),
                              "--output", str(out / "m.tflite"))  # fmt: skip
     assert "calibration" in msg and "train.bin" in msg
@@ -107,12 +112,7 @@ def test_no_calibration_data(trained_dir, tmp_path, data_dir):
 
 
 def test_no_held_out_text_for_the_report(trained_dir, tmp_path, data_dir):
-    other = tmp_path / "data"
-    other.mkdir()
-    shutil.copy(os.path.join(data_dir, "meta.pkl"), other / "meta.pkl")
-    shutil.copy(os.path.join(data_dir, "train.bin"), other / "train.bin")
-    out = tmp_path / "out"
-    out.mkdir()
+    other, out = partial_data_dir(data_dir, tmp_path, "meta.pkl", "train.bin")
     msg = convert_in_process("--model_dir", trained_dir, "--data_dir", str(other),
                              "--output", str(out / "m.tflite"), "--num_calibration_samples", "1")  # fmt: skip
     assert "report" in msg and "val.bin" in msg
