@@ -2,11 +2,14 @@
  * bench/bench_runtime.py).
  *
  *   picogpt_bench MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni]
+ *                 [--tile_memory on|off]
  *
  * Decodes N tokens (token id i % vocab; the context is reset when it reaches
  * block_size, as a sampler would crop) after a warm-up pass, and prints one
- * line: "simd PATH steps N mean_ms X min_ms Y quiet_ms Q macs_per_step Z arena_bytes B",
- * where quiet_ms is the mean over positions of each position's best time (see below).
+ * line: "simd PATH steps N mean_ms X min_ms Y quiet_ms Q macs_per_step Z arena_bytes B
+ * tile_memory_bytes T", where quiet_ms is the mean over positions of each position's best
+ * time (see below) and T the part of the arena the CIM driver holds as tile memory
+ * (picogpt_options.cim_tile_memory: on by default, as in the other host apps).
  * The SIMD path is the best this CPU runs, unless --simd (or the PICOGPT_SIMD
  * environment variable) forces one. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -29,13 +32,15 @@ static double now_seconds(void) {
 
 int main(int argc, char **argv) {
   static const char usage[] =
-      "usage: %s MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni]\n";
+      "usage: %s MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni] "
+      "[--tile_memory on|off]\n";
   if (argc < 2) {
     fprintf(stderr, usage, argv[0]);
     return 2;
   }
   long steps = 256;
   const char *simd = NULL;
+  int tile_memory = 1;
   for (int i = 2; i < argc; i += 2) {
     char *end = NULL;
     if (i + 1 < argc && !strcmp(argv[i], "--steps")) {
@@ -47,6 +52,12 @@ int main(int argc, char **argv) {
       }
     } else if (i + 1 < argc && !strcmp(argv[i], "--simd")) {
       simd = argv[i + 1];
+    } else if (i + 1 < argc && !strcmp(argv[i], "--tile_memory")) {
+      tile_memory = !strcmp(argv[i + 1], "on") ? 1 : !strcmp(argv[i + 1], "off") ? 0 : -1;
+      if (tile_memory < 0) {
+        fprintf(stderr, "%s: --tile_memory %s: expected on or off\n", argv[0], argv[i + 1]);
+        return 2;
+      }
     } else {
       fprintf(stderr, "%s: unexpected argument %s\n", argv[0], argv[i]);
       fprintf(stderr, usage, argv[0]);
@@ -65,7 +76,10 @@ int main(int argc, char **argv) {
   uint8_t *model = (uint8_t *)aligned_alloc(16, ((size_t)n + 15) & ~(size_t)15);
   if (model == NULL || fread(model, 1, (size_t)n, f) != (size_t)n) return 1;
   fclose(f);
-  picogpt_status st = picogpt_init(&g_rt, model, (size_t)n, g_arena, sizeof g_arena);
+  picogpt_options options = {0};
+  options.cim_tile_memory = tile_memory;
+  picogpt_status st =
+      picogpt_init_with_options(&g_rt, model, (size_t)n, g_arena, sizeof g_arena, &options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
     return 1;
@@ -107,10 +121,11 @@ int main(int argc, char **argv) {
   }
   const uint32_t steps_run = picogpt_get_stats(&g_rt)->steps;
   printf("simd %s steps %llu mean_ms %.4f min_ms %.4f quiet_ms %.4f macs_per_step %.0f "
-         "arena_bytes %zu\n",
+         "arena_bytes %zu tile_memory_bytes %llu\n",
          picogpt_simd_name(picogpt_simd_active()), (unsigned long long)counted,
          1e3 * total / (double)counted, 1e3 * best, 1e3 * best_sum / (double)positions,
-         (double)macs / (double)(steps_run ? steps_run : 1), info->arena_used);
+         (double)macs / (double)(steps_run ? steps_run : 1), info->arena_used,
+         (unsigned long long)picogpt_cim_info(&g_rt)->tile_memory_bytes);
   free(best_at);
   free(model);
   return 0;

@@ -3,8 +3,11 @@
  *
  * "Programming" a tile records where its weights are (the model bytes outlive the runtime,
  * so nothing is copied: a 400 KB model could not be copied into an MCU's RAM anyway); a
- * product runs the CPU's int8 matrix-vector product (src/matvec.c: scalar, or AVX2 when
- * the build targets it) over the recorded tile. Every protocol check a hardware driver
+ * product runs the CPU's int8 matrix-vector product (src/matvec.c, the active SIMD path's)
+ * over the recorded tile. On an x86-64 CPU with AVX-512 VNNI the HAL asks for tile memory:
+ * given it, programming also writes the tile's emulated cells (matvec.h) there, which the
+ * VNNI path streams instead of the row-major weights (the other paths, the scalar reference
+ * among them, keep reading those). Every protocol check a hardware driver
  * needs is here, so the software HAL is also the reference for what a driver must refuse.
  *
  * With PICOGPT_CIM_SW_INSTRET on RISC-V (the firmware build), program and matvec read the
@@ -21,6 +24,7 @@
 
 typedef struct sw_tile {
   const int8_t *weights; /* NULL: not programmed */
+  const uint8_t *cells;  /* the emulated cells in the tile memory, or NULL */
   int32_t rows, cols, stride;
 } sw_tile;
 
@@ -62,8 +66,22 @@ cim_hal_status cim_hal_open(void *memory, const cim_hal_device *device, cim_hal 
   return CIM_HAL_OK;
 }
 
+size_t cim_hal_tile_memory_bytes(const cim_hal *hal, int32_t rows, int32_t cols) {
+#if PG_SIMD_DISPATCH
+  /* Only on a CPU whose best path reads cells (picogpt_simd_select may switch paths later;
+   * the others read the row-major weights, which the tile keeps too). */
+  if (rows <= hal->device.rows && cols <= hal->device.cols &&
+      picogpt_simd_supported(PICOGPT_SIMD_AVX512VNNI)) {
+    return pg_cells_bytes(rows, cols);
+  }
+#else
+  (void)hal, (void)rows, (void)cols;
+#endif
+  return 0;
+}
+
 cim_hal_status cim_hal_program(cim_hal *hal, int32_t tile, const int8_t *weights, int32_t rows,
-                               int32_t cols, int32_t stride) {
+                               int32_t cols, int32_t stride, void *tile_memory) {
   EMULATION_BEGIN();
   if (tile < 0 || tile >= hal->device.num_macros) return CIM_HAL_ERR_TILE;
   if (weights == NULL || rows < 1 || rows > hal->device.rows || cols < 1 ||
@@ -75,6 +93,11 @@ cim_hal_status cim_hal_program(cim_hal *hal, int32_t tile, const int8_t *weights
   t->rows = rows;
   t->cols = cols;
   t->stride = stride;
+  t->cells = NULL;
+  if (tile_memory != NULL && cim_hal_tile_memory_bytes(hal, rows, cols) > 0) {
+    pg_cells_pack(weights, rows, cols, stride, (uint8_t *)tile_memory);
+    t->cells = (const uint8_t *)tile_memory;
+  }
   hal->counters.programs += 1;
   hal->counters.program_cells += (uint64_t)rows * (uint64_t)cols;
   EMULATION_END(hal);
@@ -88,7 +111,15 @@ cim_hal_status cim_hal_matvec(cim_hal *hal, int32_t tile, const int8_t *x, int32
   const sw_tile *t = &hal->tiles[tile];
   if (t->weights == NULL) return CIM_HAL_ERR_UNPROGRAMMED;
   if (x_len != t->rows || out_len != t->cols) return CIM_HAL_ERR_SHAPE;
+#if PG_SIMD_DISPATCH
+  if (t->cells != NULL && pg_simd.cells_matvec != NULL) {
+    pg_simd.cells_matvec(t->cells, t->rows, t->cols, x, out);
+  } else {
+    pg_matvec(t->weights, t->cols, t->rows, t->stride, x, 0, out);
+  }
+#else
   pg_matvec(t->weights, t->cols, t->rows, t->stride, x, 0, out);
+#endif
   hal->counters.matvecs += 1;
   hal->counters.macs += (uint64_t)t->rows * (uint64_t)t->cols;
   hal->counters.outputs += (uint64_t)t->cols;

@@ -38,6 +38,7 @@ picogpt_status pg_cim_begin(pg_prepare_ctx *ctx, const picogpt_options *options)
   memset(cim, 0, sizeof *cim);
   cim->map.device = dev;
   cim->cpu_fallback = options ? options->cim_cpu_fallback != 0 : 0;
+  cim->tile_memory = options ? options->cim_tile_memory != 0 : 0;
   const size_t bytes = cim_hal_state_bytes(&dev);
   void *memory = bytes ? pg_arena_persistent(&ctx->arena, bytes) : NULL;
   if (bytes && memory == NULL) return it->error.status;
@@ -102,8 +103,16 @@ picogpt_status pg_cim_map_layer(pg_prepare_ctx *ctx, const pg_node *node, const 
         if (tile_weights == NULL) return it->error.status;
       }
 #endif
+      void *tile_memory = NULL;
+      const size_t memory_bytes =
+          it->cim.tile_memory ? cim_hal_tile_memory_bytes(it->cim.hal, rows, cols) : 0;
+      if (memory_bytes > 0) {
+        tile_memory = pg_arena_persistent(&ctx->arena, memory_bytes);
+        if (tile_memory == NULL) return it->error.status;
+        map->tile_memory_bytes += memory_bytes;
+      }
       const cim_hal_status hs =
-          cim_hal_program(it->cim.hal, tile, tile_weights, rows, cols, stride);
+          cim_hal_program(it->cim.hal, tile, tile_weights, rows, cols, stride, tile_memory);
       if (hs != CIM_HAL_OK) {
         return pg_node_fail(ctx, node, PICOGPT_ERR_CIM_HAL, "cim_hal_program(tile %d): %s",
                             (int)tile, cim_hal_status_name(hs));

@@ -73,6 +73,7 @@ typedef struct pg_cim {
   cim_hal *hal;             /* the driver's state, in the arena's persistent part */
   picogpt_cim_mapping map;  /* filled while the ops are prepared */
   int32_t cpu_fallback;     /* picogpt_options.cim_cpu_fallback */
+  int32_t tile_memory;      /* picogpt_options.cim_tile_memory */
   struct pg_cim_sim *sim;   /* simulated non-idealities (src/cim_nonideal.c); NULL: exact */
 } pg_cim;
 

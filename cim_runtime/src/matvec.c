@@ -1,6 +1,8 @@
 /* int8 matrix-vector products on the CPU; see matvec.h. */
 #include "matvec.h"
 
+#include <string.h>
+
 #include "avx2_util.h"
 
 /* ---- scalar reference ------------------------------------------------------------------ */
@@ -98,6 +100,29 @@ void pg_matvec_col_major(const int8_t *w, int32_t n_out, int32_t n_in, int32_t s
   }
 }
 
+/* ---- emulated macro cells (layout: matvec.h) --------------------------------------------- */
+
+static int32_t cell_groups(int32_t rows) { return (rows + 3) / 4; }
+static int32_t cell_outputs(int32_t cols) { return (cols + 15) & ~15; }
+
+size_t pg_cells_bytes(int32_t rows, int32_t cols) {
+  if (rows < 1 || rows > PG_CELLS_MAX_SIDE || cols < 1 || cols > PG_CELLS_MAX_SIDE) return 0;
+  return (size_t)cell_groups(rows) * (size_t)cell_outputs(cols) * 4u;
+}
+
+void pg_cells_pack(const int8_t *w, int32_t rows, int32_t cols, int32_t stride, uint8_t *cells) {
+  const int32_t groups = cell_groups(rows), outputs = cell_outputs(cols);
+  for (int32_t g = 0; g < groups; ++g) {
+    for (int32_t n = 0; n < outputs; ++n) {
+      for (int32_t j = 0; j < 4; ++j) {
+        const int32_t k = 4 * g + j;
+        const int32_t weight = n < cols && k < rows ? w[(intptr_t)n * stride + k] : 0;
+        *cells++ = (uint8_t)(weight + 128);
+      }
+    }
+  }
+}
+
 /* ---- AVX2: int8 widened to int16, pairs multiplied with vpmaddwd ---------------------------
  * |w| <= 128 and |x + x_offset| <= 255, so a pair sum is at most 65,280: exact in the int32
  * lanes (no saturating vpmaddubsw tricks). */
@@ -160,16 +185,19 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
 /* ---- AVX-512 VNNI: vpdpbusd, four byte products summed into each int32 lane -----------------
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned by flipping
  * its sign bit (adding 128):
- * - x_offset == 0 (every CIM tile product): the weights, v_k = w_k + 128, and
+ * - x_offset == 0 (the CIM tile products without tile memory): the weights, v_k = w_k + 128,
+ *   and
  *     sum_k x_k w_k = sum_k v_k x_k - 128 sum_k x_k,
  *   one vpdpbusd per 64 weights and one input sum per call;
- * - otherwise the input, u_k = x_k + 128, and
- *     sum_k (x_k + x_offset) w_k = sum_k u_k w_k + (x_offset - 128) sum_k w_k,
- *   with the row sums from a second vpdpbusd against bytes of 1.
+ * - otherwise (attention over the KV cache) the input, u_k = x_k + 128, and
+ *     sum_k (x_k + x_offset) w_k = sum_k u_k w_k - sum_k c w_k,   c = 128 - x_offset,
+ *   a second vpdpbusd against bytes of c, which are unsigned for x_offset in [-127, 128]
+ *   (the negated zero point of an int8 tensor; other offsets take the scalar kernel).
  * Products are at most 255 * 128, four of them fit an int32 lane without saturation
  * (vpdpbusd, not vpdpbusds), and the int32 arithmetic wraps like the scalar reference's. A
- * tail of fewer than 64 inputs is loaded with a mask: the input's missing bytes read as 0, so
- * they add nothing whatever the other operand holds there. */
+ * tail of fewer than 64 inputs is loaded with a mask: the weights' missing bytes read as 0,
+ * so they add nothing whatever the other operand holds there. Eight rows share each load of
+ * x; their 16-lane sums are reduced together (sum_lanes8). */
 
 /* The 64-input slice at k: bytes k .. min(k + 64, n_in) - 1. */
 PG_TARGET_AVX512VNNI static inline __mmask64 slice_mask(int32_t k, int32_t n_in) {
@@ -177,12 +205,40 @@ PG_TARGET_AVX512VNNI static inline __mmask64 slice_mask(int32_t k, int32_t n_in)
   return left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
 }
 
-/* Rows [0, rows) of w (rows <= 8) against x: out[r] for each r. flip_weights selects the
- * formulation above (a constant at every call site, so each is compiled on its own). */
+/* The sums of eight vectors' lanes, in order: pairs of vectors interleaved and added (32-bit,
+ * then 64-bit lanes) leave rows 0-3 and 4-7 summed within each 128-bit lane; the 128-bit
+ * lanes are then added across. 24 operations for eight rows, no horizontal adds. */
+PG_TARGET_AVX512VNNI static inline __m256i sum_lanes8(const __m512i a[8]) {
+  __m512i b[4];
+  for (int i = 0; i < 4; ++i) {
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
+                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+  }
+  const __m512i c0 = _mm512_add_epi32(_mm512_unpacklo_epi64(b[0], b[1]),
+                                      _mm512_unpackhi_epi64(b[0], b[1]));
+  const __m512i c1 = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2], b[3]),
+                                      _mm512_unpackhi_epi64(b[2], b[3]));
+  /* c0: rows 0-3 in each 128-bit lane, c1: rows 4-7. */
+  const __m512i d = _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512i e = _mm512_add_epi32(_mm512_shuffle_i32x4(d, d, _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_i32x4(d, d, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_castsi512_si256(e);
+}
+
+/* Rows [0, rows) of w (1 <= rows <= 8) against x into out[0 .. rows). A short block reads
+ * its last row again in place of the missing ones (no branch in the loop; those sums are not
+ * stored). x_offset == 0 flips the weights (see above); otherwise the input is flipped and
+ * the offset's part comes from a second vpdpbusd: sum_k (x_k + x_offset) w_k =
+ * sum_k u_k w_k - sum_k c w_k with u_k = x_k + 128 and c = 128 - x_offset, which is in
+ * [0, 255] (x_offset = -zero point <= 128), so both products are unsigned x signed bytes. */
 PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void rows_vnni(
     const int8_t *w, int32_t rows, intptr_t s, int32_t n_in, const int8_t *x, int32_t x_offset,
-    int32_t input_sum, int flip_weights, int32_t *out) {
-  const __m512i sign = _mm512_set1_epi8(-128), ones = _mm512_set1_epi8(1);
+    int flip_weights, __m256i correction, int32_t *out) {
+  const __m512i sign = _mm512_set1_epi8(-128);
+  const __m512i c = _mm512_set1_epi8((char)(uint8_t)(128 - x_offset));
+  const int8_t *row[8];
+  for (int i = 0; i < 8; ++i) row[i] = w + (i < rows ? i : rows - 1) * s;
   __m512i p[8], r[8];
   for (int i = 0; i < 8; ++i) p[i] = r[i] = _mm512_setzero_si512();
   for (int32_t k = 0; k < n_in; k += 64) {
@@ -190,44 +246,125 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void rows_vnni
     const __m512i xv = _mm512_maskz_loadu_epi8(m, x + k);
     const __m512i u = _mm512_xor_si512(xv, sign);
     for (int i = 0; i < 8; ++i) {
-      if (i >= rows) break;
-      const __m512i wv = _mm512_maskz_loadu_epi8(m, w + i * s + k);
+      const __m512i wv = _mm512_maskz_loadu_epi8(m, row[i] + k);
       if (flip_weights) {
         p[i] = _mm512_dpbusd_epi32(p[i], _mm512_xor_si512(wv, sign), xv);
       } else {
         p[i] = _mm512_dpbusd_epi32(p[i], u, wv);
-        r[i] = _mm512_dpbusd_epi32(r[i], ones, wv);
+        if (x_offset != 128) r[i] = _mm512_dpbusd_epi32(r[i], c, wv);
       }
     }
   }
-  __m256i half[8];
-  for (int i = 0; i < 8; ++i) {
-    const __m512i t = flip_weights ? p[i]
-                                   : _mm512_add_epi32(p[i], _mm512_mullo_epi32(
-                                                                r[i], _mm512_set1_epi32(x_offset - 128)));
-    half[i] = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+  if (!flip_weights && x_offset != 128) {
+    for (int i = 0; i < 8; ++i) p[i] = _mm512_sub_epi32(p[i], r[i]);
   }
-  int32_t sums[8];
-  _mm256_storeu_si256((__m256i *)sums, pg_avx2_transpose_add8(half[0], half[1], half[2], half[3],
-                                                             half[4], half[5], half[6], half[7]));
-  const int32_t correction = flip_weights ? (int32_t)((uint32_t)input_sum * 0xFFFFFF80u) : 0;
-  for (int32_t i = 0; i < rows; ++i) out[i] = (int32_t)((uint32_t)sums[i] + (uint32_t)correction);
+  _mm256_mask_storeu_epi32(out, (__mmask8)((1u << rows) - 1u),
+                           _mm256_sub_epi32(sum_lanes8(p), correction));
 }
 
 PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in,
                                                int32_t stride, const int8_t *x,
                                                int32_t x_offset, int32_t *out) {
   const intptr_t s = stride;
+  if (n_in == 0 || x_offset < -127 || x_offset > 128) {
+    pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
+    return;
+  }
+  const __m256i none = _mm256_setzero_si256();
   if (x_offset == 0) {
+    /* Flipped weights: sum_k x_k w_k = sum_k (w_k + 128) x_k - 128 sum_k x_k. */
     int32_t input_sum = 0;
     for (int32_t k = 0; k < n_in; ++k) input_sum += x[k];
-    int32_t n = 0;
-    for (; n + 8 <= n_out; n += 8) rows_vnni(w + n * s, 8, s, n_in, x, 0, input_sum, 1, out + n);
-    if (n < n_out) rows_vnni(w + n * s, n_out - n, s, n_in, x, 0, input_sum, 1, out + n);
+    const __m256i correction = _mm256_set1_epi32((int32_t)((uint32_t)input_sum << 7));
+    for (int32_t n = 0; n < n_out; n += 8) {
+      rows_vnni(w + n * s, n_out - n < 8 ? n_out - n : 8, s, n_in, x, 0, 1, correction, out + n);
+    }
+  } else if (x_offset == 128) { /* zero point -128 (softmax outputs): c = 0 */
+    for (int32_t n = 0; n < n_out; n += 8) {
+      rows_vnni(w + n * s, n_out - n < 8 ? n_out - n : 8, s, n_in, x, 128, 0, none, out + n);
+    }
   } else {
-    int32_t n = 0;
-    for (; n + 8 <= n_out; n += 8) rows_vnni(w + n * s, 8, s, n_in, x, x_offset, 0, 0, out + n);
-    if (n < n_out) rows_vnni(w + n * s, n_out - n, s, n_in, x, x_offset, 0, 0, out + n);
+    for (int32_t n = 0; n < n_out; n += 8) {
+      rows_vnni(w + n * s, n_out - n < 8 ? n_out - n : 8, s, n_in, x, x_offset, 0, none,
+                out + n);
+    }
+  }
+}
+
+/* ---- products over the cells (AVX-512 VNNI) -----------------------------------------------
+ * The inputs are read four at a time: a tile whose rows are not a multiple of 4 gets a
+ * zero-padded copy of x (the padding cells then add nothing, whatever they hold). Outputs past
+ * cols (the cells are padded to 16) go to a scratch row and are dropped.
+ *
+ * AVX2 has no such kernel: without vpdpbusd it widens the bytes and multiplies 16 pairs per
+ * vpmaddwd either way (three operations per 16 MACs), and a cells kernel that does so
+ * measured slower than the row-major one (its passes over 32 outputs stride through the
+ * tile), so the AVX2 path keeps the row-major weights. */
+
+/* x itself, or x padded with zeros to a multiple of 4 in pad[]. */
+static const int8_t *inputs_by_four(const int8_t *x, int32_t rows, int8_t *pad) {
+  if ((rows & 3) == 0) return x;
+  memcpy(pad, x, (size_t)rows);
+  memset(pad + rows, 0, (size_t)(4 - (rows & 3)));
+  return pad;
+}
+
+static int32_t sum_bytes(const int8_t *x, int32_t n) {
+  int32_t s = 0;
+  for (int32_t k = 0; k < n; ++k) s += x[k];
+  return s;
+}
+
+static int32_t load_four(const int8_t *x) {
+  int32_t v;
+  memcpy(&v, x, 4);
+  return v;
+}
+
+/* `blocks` (a constant per call site) accumulators of 16 outputs each over every input group:
+ * 64-byte cells times four broadcast inputs per vpdpbusd. */
+PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void cell_blocks_vnni(
+    const uint8_t *cells, intptr_t group_bytes, int32_t groups, const int8_t *x, int blocks,
+    __m512i correction, int32_t *out) {
+  __m512i acc[8];
+  for (int b = 0; b < blocks; ++b) acc[b] = _mm512_setzero_si512();
+  for (int32_t g = 0; g < groups; ++g, cells += group_bytes) {
+    const __m512i xv = _mm512_set1_epi32(load_four(x + 4 * g));
+    for (int b = 0; b < blocks; ++b) {
+      acc[b] = _mm512_dpbusd_epi32(acc[b], _mm512_loadu_si512(cells + 64 * b), xv);
+    }
+  }
+  for (int b = 0; b < blocks; ++b) {
+    _mm512_storeu_si512(out + 16 * b, _mm512_sub_epi32(acc[b], correction));
+  }
+}
+
+PG_TARGET_AVX512VNNI void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32_t rows,
+                                                     int32_t cols, const int8_t *x,
+                                                     int32_t *out) {
+  int8_t pad[PG_CELLS_MAX_SIDE + 4];
+  int32_t spill[8 * 16];
+  const int8_t *xs = inputs_by_four(x, rows, pad);
+  const int32_t groups = cell_groups(rows), blocks = cell_outputs(cols) / 16;
+  const intptr_t group_bytes = (intptr_t)blocks * 64;
+  const __m512i correction = _mm512_set1_epi32((int32_t)((uint32_t)sum_bytes(x, rows) << 7));
+  /* Eight blocks (128 outputs) per pass: eight independent vpdpbusd chains. */
+  for (int32_t b0 = 0; b0 < blocks; b0 += 8) {
+    const int32_t n = blocks - b0 < 8 ? blocks - b0 : 8;
+    const int whole = (b0 + n) * 16 <= cols;
+    int32_t *dst = whole ? out + 16 * b0 : spill;
+    const uint8_t *c = cells + 64 * b0;
+    switch (n) {
+      case 8: cell_blocks_vnni(c, group_bytes, groups, xs, 8, correction, dst); break;
+      case 7: cell_blocks_vnni(c, group_bytes, groups, xs, 7, correction, dst); break;
+      case 6: cell_blocks_vnni(c, group_bytes, groups, xs, 6, correction, dst); break;
+      case 5: cell_blocks_vnni(c, group_bytes, groups, xs, 5, correction, dst); break;
+      case 4: cell_blocks_vnni(c, group_bytes, groups, xs, 4, correction, dst); break;
+      case 3: cell_blocks_vnni(c, group_bytes, groups, xs, 3, correction, dst); break;
+      case 2: cell_blocks_vnni(c, group_bytes, groups, xs, 2, correction, dst); break;
+      default: cell_blocks_vnni(c, group_bytes, groups, xs, 1, correction, dst); break;
+    }
+    if (!whole) memcpy(out + 16 * b0, spill, sizeof(int32_t) * (size_t)(cols - 16 * b0));
   }
 }
 

@@ -14,6 +14,7 @@
 #ifndef PG_MATVEC_H
 #define PG_MATVEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "quant.h"
@@ -36,6 +37,29 @@ static inline void pg_matvec(const int8_t *w, int32_t n_out, int32_t n_in, int32
   pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
 #endif
 }
+
+/* Emulated macro cells: the software CIM HAL's copy of a programmed tile on an x86-64 CPU
+ * with AVX-512 VNNI (when the runtime gives it tile memory, cim_hal_tile_memory_bytes), in
+ * the order the VNNI kernel reads it. A tile of `rows` inputs x `cols` outputs is stored as
+ *     cells[g][n][j] = w[n][4g + j] + 128   (unsigned; 128, i.e. weight 0, past the tile)
+ * for input groups g < ceil(rows / 4), outputs n < round_up(cols, 16), j < 4: the four
+ * weights of every output for one group of four inputs side by side. One vpdpbusd then
+ * multiplies 16 outputs x 4 inputs by a broadcast of four inputs, the tile is read once,
+ * front to back, and no horizontal sums are left (the row-major products above reduce 16
+ * lanes per output). The unsigned cells make the x86 byte products exact:
+ *     sum_k w_k x_k = sum_k (w_k + 128) x_k - 128 sum_k x_k.
+ * rows and cols are 1 .. PG_CELLS_MAX_SIDE. */
+#define PG_CELLS_MAX_SIDE 512
+size_t pg_cells_bytes(int32_t rows, int32_t cols);
+/* Packs w[n * stride + k] (n < cols, k < rows, stride >= rows) into pg_cells_bytes bytes. */
+void pg_cells_pack(const int8_t *w, int32_t rows, int32_t cols, int32_t stride, uint8_t *cells);
+/* out[n] = sum_k x[k] * w[n][k] for n < cols, k < rows: pg_matvec_scalar's result with
+ * x_offset 0. AVX-512 VNNI only (matvec.c says why): the other paths' kernel tables (simd.h)
+ * have NULL there and read the row-major weights. */
+#if PG_SIMD_DISPATCH
+void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32_t rows, int32_t cols,
+                                const int8_t *x, int32_t *out);
+#endif
 
 /* Sparse input: out[n] = sum_i val[i] * w[n * stride + idx[i]] for n < n_out, i < nnz: the
  * product with an input whose other entries (after the offset) are 0. Attention's softmax

@@ -168,6 +168,7 @@ void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
 void pg_requantize_avx512(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+int pg_softmax_row_avx512(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
 void pg_binary_avx512(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 #endif

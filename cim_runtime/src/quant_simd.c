@@ -153,16 +153,6 @@ PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls
   *rs = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
 }
 
-PG_TARGET_AVX512VNNI static inline void store16_i8(int8_t *out, __m512i v, __m512i lo,
-                                                   __m512i hi) {
-  v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
-  _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(v));
-}
-
-PG_TARGET_AVX512VNNI static inline __m512i load16_i8(const int8_t *p) {
-  return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
-}
-
 PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
                                                const pg_requant *q, int8_t *out) {
   const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
@@ -171,26 +161,22 @@ PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
   const __m512i row_sum_scale = _mm512_set1_epi32(q->row_sum_scale);
   __m512i m = _mm512_set1_epi32(q->multiplier_all), ls, rs;
   split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
-  int32_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512i x = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + i)), offset_all);
-    if (q->offset) x = _mm512_add_epi32(x, _mm512_loadu_si512((const void *)(q->offset + i)));
+  /* The last (or only) 16 lanes are masked: no scalar tail (attention's rows have any length). */
+  for (int32_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+    __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), offset_all);
+    if (q->offset) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, q->offset + i));
     if (q->row_sum) {
-      const __m512i sums =
-          _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(q->row_sum + i)));
+      const __m512i sums = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, q->row_sum + i));
       x = _mm512_add_epi32(x, _mm512_mullo_epi32(sums, row_sum_scale));
     }
-    if (q->multiplier) m = _mm512_loadu_si512((const void *)(q->multiplier + i));
-    if (q->shift) split_shift16(load16_i8(q->shift + i), &ls, &rs);
-    store16_i8(out + i, _mm512_add_epi32(mbqm16(x, m, ls, rs), zp), lo, hi);
-  }
-  if (i < n) { /* fewer than 16 left: AVX2's 8 lanes, then scalar */
-    pg_requant tail = *q;
-    if (tail.offset) tail.offset += i;
-    if (tail.row_sum) tail.row_sum += i;
-    if (tail.multiplier) tail.multiplier += i;
-    if (tail.shift) tail.shift += i;
-    pg_requantize_avx2(acc + i, n - i, &tail, out + i);
+    if (q->multiplier) m = _mm512_maskz_loadu_epi32(k, q->multiplier + i);
+    if (q->shift) {
+      split_shift16(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, q->shift + i)), &ls, &rs);
+    }
+    const __m512i v = _mm512_min_epi32(
+        _mm512_max_epi32(_mm512_add_epi32(mbqm16(x, m, ls, rs), zp), lo), hi);
+    _mm_mask_storeu_epi8(out + i, k, _mm512_cvtepi32_epi8(v));
   }
 }
 
@@ -214,10 +200,15 @@ PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8
   const __m512i b_bcast = _mm512_add_epi32(_mm512_set1_epi32(b[0]), off2);
   const __m512i sa_bcast = mbqm16(_mm512_sllv_epi32(a_bcast, lshift), m1, zero, rs1);
   const __m512i sb_bcast = mbqm16(_mm512_sllv_epi32(b_bcast, lshift), m2, zero, rs2);
-  int32_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512i x = a_step ? _mm512_add_epi32(load16_i8(a + i), off1) : a_bcast;
-    const __m512i y = b_step ? _mm512_add_epi32(load16_i8(b + i), off2) : b_bcast;
+  /* The last (or only) 16 lanes are masked: no scalar tail. */
+  for (int32_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+    const __m512i x =
+        a_step ? _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)), off1)
+               : a_bcast;
+    const __m512i y =
+        b_step ? _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, b + i)), off2)
+               : b_bcast;
     __m512i raw;
     if (p->op == PG_BIN_MUL) {
       raw = mbqm16(_mm512_mullo_epi32(x, y), mo, lso, rso);
@@ -233,9 +224,9 @@ PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8
       }
       raw = mbqm16(v, mo, lso, rso);
     }
-    store16_i8(out + i, _mm512_add_epi32(raw, out_off), lo, hi);
+    const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(raw, out_off), lo), hi);
+    _mm_mask_storeu_epi8(out + i, k, _mm512_cvtepi32_epi8(v));
   }
-  if (i < n) pg_binary_avx2(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
 }
 
 /* The scalar row's arithmetic on 8 lanes: the exponentials are gathered from the table, the
@@ -293,6 +284,55 @@ PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int
         pg_saturating_rounding_doubling_high_mul(shifted_scale, exp_q0[max_in_row - x[c]]),
         exponent);
     y[c] = (int8_t)pg_clamp(unsat - 128, -128, 127);
+  }
+  return 0;
+}
+
+/* The same row on 16 lanes. Each exponential is gathered once: the first pass keeps them
+ * for the second (a row of up to PG_SOFTMAX_KEEP; longer rows take the AVX2 kernel). The
+ * tail lanes are masked. */
+#define PG_SOFTMAX_KEEP 1024
+PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
+                                               const int32_t *exp_q0, int8_t *y) {
+  if (depth > PG_SOFTMAX_KEEP) return pg_softmax_row_avx2(x, depth, exp_q0, y);
+  int32_t exps[PG_SOFTMAX_KEEP];
+  __m512i vmax = _mm512_set1_epi8(-128);
+  for (int32_t c = 0; c < depth; c += 64) {
+    const __mmask64 k = depth - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (depth - c)) - 1);
+    vmax = _mm512_mask_max_epi8(vmax, k, vmax, _mm512_maskz_loadu_epi8(k, x + c));
+  }
+  __m256i m32 = _mm256_max_epi8(_mm512_castsi512_si256(vmax), _mm512_extracti64x4_epi64(vmax, 1));
+  __m128i m16 = _mm_max_epi8(_mm256_castsi256_si128(m32), _mm256_extracti128_si256(m32, 1));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 8));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 4));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 2));
+  m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 1));
+  const __m512i vmax32 = _mm512_set1_epi32((int8_t)_mm_cvtsi128_si32(m16));
+  /* exp_q0 >= 0, so RoundingDivideByPOT(e, 12) is (e + 2048) >> 12 without overflow (in
+   * unsigned lanes); masked lanes gather nothing and add 0. */
+  const __m512i half = _mm512_set1_epi32(2048);
+  __m512i vsum = _mm512_setzero_si512();
+  for (int32_t c = 0; c < depth; c += 16) {
+    const __mmask16 k = depth - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (depth - c)) - 1u);
+    const __m512i index = _mm512_sub_epi32(vmax32, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x + c)));
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, index, exp_q0, 4);
+    _mm512_storeu_si512(exps + c, e);
+    vsum = _mm512_mask_add_epi32(vsum, k, vsum, _mm512_srli_epi32(_mm512_add_epi32(e, half), 12));
+  }
+  int num_bits_over_unit;
+  const int32_t shifted_scale =
+      pg_get_reciprocal(_mm512_reduce_add_epi32(vsum), 12, &num_bits_over_unit);
+  const int exponent = num_bits_over_unit + 31 - 8;
+  if (exponent < 0 || exponent > 31) return -1;
+  const __m512i scale = _mm512_set1_epi32(shifted_scale), zero = _mm512_setzero_si512();
+  const __m512i rs = _mm512_set1_epi32(exponent), offset = _mm512_set1_epi32(-128);
+  const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
+  for (int32_t c = 0; c < depth; c += 16) {
+    const __mmask16 k = depth - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (depth - c)) - 1u);
+    const __m512i e = _mm512_loadu_si512(exps + c);
+    const __m512i v = _mm512_min_epi32(
+        _mm512_max_epi32(_mm512_add_epi32(mbqm16(e, scale, zero, rs), offset), lo), hi);
+    _mm_mask_storeu_epi8(y + c, k, _mm512_cvtepi32_epi8(v));
   }
   return 0;
 }

@@ -146,17 +146,17 @@ static void check_hal_protocol(const uint8_t *model, size_t size) {
   int32_t out[129];
   CHECK(cim_hal_matvec(hal, 0, x, 128, out, 128) == CIM_HAL_ERR_UNPROGRAMMED,
         "matvec on an unprogrammed tile");
-  CHECK(cim_hal_program(hal, 2, w, 128, 128, 128) == CIM_HAL_ERR_TILE &&
-            cim_hal_program(hal, -1, w, 128, 128, 128) == CIM_HAL_ERR_TILE,
+  CHECK(cim_hal_program(hal, 2, w, 128, 128, 128, NULL) == CIM_HAL_ERR_TILE &&
+            cim_hal_program(hal, -1, w, 128, 128, 128, NULL) == CIM_HAL_ERR_TILE,
         "program outside the macros");
-  CHECK(cim_hal_program(hal, 0, w, 129, 128, 129) == CIM_HAL_ERR_SHAPE &&
-            cim_hal_program(hal, 0, w, 128, 129, 128) == CIM_HAL_ERR_SHAPE &&
-            cim_hal_program(hal, 0, w, 100, 10, 99) == CIM_HAL_ERR_SHAPE &&
-            cim_hal_program(hal, 0, NULL, 8, 8, 8) == CIM_HAL_ERR_SHAPE &&
-            cim_hal_program(hal, 0, w, 0, 8, 8) == CIM_HAL_ERR_SHAPE,
+  CHECK(cim_hal_program(hal, 0, w, 129, 128, 129, NULL) == CIM_HAL_ERR_SHAPE &&
+            cim_hal_program(hal, 0, w, 128, 129, 128, NULL) == CIM_HAL_ERR_SHAPE &&
+            cim_hal_program(hal, 0, w, 100, 10, 99, NULL) == CIM_HAL_ERR_SHAPE &&
+            cim_hal_program(hal, 0, NULL, 8, 8, 8, NULL) == CIM_HAL_ERR_SHAPE &&
+            cim_hal_program(hal, 0, w, 0, 8, 8, NULL) == CIM_HAL_ERR_SHAPE,
         "tile larger than a macro, stride below rows, no weights, empty tile");
   /* A 100 x 10 tile (inputs x outputs) of a matrix with 256 inputs per output. */
-  CHECK(cim_hal_program(hal, 1, w, 100, 10, 256) == CIM_HAL_OK, "program a tile");
+  CHECK(cim_hal_program(hal, 1, w, 100, 10, 256, NULL) == CIM_HAL_OK, "program a tile");
   CHECK(cim_hal_matvec(hal, 1, x, 99, out, 10) == CIM_HAL_ERR_SHAPE &&
             cim_hal_matvec(hal, 1, x, 100, out, 11) == CIM_HAL_ERR_SHAPE &&
             cim_hal_matvec(hal, 2, x, 100, out, 10) == CIM_HAL_ERR_TILE &&

@@ -1,6 +1,6 @@
 /* Every SIMD path this CPU runs (src/simd.h), forced in turn through the public selection
  * API, against the scalar reference and a plain definition, bit for bit: products with input
- * offsets, requantization, binary ops. Also the scalar row sums and fixed-point helpers against
+ * offsets, products over emulated macro cells, requantization, binary ops, softmax rows. Also the scalar row sums and fixed-point helpers against
  * a literal transcription of their definitions (gemmlowp's for the latter), and the selection
  * API's errors. Random shapes with every tail length (of 8, 16 and 64 lanes), random and
  * extreme values (-128/127 operands, INT32_MIN/MAX accumulators, shifts from -31 to 30,
@@ -115,6 +115,51 @@ static void test_matvec(void) {
           "%s: matvec %dx%d stride %d col_major %d offset %d mode %d: row %d scalar %d simd %d",
           g_path, (int)rows, (int)cols, (int)stride, col_major, (int)x_offset, mode, bad,
           bad >= 0 ? (int)out_s[bad] : 0, bad >= 0 ? (int)out_v[bad] : 0);
+  }
+}
+
+/* The emulated macro cells (matvec.h): packed from random tiles of every shape up to the
+ * largest macro (tails of 4 inputs and 16 outputs included), the active path's cells kernel
+ * against the scalar row-major product. Only the VNNI path has one; on the others the HAL
+ * reads the row-major weights, and the table must say so (NULL). */
+static void test_cells(void) {
+  enum { SIDE = PG_CELLS_MAX_SIDE };
+  static int8_t w[SIDE * (SIDE + 3)], x[SIDE];
+  static uint8_t cells[SIDE * SIDE];
+  static int32_t out_s[SIDE], out_v[SIDE];
+  void (*kernel)(const uint8_t *, int32_t, int32_t, const int8_t *, int32_t *) = NULL;
+#if PG_SIMD_DISPATCH
+  kernel = pg_simd.cells_matvec;
+#endif
+  const int has_cells = picogpt_simd_active() == PICOGPT_SIMD_AVX512VNNI;
+  CHECK((kernel != NULL) == has_cells, "%s: cells kernel %s", g_path,
+        kernel ? "present" : "missing");
+  CHECK(pg_cells_bytes(0, 5) == 0 && pg_cells_bytes(5, SIDE + 1) == 0 &&
+            pg_cells_bytes(1, 1) == 64 && pg_cells_bytes(128, 128) == 128 * 128 &&
+            pg_cells_bytes(130, 65) == 33 * 80 * 4,
+        "pg_cells_bytes");
+  if (kernel == NULL) return;
+  for (int iter = 0; iter < 300; ++iter) {
+    const int32_t rows = iter < 4 ? (iter & 1 ? SIDE : 1) : rnd_range(1, iter % 3 ? 140 : SIDE);
+    const int32_t cols = iter < 4 ? (iter & 2 ? SIDE : 1) : rnd_range(1, iter % 3 ? 140 : SIDE);
+    const int32_t stride = rows + (iter % 2 ? rnd_range(0, 3) : 0);
+    const int mode = iter % 7 == 0 ? 1 : iter % 7 == 1 ? 2 : 0;
+    fill_i8(w, cols * stride, mode);
+    fill_i8(x, rows, iter % 5 == 0 ? 1 : iter % 5 == 1 ? 2 : 0);
+    memset(cells, 0xA5, sizeof cells); /* padding must not matter */
+    pg_cells_pack(w, rows, cols, stride, cells);
+    pg_matvec_scalar(w, cols, rows, stride, x, 0, out_s);
+    out_v[cols - 1] = 0x5A5A5A5A;
+    if (cols < SIDE) out_v[cols] = 0x12345678; /* nothing past cols is written */
+    kernel(cells, rows, cols, x, out_v);
+    int bad = -1;
+    for (int32_t n = 0; n < cols && bad < 0; ++n) {
+      if (out_v[n] != out_s[n]) bad = (int)n;
+    }
+    CHECK(bad < 0 && (cols == SIDE || out_v[cols] == 0x12345678),
+          "%s: cells %d inputs x %d outputs stride %d mode %d: output %d scalar %d cells %d",
+          g_path, (int)rows, (int)cols, (int)stride, mode, bad, bad >= 0 ? (int)out_s[bad] : 0,
+          bad >= 0 ? (int)out_v[bad] : 0);
   }
 }
 
@@ -239,7 +284,7 @@ static void test_binary(void) {
  * 512 or more equal values sums past the reciprocal's range (2^28 in Q12.19: 9 bits over
  * unit), which both must report. */
 static void test_softmax_rows(void) {
-  enum { MAX_DEPTH = 600 };
+  enum { MAX_DEPTH = 1100 }; /* past the AVX-512 row's kept exponentials (1024) too */
   static int32_t table[256];
   static int8_t x[MAX_DEPTH], y_s[MAX_DEPTH], y_v[MAX_DEPTH];
   for (int iter = 0; iter < 3000; ++iter) {
@@ -349,6 +394,7 @@ int main(void) {
           "select path %d", p);
     g_path = picogpt_simd_name((picogpt_simd)p);
     test_matvec();
+    test_cells();
     test_requantize();
     test_binary();
     test_softmax_rows();

@@ -21,14 +21,21 @@
  *   hardware driver that hands out disjoint macros).
  * - cim_hal_program runs at init only, once per tile, with tile ids 0, 1, 2, ... in order.
  *   The weights point into the model bytes, which outlive the runtime: a driver may keep
- *   the pointer (the software HAL does) or copy the weights into the macro (hardware).
+ *   the pointer (the software HAL does by default) or copy the weights into the macro
+ *   (hardware).
+ * - Tile memory: a driver may ask for host memory per tile (cim_hal_tile_memory_bytes; a
+ *   hardware driver, whose macros hold the weights, asks for none). When the application
+ *   opts in (picogpt_options.cim_tile_memory), the runtime takes it from its arena and
+ *   passes it to cim_hal_program; it lives as long as the runtime. The software HAL on
+ *   x86-64 stores the tile's emulated cells there, in the order its SIMD kernels stream
+ *   them (src/matvec.h): the products get faster, the results stay the same.
  * - cim_hal_matvec runs during picogpt_step, any number of times, on programmed tiles.
  * - Every call returns a status. A protocol violation (unknown tile, a tile that was never
  *   programmed, vector lengths that differ from the programmed tile) is an error, never
  *   undefined behaviour; the runtime turns it into PICOGPT_ERR_CIM_HAL with a message.
  * - All calls are synchronous: when matvec returns, out[] holds the partial sums.
  *
- * The software implementation is src/cim_hal_sw.c (scalar reference + AVX2). A firmware
+ * The software implementation is src/cim_hal_sw.c (scalar reference + AVX2 / AVX-512 VNNI). A firmware
  * build links a driver instead with the CMake option PICOGPT_CIM_HAL_SOFTWARE=OFF.
  */
 #ifndef PICO_GPT_CIM_HAL_H
@@ -89,11 +96,15 @@ size_t cim_hal_state_bytes(const cim_hal_device *device);
 /* Initializes the state in `memory` (cim_hal_state_bytes(device) bytes, 16-byte aligned):
  * no tile is programmed, counters are zero. */
 cim_hal_status cim_hal_open(void *memory, const cim_hal_device *device, cim_hal **hal);
+/* Host memory the driver can use for a tile of rows x cols (0: none; also for shapes the
+ * device cannot hold). Asked once per tile at init, before cim_hal_program. */
+size_t cim_hal_tile_memory_bytes(const cim_hal *hal, int32_t rows, int32_t cols);
 /* Writes one tile into macro `tile`: weights[o * stride + i] is the weight from input i
  * (< rows, a word line) to output o (< cols, a bit line); rows <= device rows, cols <=
- * device cols, stride >= rows. */
+ * device cols, stride >= rows. tile_memory: NULL, or cim_hal_tile_memory_bytes(hal, rows,
+ * cols) bytes (16-byte aligned) that stay the driver's for the state's lifetime. */
 cim_hal_status cim_hal_program(cim_hal *hal, int32_t tile, const int8_t *weights, int32_t rows,
-                               int32_t cols, int32_t stride);
+                               int32_t cols, int32_t stride, void *tile_memory);
 /* out[o] = sum_i weights[o * stride + i] * x[i] over the programmed tile; x_len must equal
  * its rows, out_len its cols. out is overwritten. */
 cim_hal_status cim_hal_matvec(cim_hal *hal, int32_t tile, const int8_t *x, int32_t x_len,
