@@ -69,6 +69,7 @@ class RuntimeOptions(ctypes.Structure):  # picogpt_options
         ("cim_device", CimDevice),
         ("cim_cpu_fallback", ctypes.c_int32),
         ("cim_nonideal", CimNonIdealC),
+        ("cim_tile_memory", ctypes.c_int32),
     ]
 
 
@@ -81,9 +82,12 @@ class CimMapping(ctypes.Structure):  # picogpt_cim_mapping
         ],
         *[
             (n, ctypes.c_uint64)
-            for n in ("weights_on_macros", "macs_on_macros", "macs_fc_on_cpu", "macs_batch_matmul")
+            for n in (
+                "weights_on_macros", "macs_on_macros", "macs_fc_on_cpu", "macs_batch_matmul",
+                "tile_memory_bytes",
+            )
         ],
-    ]
+    ]  # fmt: skip
 
 
 class CimLayer(ctypes.Structure):  # picogpt_cim_layer
@@ -281,13 +285,22 @@ class Chip:
     `arena_bytes` 0 gives exactly what the model needs. `cim_device` (num_macros, rows, cols,
     input_bits, weight_bits; zeros and None take the defaults) and `cim_cpu_fallback` are
     picogpt_init_with_options' options: the CIM device the weights are mapped onto;
-    `cim_nonideal` (a NonIdeal; None: exact) simulates non-ideal macros. Inputs are checked by
+    `cim_nonideal` (a NonIdeal; None: exact) simulates non-ideal macros. `cim_tile_memory`
+    gives the software CIM HAL its tile memory (on a CPU with AVX-512 VNNI: emulated macro
+    cells, faster products with the same results, ~400 KB more arena; False: the arena need of
+    the firmware's runtime). Inputs are checked by
     the runtime; a refused one raises ValueError (token ids, window, option values) or
     ChipError (anything else), with the runtime's message.
     """
 
     def __init__(
-        self, model, arena_bytes=0, cim_device=None, cim_cpu_fallback=False, cim_nonideal=None
+        self,
+        model,
+        arena_bytes=0,
+        cim_device=None,
+        cim_cpu_fallback=False,
+        cim_nonideal=None,
+        cim_tile_memory=True,
     ):
         from .export.tflite_step import ExportedModelError, read_export
 
@@ -306,7 +319,9 @@ class Chip:
         if cim_nonideal is not None and not isinstance(cim_nonideal, NonIdeal):
             raise TypeError(f"cim_nonideal must be a tf_model.chip.NonIdeal, got {cim_nonideal!r}")
         nonideal, _scales = (cim_nonideal or NonIdeal()).to_c()  # _scales: alive during init
-        runtime = RuntimeOptions(device, int(bool(cim_cpu_fallback)), nonideal)
+        runtime = RuntimeOptions(
+            device, int(bool(cim_cpu_fallback)), nonideal, int(bool(cim_tile_memory))
+        )
         options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes), runtime)
         status = ctypes.c_int(0)
         error = ctypes.create_string_buffer(512)
@@ -328,6 +343,8 @@ class Chip:
         self.logits_scale = float(info.logits_scale)
         self.logits_zero_point = int(info.logits_zero_point)
         self.arena_used = int(info.arena_used)
+        # Arena the software CIM HAL holds as emulated cells (0 without VNNI or tile memory).
+        self.tile_memory_bytes = int(lib.picogpt_cim_info(self._rt).contents.tile_memory_bytes)
 
     def close(self):
         if getattr(self, "_session", None):

@@ -170,10 +170,32 @@ static void check_hal_protocol(const uint8_t *model, size_t size) {
     bad += out[o] != want;
   }
   CHECK(bad == 0, "tile product: %d of 10 outputs wrong", bad);
+  /* Tile memory: asked for by the software HAL only where a SIMD path reads cells (an x86-64
+   * CPU with AVX-512 VNNI), never for a tile the device cannot hold; the same products with
+   * it, on every path. */
+  const size_t tile_bytes = cim_hal_tile_memory_bytes(hal, 100, 10);
+  CHECK(tile_bytes == (picogpt_simd_supported(PICOGPT_SIMD_AVX512VNNI) ? 25u * 16u * 4u : 0u) &&
+            cim_hal_tile_memory_bytes(hal, 129, 10) == 0 &&
+            cim_hal_tile_memory_bytes(hal, 100, 129) == 0,
+        "tile memory bytes %zu", tile_bytes);
+  static _Alignas(16) uint8_t tile_memory[128 * 128];
+  CHECK(cim_hal_program(hal, 0, w, 100, 10, 256, tile_bytes ? tile_memory : NULL) == CIM_HAL_OK,
+        "program a tile with tile memory");
+  for (int p = 0; p < PICOGPT_SIMD_COUNT; ++p) {
+    if (!picogpt_simd_supported((picogpt_simd)p)) continue;
+    picogpt_simd_select((picogpt_simd)p);
+    int32_t cells_out[10];
+    CHECK(cim_hal_matvec(hal, 0, x, 100, cells_out, 10) == CIM_HAL_OK &&
+              memcmp(cells_out, out, sizeof cells_out) == 0,
+          "%s: the tile with tile memory gives other sums", picogpt_simd_name((picogpt_simd)p));
+  }
+  picogpt_simd_select(picogpt_simd_best());
   cim_hal_counters c;
   cim_hal_get_counters(hal, &c);
-  CHECK(c.programs == 1 && c.program_cells == 1000 && c.matvecs == 1 && c.macs == 1000 &&
-            c.outputs == 10 && c.emulation_instructions == 0,
+  const uint64_t products = 1 + (uint64_t)picogpt_simd_best() + 1;
+  CHECK(c.programs == 2 && c.program_cells == 2000 && c.matvecs == products &&
+            c.macs == 1000 * products && c.outputs == 10 * products &&
+            c.emulation_instructions == 0,
         "counters count what succeeded: %llu programs, %llu products",
         (unsigned long long)c.programs, (unsigned long long)c.matvecs);
   CHECK(strcmp(cim_hal_status_name(CIM_HAL_ERR_UNPROGRAMMED), "CIM_HAL_ERR_UNPROGRAMMED") == 0 &&
