@@ -258,8 +258,12 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void rows_vnni
   if (!flip_weights && x_offset != 128) {
     for (int i = 0; i < 8; ++i) p[i] = _mm512_sub_epi32(p[i], r[i]);
   }
-  _mm256_mask_storeu_epi32(out, (__mmask8)((1u << rows) - 1u),
-                           _mm256_sub_epi32(sum_lanes8(p), correction));
+  const __m256i sums = _mm256_sub_epi32(sum_lanes8(p), correction);
+  if (rows == 8) { /* masked stores to memory are slow (Zen 4): only for a short block */
+    _mm256_storeu_si256((__m256i *)out, sums);
+  } else {
+    _mm256_mask_storeu_epi32(out, (__mmask8)((1u << rows) - 1u), sums);
+  }
 }
 
 PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in,
