@@ -4,8 +4,11 @@
     uv run python bench/bench_simd.py --repeats 5     # the reference model; --model for another
 
 One build carries every path (scalar, AVX2, AVX-512 VNNI; src/simd.h) and picks the best at
-load time; picogpt_bench --simd forces each in turn, interleaved over --repeats runs. The table
-shows, per path, quiet us/token (the mean over positions of each position's best step time:
+load time; picogpt_bench --simd forces each in turn, interleaved over --repeats runs. The VNNI
+path runs twice: with the CIM HAL's tile memory (the host apps' default: the tiles' weights as
+emulated macro cells in the arena, picogpt_options.cim_tile_memory) and without it (the
+row-major weights in the model bytes, the firmware's arena). The table shows, per path, quiet
+us/token (the mean over positions of each position's best step time:
 what a token costs on a quiet machine, since a shared machine preempts some steps), the mean
 us/token (median run) and the speedup over scalar. A path the CPU lacks is listed as such.
 Benchmark, not a test: numbers depend on the machine and its load.
@@ -17,13 +20,14 @@ import sys
 
 from bench_runtime import cpu_name, parse_bench_args  # bench/ is the script's directory
 
-PATHS = ("scalar", "avx2", "avx512vnni")
+# (path, tile memory): tile memory changes nothing where the CPU lacks VNNI (no cells kernel).
+RUNS = (("scalar", "on"), ("avx2", "on"), ("avx512vnni", "off"), ("avx512vnni", "on"))
 
 
-def run_path(bench, model, steps, path):
+def run_path(bench, model, steps, path, tile_memory):
     """The bench line's fields for one run on path, or None if this CPU cannot run it."""
     proc = subprocess.run(
-        [bench, model, "--steps", str(steps), "--simd", path],
+        [bench, model, "--steps", str(steps), "--simd", path, "--tile_memory", tile_memory],
         capture_output=True,
         text=True,
         check=False,
@@ -38,12 +42,16 @@ def run_path(bench, model, steps, path):
 
 def main():
     args = parse_bench_args(__doc__.splitlines()[0], 2048, "run")
-    runs = {path: [] for path in PATHS}
+    runs = {run: [] for run in RUNS}
+    arena = {}
     for _ in range(max(1, args.repeats)):
-        for path in PATHS:
-            fields = run_path(args.bench, args.model, args.steps, path)
+        for path, tile_memory in RUNS:
+            fields = run_path(args.bench, args.model, args.steps, path, tile_memory)
             if fields is not None:
-                runs[path].append((float(fields["quiet_ms"]), float(fields["mean_ms"])))
+                runs[path, tile_memory].append(
+                    (float(fields["quiet_ms"]), float(fields["mean_ms"]))
+                )
+                arena[path, tile_memory] = int(fields["arena_bytes"])
 
     def median(values):
         values = sorted(values)
@@ -52,20 +60,28 @@ def main():
     print(f"model: {args.model}, {args.steps} steps per run, median of {max(1, args.repeats)} runs")
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, one thread")
     print()
-    print("| SIMD path | quiet us/token | mean us/token (median run) | speedup vs scalar (quiet) |")
-    print("|---|---|---|---|")
-    scalar = median([q for q, _ in runs["scalar"]])
+    print(
+        "| SIMD path | tile memory | arena bytes | quiet us/token | mean us/token (median run) "
+        "| speedup vs scalar (quiet) |"
+    )
+    print("|---|---|---|---|---|---|")
+    scalar = median([q for q, _ in runs["scalar", "on"]])
     best = None
-    for path in PATHS:
-        if not runs[path]:
-            print(f"| {path} | not supported by this CPU | | |")
+    for run in RUNS:
+        path, tile_memory = run
+        if not runs[run]:
+            print(f"| {path} | {tile_memory} | not supported by this CPU | | | |")
             continue
-        quiet = median([q for q, _ in runs[path]])
-        mean = median([m for _, m in runs[path]])
-        print(f"| {path} | {1e3 * quiet:.1f} | {1e3 * mean:.1f} | {scalar / quiet:.1f}x |")
-        best = (path, quiet)
+        quiet = median([q for q, _ in runs[run]])
+        mean = median([m for _, m in runs[run]])
+        print(
+            f"| {path} | {tile_memory} | {arena[run]:,} | {1e3 * quiet:.1f} | {1e3 * mean:.1f} "
+            f"| {scalar / quiet:.1f}x |"
+        )
+        if best is None or quiet < best[2]:
+            best = (path, tile_memory, quiet)
     print()
-    print(f"best path {best[0]}: {1e3 * best[1]:.1f} us/token (quiet)")
+    print(f"best path {best[0]} (tile memory {best[1]}): {1e3 * best[2]:.1f} us/token (quiet)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@
 
 typedef struct sw_tile {
   const int8_t *weights; /* NULL: not programmed */
-  const uint8_t *cells;  /* the emulated cells in the tile memory, or NULL */
+#if PG_SIMD_DISPATCH
+  const uint8_t *cells; /* the emulated cells in the tile memory, or NULL */
+#endif
   int32_t rows, cols, stride;
 } sw_tile;
 
@@ -93,11 +95,15 @@ cim_hal_status cim_hal_program(cim_hal *hal, int32_t tile, const int8_t *weights
   t->rows = rows;
   t->cols = cols;
   t->stride = stride;
+#if PG_SIMD_DISPATCH
   t->cells = NULL;
   if (tile_memory != NULL && cim_hal_tile_memory_bytes(hal, rows, cols) > 0) {
     pg_cells_pack(weights, rows, cols, stride, (uint8_t *)tile_memory);
     t->cells = (const uint8_t *)tile_memory;
   }
+#else
+  (void)tile_memory; /* never asked for (cim_hal_tile_memory_bytes is 0) */
+#endif
   hal->counters.programs += 1;
   hal->counters.program_cells += (uint64_t)rows * (uint64_t)cols;
   EMULATION_END(hal);

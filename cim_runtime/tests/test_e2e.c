@@ -217,6 +217,27 @@ static void test_full_model(const uint8_t *model, size_t size, const golden *g) 
   test_window_policy(&g_rt2, g, "full", 0);
 }
 
+/* With tile memory (picogpt_options.cim_tile_memory, what the apps use): on a CPU with AVX-512
+ * VNNI the software HAL keeps the tiles as emulated cells and the VNNI path reads those; the
+ * logits must stay TFLite Micro's on every path. */
+static void test_tile_memory(const uint8_t *model, size_t size, const golden *g, int step_model) {
+  picogpt_options options = {0};
+  options.cim_tile_memory = 1;
+  picogpt_runtime *rt = &g_rt2;
+  picogpt_status st = picogpt_init_with_options(rt, model, size, g_arena2, ARENA_BYTES, &options);
+  CHECK(st == PICOGPT_OK, "init with tile memory: %s", picogpt_last_error(rt));
+  if (st != PICOGPT_OK) return;
+  const uint64_t tile_bytes = picogpt_cim_info(rt)->tile_memory_bytes;
+  CHECK((tile_bytes > 0) == picogpt_simd_supported(PICOGPT_SIMD_AVX512VNNI),
+        "tile memory %llu bytes", (unsigned long long)tile_bytes);
+  const char *kind = step_model ? "step, tile memory" : "full (step API), tile memory";
+  golden first = *g;
+  if (!step_model) first.n = g->n < 12 ? g->n : 12; /* each step runs the whole window */
+  check_decode(rt, &first, step_model ? g->step_logits : g->full_logits, kind);
+  printf("%s: %u steps equal TFLite Micro's (%llu bytes of cells)\n", kind, first.n,
+         (unsigned long long)tile_bytes);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -248,6 +269,8 @@ int main(int argc, char **argv) {
 
   test_step_model(step, step_size, &g);
   test_full_model(full, full_size, &g);
+  test_tile_memory(step, step_size, &g, 1);
+  test_tile_memory(full, full_size, &g, 0);
   free(gbytes);
   free(step);
   free(full);
