@@ -270,7 +270,9 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
                                                int32_t stride, const int8_t *x,
                                                int32_t x_offset, int32_t *out) {
   const intptr_t s = stride;
-  if (n_in == 0 || x_offset < -127 || x_offset > 128) {
+  /* Rows shorter than 8 inputs (attention's product with the new token's value: one input)
+   * cost less in the scalar kernel than in a block's loads and lane sums. */
+  if (n_in < 8 || x_offset < -127 || x_offset > 128) {
     pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
     return;
   }
