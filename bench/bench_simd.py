@@ -2,15 +2,16 @@
 
     cmake --preset host-release && cmake --build --preset host-release
     uv run python bench/bench_simd.py --repeats 5     # the reference model; --model for another
+    taskset -c 1 uv run python bench/bench_simd.py    # pinned to one core: steadier on a busy machine
 
 One build carries every path (scalar, AVX2, AVX-512 VNNI; src/simd.h) and picks the best at
 load time; picogpt_bench --simd forces each in turn, interleaved over --repeats runs. The VNNI
 path runs twice: with the CIM HAL's tile memory (the host apps' default: the tiles' weights as
 emulated macro cells in the arena, picogpt_options.cim_tile_memory) and without it (the
 row-major weights in the model bytes, the firmware's arena). The table shows, per path, quiet
-us/token (the mean over positions of each position's best step time:
-what a token costs on a quiet machine, since a shared machine preempts some steps), the mean
-us/token (median run) and the speedup over scalar. A path the CPU lacks is listed as such.
+us/token (the mean over positions of each position's best step time over 8,192 steps, 64 per
+position: what a token costs on a quiet machine, since a shared machine preempts some steps),
+the mean us/token (median run) and the speedup over scalar. A path the CPU lacks is listed as such.
 Benchmark, not a test: numbers depend on the machine and its load.
 """
 
@@ -41,7 +42,7 @@ def run_path(bench, model, steps, path, tile_memory):
 
 
 def main():
-    args = parse_bench_args(__doc__.splitlines()[0], 2048, "run")
+    args = parse_bench_args(__doc__.splitlines()[0], 8192, "run")
     runs = {run: [] for run in RUNS}
     arena = {}
     for _ in range(max(1, args.repeats)):
