@@ -199,6 +199,28 @@ def test_cli_cim_report_and_device_options(built):
     assert_clean_error(code, out, 2, "'--cim_macros 0'", "an integer in [1, 65535]")
 
 
+def test_cli_tile_memory_changes_the_arena_not_the_text(built):
+    """The CLI gives the CIM HAL its tile memory unless --cim_no_tile_memory: on a CPU with
+    AVX-512 VNNI the arena grows by the emulated cells (403,456 B for the reference model) and
+    the text stays the same, sampled or greedy."""
+    cli, model = cli_paths(built)
+    args = [cli, model, "--prompt", "ROMEO:", "--length", "60", "--seed", "7"]
+    outputs = []
+    for extra in ([], ["--cim_no_tile_memory"]):
+        code, out = run([*args, *extra], timeout=120)
+        assert code == 0, out
+        used = re.search(r"arena: (\d+) bytes used .* of which (\d+) tile memory", out)
+        assert used, out
+        outputs.append((out.split("---")[0], int(used.group(1)), int(used.group(2))))
+    (text, arena, tiles), (plain_text, plain_arena, plain_tiles) = outputs
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split() for line in f if line.startswith("flags")), [])
+    vnni = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags)
+    assert text == plain_text and len(text) > 40
+    assert plain_tiles == 0 and tiles == (403_456 if vnni else 0)
+    assert arena - plain_arena == tiles
+
+
 def test_cli_nonideal_options(built):
     """--cim_adc_bits etc.: a seeded run repeats its text, another seed changes it; a value the
     runtime refuses is a clear error."""

@@ -353,7 +353,7 @@ int main(int argc, char **argv) {
           "tokens: %d prompt + %d generated in %.3f s: %.1f tokens/s, %.1f us per generated "
           "token (%.3f ms per model step, %.2f steps per generated token)\n"
           "arena: %zu bytes used (%zu planned: graph inputs incl. KV cache + activations; "
-          "%zu persistent)\n"
+          "%zu persistent, of which %llu tile memory)\n"
           "CIM HAL: %.1f tile products and %.0f MACs per token (host kernels: %s)\n",
           model_path ? model_path : "embedded",
           info->use_kv_cache ? "KV-cache step model" : "full-window model",
@@ -363,6 +363,7 @@ int main(int argc, char **argv) {
           n_out > 1 ? 1e6 * decode_seconds / (double)(n_out - 1) : 0.0, 1e3 * elapsed / steps,
           n_out > 1 ? (double)decode_steps / (double)(n_out - 1) : 0.0,
           info->arena_used, info->activation_bytes, info->persistent_bytes,
+          (unsigned long long)picogpt_cim_info(&g_rt)->tile_memory_bytes,
           (double)s->cim.matvecs / steps, (double)s->cim.macs / steps,
           picogpt_simd_name(picogpt_simd_active()));
   if (cim_adc_bits || cim_out_noise_pct > 0 || cim_weight_noise_pct > 0) {
