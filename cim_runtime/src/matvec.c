@@ -103,14 +103,15 @@ void pg_matvec_col_major(const int8_t *w, int32_t n_out, int32_t n_in, int32_t s
 /* ---- emulated macro cells (layout: matvec.h) --------------------------------------------- */
 
 static int32_t cell_groups(int32_t rows) { return (rows + 3) / 4; }
+static int32_t cell_outputs(int32_t cols) { return (cols + 15) & ~15; }
 
 size_t pg_cells_bytes(int32_t rows, int32_t cols) {
   if (rows < 1 || rows > PG_CELLS_MAX_SIDE || cols < 1 || cols > PG_CELLS_MAX_SIDE) return 0;
-  return (size_t)cell_groups(rows) * (size_t)pg_cells_outputs(cols) * 4u;
+  return (size_t)cell_groups(rows) * (size_t)cell_outputs(cols) * 4u;
 }
 
 void pg_cells_pack(const int8_t *w, int32_t rows, int32_t cols, int32_t stride, uint8_t *cells) {
-  const int32_t groups = cell_groups(rows), outputs = pg_cells_outputs(cols);
+  const int32_t groups = cell_groups(rows), outputs = cell_outputs(cols);
   for (int32_t g = 0; g < groups; ++g) {
     for (int32_t n = 0; n < outputs; ++n) {
       for (int32_t j = 0; j < 4; ++j) {
@@ -327,22 +328,16 @@ static int32_t load_four(const int8_t *x) {
 }
 
 /* `blocks` (a constant per call site) accumulators of 16 outputs each over every input group:
- * 64 bytes of cells times four broadcast inputs per vpdpbusd. flip_inputs (a constant too) says
- * which operand is the unsigned one: the cells (weights + 128; signed inputs) or the inputs,
- * made unsigned by flipping their sign bits (raw signed cells of an activation matrix). */
+ * 64-byte cells times four broadcast inputs per vpdpbusd. */
 PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void cell_blocks_vnni(
     const uint8_t *cells, intptr_t group_bytes, int32_t groups, const int8_t *x, int blocks,
-    int flip_inputs, __m512i correction, int32_t *out) {
-  const __m512i sign = _mm512_set1_epi8(-128);
+    __m512i correction, int32_t *out) {
   __m512i acc[8];
   for (int b = 0; b < blocks; ++b) acc[b] = _mm512_setzero_si512();
   for (int32_t g = 0; g < groups; ++g, cells += group_bytes) {
-    __m512i xv = _mm512_set1_epi32(load_four(x + 4 * g));
-    if (flip_inputs) xv = _mm512_xor_si512(xv, sign);
+    const __m512i xv = _mm512_set1_epi32(load_four(x + 4 * g));
     for (int b = 0; b < blocks; ++b) {
-      const __m512i cv = _mm512_loadu_si512(cells + 64 * b);
-      acc[b] = flip_inputs ? _mm512_dpbusd_epi32(acc[b], xv, cv)
-                           : _mm512_dpbusd_epi32(acc[b], cv, xv);
+      acc[b] = _mm512_dpbusd_epi32(acc[b], _mm512_loadu_si512(cells + 64 * b), xv);
     }
   }
   for (int b = 0; b < blocks; ++b) {
@@ -350,57 +345,33 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void cell_bloc
   }
 }
 
-/* Outputs [0, n_out) of cells with `outputs` (a multiple of 16) outputs per group, eight blocks
- * (128 outputs: eight independent vpdpbusd chains) per pass; a pass that ends past n_out goes
- * through a scratch row. x holds 4 * groups inputs. */
-PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void cells_product_vnni(
-    const uint8_t *cells, int32_t groups, int32_t outputs, int32_t n_out, const int8_t *x,
-    int flip_inputs, __m512i correction, int32_t *out) {
-  int32_t spill[8 * 16];
-  const int32_t blocks = (n_out + 15) / 16;
-  const intptr_t group_bytes = (intptr_t)outputs * 4;
-  for (int32_t b0 = 0; b0 < blocks; b0 += 8) {
-    const int32_t n = blocks - b0 < 8 ? blocks - b0 : 8;
-    const int whole = (b0 + n) * 16 <= n_out;
-    int32_t *dst = whole ? out + 16 * b0 : spill;
-    const uint8_t *c = cells + 64 * b0;
-    const int f = flip_inputs;
-    switch (n) {
-      case 8: cell_blocks_vnni(c, group_bytes, groups, x, 8, f, correction, dst); break;
-      case 7: cell_blocks_vnni(c, group_bytes, groups, x, 7, f, correction, dst); break;
-      case 6: cell_blocks_vnni(c, group_bytes, groups, x, 6, f, correction, dst); break;
-      case 5: cell_blocks_vnni(c, group_bytes, groups, x, 5, f, correction, dst); break;
-      case 4: cell_blocks_vnni(c, group_bytes, groups, x, 4, f, correction, dst); break;
-      case 3: cell_blocks_vnni(c, group_bytes, groups, x, 3, f, correction, dst); break;
-      case 2: cell_blocks_vnni(c, group_bytes, groups, x, 2, f, correction, dst); break;
-      default: cell_blocks_vnni(c, group_bytes, groups, x, 1, f, correction, dst); break;
-    }
-    if (!whole) memcpy(out + 16 * b0, spill, sizeof(int32_t) * (size_t)(n_out - 16 * b0));
-  }
-}
-
 PG_TARGET_AVX512VNNI void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32_t rows,
                                                      int32_t cols, const int8_t *x,
                                                      int32_t *out) {
   int8_t pad[PG_CELLS_MAX_SIDE + 4];
+  int32_t spill[8 * 16];
   const int8_t *xs = inputs_by_four(x, rows, pad);
+  const int32_t groups = cell_groups(rows), blocks = cell_outputs(cols) / 16;
+  const intptr_t group_bytes = (intptr_t)blocks * 64;
   const __m512i correction = _mm512_set1_epi32((int32_t)((uint32_t)sum_bytes(x, rows) << 7));
-  cells_product_vnni(cells, cell_groups(rows), pg_cells_outputs(cols), cols, xs, 0, correction, out);
-}
-
-PG_TARGET_AVX512VNNI void pg_raw_cells_matvec_avx512vnni(const int8_t *cells, int32_t rows,
-                                                         int32_t outputs, int32_t n_out,
-                                                         const int8_t *x, int32_t *out) {
-  /* Inputs past rows must add nothing: flipped, -128 is 0. */
-  int8_t pad[PG_CELLS_MAX_SIDE + 4];
-  const int8_t *xs = x;
-  if (rows & 3) {
-    memcpy(pad, x, (size_t)rows);
-    memset(pad + rows, -128, (size_t)(4 - (rows & 3)));
-    xs = pad;
+  /* Eight blocks (128 outputs) per pass: eight independent vpdpbusd chains. */
+  for (int32_t b0 = 0; b0 < blocks; b0 += 8) {
+    const int32_t n = blocks - b0 < 8 ? blocks - b0 : 8;
+    const int whole = (b0 + n) * 16 <= cols;
+    int32_t *dst = whole ? out + 16 * b0 : spill;
+    const uint8_t *c = cells + 64 * b0;
+    switch (n) {
+      case 8: cell_blocks_vnni(c, group_bytes, groups, xs, 8, correction, dst); break;
+      case 7: cell_blocks_vnni(c, group_bytes, groups, xs, 7, correction, dst); break;
+      case 6: cell_blocks_vnni(c, group_bytes, groups, xs, 6, correction, dst); break;
+      case 5: cell_blocks_vnni(c, group_bytes, groups, xs, 5, correction, dst); break;
+      case 4: cell_blocks_vnni(c, group_bytes, groups, xs, 4, correction, dst); break;
+      case 3: cell_blocks_vnni(c, group_bytes, groups, xs, 3, correction, dst); break;
+      case 2: cell_blocks_vnni(c, group_bytes, groups, xs, 2, correction, dst); break;
+      default: cell_blocks_vnni(c, group_bytes, groups, xs, 1, correction, dst); break;
+    }
+    if (!whole) memcpy(out + 16 * b0, spill, sizeof(int32_t) * (size_t)(cols - 16 * b0));
   }
-  cells_product_vnni((const uint8_t *)cells, cell_groups(rows), outputs, n_out, xs, 1,
-                     _mm512_setzero_si512(), out);
 }
 
 #endif /* PG_SIMD_DISPATCH */

@@ -61,21 +61,6 @@ void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32_t rows, int32_t cols
                                 const int8_t *x, int32_t *out);
 #endif
 
-/* The same order for an activation matrix kept as raw int8 (the attention products' copies of
- * the KV caches, kernels/matmul.c): element (o, i) of a matrix with `outputs` (a multiple of
- * 16) outputs per input group is at pg_cells_at(outputs, o, i). */
-static inline size_t pg_cells_at(int32_t outputs, int32_t o, int32_t i) {
-  return ((size_t)(i >> 2) * (size_t)outputs + (size_t)o) * 4u + (size_t)(i & 3);
-}
-static inline int32_t pg_cells_outputs(int32_t n) { return (n + 15) & ~15; }
-#if PG_SIMD_DISPATCH
-/* out[o] = sum_i (x[i] + 128) * m(o, i) for o < n_out (<= outputs), i < rows (<=
- * PG_CELLS_MAX_SIDE) over such raw cells: the inputs are flipped to unsigned bytes, the cells
- * stay signed. The caller accounts for the 128 (matmul.c knows its offsets). */
-void pg_raw_cells_matvec_avx512vnni(const int8_t *cells, int32_t rows, int32_t outputs,
-                                    int32_t n_out, const int8_t *x, int32_t *out);
-#endif
-
 /* Sparse input: out[n] = sum_i val[i] * w[n * stride + idx[i]] for n < n_out, i < nnz: the
  * product with an input whose other entries (after the offset) are 0. Attention's softmax
  * output is mostly exact zeros (about 70 % in the reference model), so p . V on a CPU without

@@ -34,20 +34,14 @@ static int shape_is(const pg_tensor *t, int type, int rank, int32_t d0, int32_t 
  * right operand is a cache input get bound to it->live_positions, which step() sets. Exact,
  * because reset() fills the caches with their zero points and step() fills them in order
  * (kernels/matmul.c explains why the skipped positions add nothing). */
-static void bind_attention_to_cache(pg_runtime *rt, int32_t block_size) {
-  pg_interpreter *it = &rt->interp;
+static void bind_attention_to_cache(pg_interpreter *it, int32_t block_size) {
   for (int32_t n = 0; n < it->num_nodes; ++n) {
     pg_node *node = &it->nodes[n];
     if (node->num_inputs < 2) continue;
     for (int32_t i = 2; i < it->num_inputs; ++i) {
       /* Inputs 2, 4, ... are K caches [H, T, D]; 3, 5, ... V caches [H, D, T]. */
-      if (node->inputs[1] == it->inputs[i] &&
-          pg_batch_matmul_bind_cache(node, i % 2 == 0, block_size)) {
-#if PG_SIMD_DISPATCH
-        /* One copy per cache: step() keeps it current. */
-        pg_cache_copy *copy = pg_batch_matmul_cache_copy(node, rt->cache_copy[i - 2] == NULL);
-        if (copy != NULL) rt->cache_copy[i - 2] = copy;
-#endif
+      if (node->inputs[1] == it->inputs[i]) {
+        pg_batch_matmul_bind_cache(node, i % 2 == 0, block_size);
       }
     }
   }
@@ -124,7 +118,7 @@ static picogpt_status bind_signature(pg_runtime *rt) {
       }
       info->kv_cache_bytes += rt->k_cache[l]->bytes + rt->v_cache[l]->bytes;
     }
-    bind_attention_to_cache(rt, T);
+    bind_attention_to_cache(it, T);
   }
   if (info->vocab_size < 1 || info->vocab_size > PICOGPT_MAX_VOCAB || info->block_size < 1 ||
       info->block_size > PICOGPT_MAX_CONTEXT) {
@@ -235,10 +229,6 @@ static picogpt_status step(pg_runtime *rt, int32_t token) {
         memcpy(k + ((intptr_t)h * T + pos) * D, kn + (intptr_t)h * D, (size_t)D);
         for (int32_t d = 0; d < D; ++d) v[((intptr_t)h * D + d) * T + pos] = vn[h * D + d];
       }
-#if PG_SIMD_DISPATCH
-      if (rt->cache_copy[2 * l] != NULL) pg_cache_copy_put(rt->cache_copy[2 * l], pos, kn);
-      if (rt->cache_copy[2 * l + 1] != NULL) pg_cache_copy_put(rt->cache_copy[2 * l + 1], pos, vn);
-#endif
     }
     rt->logits = (const int8_t *)rt->logits_out->data;
   } else {

@@ -23,11 +23,6 @@ typedef struct pg_runtime {
   pg_tensor *v_cache[PICOGPT_MAX_LAYERS]; /* int8 [n_head, head_size, block_size], persistent */
   pg_tensor *k_new[PICOGPT_MAX_LAYERS];   /* int8 [n_head, 1, head_size] */
   pg_tensor *v_new[PICOGPT_MAX_LAYERS];   /* int8 [n_head, head_size, 1] */
-#if PICOGPT_SIMD_DISPATCH
-  /* The attention products' cells-order copies of cache input 2 + i (K of layer i / 2 for even
-   * i, V for odd), or NULL: step() writes each new position into them (kernels/matmul.c). */
-  struct pg_cache_copy *cache_copy[2 * PICOGPT_MAX_LAYERS];
-#endif
   int32_t context[PICOGPT_MAX_CONTEXT];   /* tokens at positions 0..position-1 */
   int32_t sample_scratch[PICOGPT_MAX_VOCAB]; /* sampler weights */
   picogpt_stats stats;

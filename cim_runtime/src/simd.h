@@ -16,7 +16,8 @@
 
 #include "pico_gpt/runtime.h"
 
-#if PICOGPT_SIMD_DISPATCH /* pico_gpt/runtime.h: x86-64, GCC or clang, no PICOGPT_NO_SIMD */
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(PICOGPT_NO_SIMD)
 #define PG_SIMD_DISPATCH 1
 /* What a function (and every inline helper it calls) may use: the whole path's instructions. */
 #define PG_TARGET_AVX2 __attribute__((target("avx2,fma")))

@@ -47,22 +47,11 @@ extern "C" {
 #define PICOGPT_MAX_CONTEXT 512
 #define PICOGPT_MAX_VOCAB 1024
 
-/* 1 where this build carries the x86-64 SIMD kernels (GCC or clang on x86-64, without
- * PICOGPT_NO_SIMD; src/simd.h): the runtime then also keeps the attention products' copies of
- * the KV caches (picogpt_options.cim_tile_memory). 0 elsewhere (the RISC-V firmware). */
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
-    !defined(PICOGPT_NO_SIMD)
-#define PICOGPT_SIMD_DISPATCH 1
-#else
-#define PICOGPT_SIMD_DISPATCH 0
-#endif
-
 /* The runtime's state: caller-owned storage (static or on a large stack), used
  * only through the functions below. Its size is fixed at compile time (the
  * context and sampler buffers above plus the interpreter's records); the
  * runtime checks at compile time that its state fits. */
-#define PICOGPT_RUNTIME_BYTES \
-  (6536u + (96u + 2u * PICOGPT_MAX_LAYERS * PICOGPT_SIMD_DISPATCH) * sizeof(void *))
+#define PICOGPT_RUNTIME_BYTES (6536u + 96u * sizeof(void *))
 typedef struct picogpt_runtime {
   union {
     max_align_t align;

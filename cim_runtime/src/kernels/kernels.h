@@ -117,15 +117,6 @@ PG_COLD picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *nod
  * The caller guarantees that positions >= live hold the cache's zero point. Returns 1 if
  * bound, 0 if the node is not such a product (it then reads the whole cache). */
 int pg_batch_matmul_bind_cache(pg_node *node, int positions_in_rows, int32_t block_size);
-#if PG_SIMD_DISPATCH
-/* The copy of its cache operand that a BATCH_MATMUL bound to a cache keeps in cells order
- * (kernels/matmul.c; packed memory on a VNNI host), or NULL. keep 0 (another product already
- * keeps that cache's copy) drops it. Whoever keeps it passes every new cache position to
- * pg_cache_copy_put: values[h * width ..] for each head, width = the cache's head size. */
-typedef struct pg_cache_copy pg_cache_copy;
-pg_cache_copy *pg_batch_matmul_cache_copy(pg_node *node, int keep);
-void pg_cache_copy_put(pg_cache_copy *c, int32_t pos, const int8_t *values);
-#endif
 PG_COLD picogpt_status pg_prepare_binary(pg_prepare_ctx *ctx, pg_node *node); /* ADD SUB MUL SQDIFF */
 PG_COLD picogpt_status pg_prepare_rsqrt(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);

@@ -198,28 +198,7 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
  * the first it->live_positions of them are read (pg_batch_matmul_bind_cache). */
 enum { LIVE_NONE = 0, LIVE_COLS = 1, LIVE_DEPTH = 2 };
 
-#if PG_SIMD_DISPATCH
-/* A copy of a KV-cache operand in the emulated-cells order (src/matvec.h), per head: outputs =
- * the right operand's rows (N), inputs = its depth (K). The VNNI path then multiplies 16 outputs
- * x 4 inputs per vpdpbusd against a broadcast of four inputs, with no horizontal sums (the
- * row-major product reduces 16 lanes per output: the most of attention's cost). The runtime
- * writes each new cache position into it too (pg_cache_copy_put); positions past the live ones
- * are never read, so a reset needs nothing. Host builds with packed memory only
- * (picogpt_options.cim_tile_memory) on a CPU with AVX-512 VNNI. */
-struct pg_cache_copy {
-  int8_t *cells;          /* [heads][ceil(K / 4)][outputs][4] */
-  int32_t *row_sums;      /* [heads][N]: each rhs row's sum over the depth (positions in rows) */
-  int32_t heads, rows, depth;
-  int32_t outputs;        /* N rounded up to 16 */
-  int32_t positions_in_rows; /* K cache (a position is a row) or V cache (a depth index) */
-  int32_t bound;          /* the runtime writes every new position into it */
-};
-#endif
-
 typedef struct bmm_data {
-#if PG_SIMD_DISPATCH
-  pg_cache_copy *copy; /* NULL: the products read the cache operand itself */
-#endif
   int32_t rows;   /* M: output rows (lhs rows) */
   int32_t cols;   /* N: output columns (rhs columns) */
   int32_t depth;  /* K */
@@ -230,64 +209,6 @@ typedef struct bmm_data {
   int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
   int32_t multiplier, shift;
 } bmm_data;
-
-#if PG_SIMD_DISPATCH
-static size_t copy_head_bytes(const pg_cache_copy *c) {
-  return (size_t)((c->depth + 3) / 4) * (size_t)c->outputs * 4u;
-}
-
-void pg_cache_copy_put(pg_cache_copy *c, int32_t pos, const int8_t *values) {
-  const int32_t width = c->positions_in_rows ? c->depth : c->rows;
-  for (int32_t h = 0; h < c->heads; ++h) {
-    const int8_t *v = values + (intptr_t)h * width;
-    int8_t *cells = c->cells + (size_t)h * copy_head_bytes(c);
-    if (c->positions_in_rows) { /* row pos: four inputs side by side per group */
-      int32_t sum = 0;
-      for (int32_t k = 0; k < width; ++k) sum += v[k];
-      c->row_sums[h * c->rows + pos] = sum;
-      int32_t k = 0;
-      for (; k + 4 <= width; k += 4) memcpy(cells + pg_cells_at(c->outputs, pos, k), v + k, 4);
-      for (; k < width; ++k) cells[pg_cells_at(c->outputs, pos, k)] = v[k];
-    } else { /* input pos of every row: one byte in each output's four */
-      int8_t *dst = cells + pg_cells_at(c->outputs, 0, pos);
-      for (int32_t n = 0; n < width; ++n) dst[4 * n] = v[n];
-    }
-  }
-}
-
-pg_cache_copy *pg_batch_matmul_cache_copy(pg_node *node, int keep) {
-  if (node->opcode != PG_OP_BATCH_MATMUL || node->data == NULL) return NULL;
-  bmm_data *d = (bmm_data *)node->data;
-  if (d->copy == NULL || d->live == LIVE_NONE || !keep) {
-    d->copy = NULL; /* nobody would keep it current */
-    return NULL;
-  }
-  d->copy->positions_in_rows = d->live == LIVE_COLS;
-  d->copy->bound = 1;
-  return d->copy;
-}
-
-/* acc[0 .. N) = sum_k (x[k] + lo) r[n][k] from the copy of head h, or 0 when the copy cannot
- * serve: another SIMD path is active, or over the depth (V) an offset other than 128, where
- * x + lo would not be x flipped to unsigned. */
-static int copy_product(const bmm_data *d, int32_t h, const int8_t *x, int32_t N, int32_t K,
-                        int32_t *acc) {
-  const pg_cache_copy *c = d->copy;
-  const int32_t lo = d->lhs_offset;
-  if (picogpt_simd_active() != PICOGPT_SIMD_AVX512VNNI || (!c->positions_in_rows && lo != 128)) {
-    return 0;
-  }
-  pg_raw_cells_matvec_avx512vnni(c->cells + (size_t)h * copy_head_bytes(c), K, c->outputs, N, x,
-                                 acc);
-  if (c->positions_in_rows && lo != 128) { /* sum (x + lo) r = sum (x + 128) r + (lo - 128) sum r */
-    const int32_t *sums = c->row_sums + h * c->rows;
-    for (int32_t n = 0; n < N; ++n) {
-      acc[n] = (int32_t)((uint32_t)acc[n] + (uint32_t)(lo - 128) * (uint32_t)sums[n]);
-    }
-  }
-  return 1;
-}
-#endif
 
 static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node) {
   const bmm_data *d = (const bmm_data *)node->data;
@@ -348,12 +269,6 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
           }
           if (2 * nnz <= K) {
             pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);
-#if PG_SIMD_DISPATCH
-          } else if (d->copy != NULL && d->copy->bound &&
-                     copy_product(d, (int32_t)((R - rhs) / ((intptr_t)N_all * K_all)), x, N, K,
-                                  acc)) {
-            /* the copy in cells order served */
-#endif
           } else if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
             pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
           } else { /* rhs stored (K, N) */
@@ -459,29 +374,6 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
   }
   d->shift = shift;
-#if PG_SIMD_DISPATCH
-  /* A right operand that is a graph input (the KV caches) of shape [heads][N][K] gets a copy
-   * in cells order when packed memory is on and the CPU has the VNNI kernel; the runtime keeps
-   * it only for the products it binds to a cache (pg_batch_matmul_cache_copy). */
-  if (it->cim.tile_memory && picogpt_simd_supported(PICOGPT_SIMD_AVX512VNNI) && adj_y &&
-      rhs->first_use == -2 && rhs->rank == 3 && d->batch_dims[0] == 1 &&
-      d->batch_dims[1] == 1 && d->batch_stride[1][2] == rhs_rows * rhs_cols &&
-      d->depth <= PG_CELLS_MAX_SIDE) {
-    pg_cache_copy *c = (pg_cache_copy *)pg_alloc_persistent(ctx, sizeof(pg_cache_copy));
-    if (c == NULL) return it->error.status;
-    c->heads = d->batch_dims[2];
-    c->rows = d->cols;
-    c->depth = d->depth;
-    c->outputs = pg_cells_outputs(d->cols);
-    const size_t cell_bytes = (size_t)c->heads * copy_head_bytes(c);
-    const size_t sum_bytes = 4u * (size_t)c->heads * (size_t)d->cols;
-    c->cells = (int8_t *)pg_alloc_persistent(ctx, cell_bytes);
-    c->row_sums = (int32_t *)pg_alloc_persistent(ctx, sum_bytes);
-    if (c->cells == NULL || c->row_sums == NULL) return it->error.status;
-    it->cim.map.tile_memory_bytes += cell_bytes + sum_bytes;
-    d->copy = c;
-  }
-#endif
   it->cim.map.macs_batch_matmul += (uint64_t)d->batch_dims[0] * (uint64_t)d->batch_dims[1] *
                                    (uint64_t)d->batch_dims[2] * (uint64_t)d->rows *
                                    (uint64_t)d->cols * (uint64_t)d->depth;
