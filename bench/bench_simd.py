@@ -21,8 +21,9 @@ import sys
 
 from bench_runtime import cpu_name, parse_bench_args  # bench/ is the script's directory
 
-# (path, tile memory): tile memory changes nothing where the CPU lacks VNNI (no cells kernel).
-RUNS = (("scalar", "on"), ("avx2", "on"), ("avx512vnni", "off"), ("avx512vnni", "on"))
+# (path, tile memory). Only a CPU with VNNI gets tile memory, and only the VNNI path reads it,
+# so the other paths run without it: what a CPU without VNNI does.
+RUNS = (("scalar", "off"), ("avx2", "off"), ("avx512vnni", "off"), ("avx512vnni", "on"))
 
 
 def run_path(bench, model, steps, path, tile_memory):
@@ -66,7 +67,7 @@ def main():
         "| speedup vs scalar (quiet) |"
     )
     print("|---|---|---|---|---|---|")
-    scalar = median([q for q, _ in runs["scalar", "on"]])
+    scalar = median([q for q, _ in runs["scalar", "off"]])
     best = None
     for run in RUNS:
         path, tile_memory = run

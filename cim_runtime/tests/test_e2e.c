@@ -219,7 +219,7 @@ static void test_full_model(const uint8_t *model, size_t size, const golden *g) 
 
 /* With tile memory (picogpt_options.cim_tile_memory, what the apps use): on a CPU with AVX-512
  * VNNI the software HAL keeps the tiles as emulated cells and the VNNI path reads those; the
- * logits must stay TFLite Micro's on every path. */
+ * logits must stay TFLite Micro's on every path, through resets and the window's refills. */
 static void test_tile_memory(const uint8_t *model, size_t size, const golden *g, int step_model) {
   picogpt_options options = {0};
   options.cim_tile_memory = 1;
@@ -234,6 +234,7 @@ static void test_tile_memory(const uint8_t *model, size_t size, const golden *g,
   golden first = *g;
   if (!step_model) first.n = g->n < 12 ? g->n : 12; /* each step runs the whole window */
   check_decode(rt, &first, step_model ? g->step_logits : g->full_logits, kind);
+  if (step_model) test_window_policy(rt, g, kind, 1);
   printf("%s: %u steps equal TFLite Micro's (%llu bytes of cells)\n", kind, first.n,
          (unsigned long long)tile_bytes);
 }
