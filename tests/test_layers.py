@@ -12,6 +12,7 @@ from tf_model.layers import (
     MASK_VALUE,
     Dropout,
     causal_self_attention,
+    dropout_mask,
     layer_norm_no_bias,
 )
 
@@ -36,11 +37,12 @@ def attention_inputs(B, T, C, n_head, seed, with_dropout):
     x = tf.constant(rng.standard_normal((B, T, C)), tf.float32)
     w_attn = tf.constant(rng.standard_normal((C, 3 * C)) * 0.3, tf.float32)
     w_proj = tf.constant(rng.standard_normal((C, C)) * 0.3, tf.float32)
-    mask = None
-    if with_dropout:
-        keep = rng.random((n_head, B, T, T)) >= 0.25
-        mask = tf.constant(np.where(keep, 1 / 0.75, 0.0), tf.float32)
-    return x, w_attn, w_proj, mask
+    dropout = mask = None
+    if with_dropout:  # rate 0.25; the reference applies the mask this seed gives
+        layer = Dropout(0.25, seed=seed)
+        dropout = layer.draw(tf.float32)
+        mask = dropout_mask(tf.constant((n_head, B, T, T)), *dropout)
+    return x, w_attn, w_proj, dropout, mask
 
 
 def value_and_grads(fn, x, w_attn, w_proj, upstream):
@@ -58,10 +60,10 @@ def value_and_grads(fn, x, w_attn, w_proj, upstream):
 def test_attention_output_and_gradients_match_autodiff_of_the_plain_formula(
     B, T, C, n_head, with_dropout
 ):
-    x, w_attn, w_proj, mask = attention_inputs(B, T, C, n_head, 0, with_dropout)
+    x, w_attn, w_proj, dropout, mask = attention_inputs(B, T, C, n_head, 0, with_dropout)
     upstream = tf.constant(np.random.default_rng(1).standard_normal((B, T, C)), tf.float32)
     out, grads = value_and_grads(
-        lambda *a: causal_self_attention(*a, n_head, mask), x, w_attn, w_proj, upstream
+        lambda *a: causal_self_attention(*a, n_head, dropout), x, w_attn, w_proj, upstream
     )
     ref_out, ref_grads = value_and_grads(
         lambda *a: plain_attention(*a, n_head, mask), x, w_attn, w_proj, upstream
@@ -77,10 +79,10 @@ def test_attention_gradient_does_not_reach_back_from_the_past_to_the_future():
     """The hand-written backward keeps causality: outputs at positions < j get no gradient
     from inputs at positions >= j, with dropout too."""
     B, T, C, n_head, j = 2, 12, 32, 2, 5
-    x, w_attn, w_proj, mask = attention_inputs(B, T, C, n_head, 2, with_dropout=True)
+    x, w_attn, w_proj, dropout, _ = attention_inputs(B, T, C, n_head, 2, with_dropout=True)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        out = causal_self_attention(x, w_attn, w_proj, n_head, mask)
+        out = causal_self_attention(x, w_attn, w_proj, n_head, dropout)
         loss = tf.reduce_sum(out[:, :j] ** 2)
     d_x = tape.gradient(loss, x).numpy()
     assert np.all(d_x[:, j:] == 0.0)

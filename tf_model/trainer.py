@@ -51,6 +51,12 @@ class Trainer:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         self.optimizer = optimizer
         self.optimizer.build(self.model.trainable_variables)
+        self.apply_gradients = tf.function(
+            lambda grads: self.optimizer.apply_gradients(
+                zip(grads, self.model.trainable_variables)
+            ),
+            jit_compile=True,
+        )
         self.train_step = tf.function(self._train_step, jit_compile=use_xla, reduce_retracing=True)
         self.eval_step = tf.function(self._eval_step, jit_compile=use_xla, reduce_retracing=True)
         self.float_eval_step = tf.function(
@@ -75,7 +81,7 @@ class Trainer:
             total = loss + self._agreement_terms(x) if self.consistency or self.margin else loss
             scaled = self.optimizer.scale_loss(total)
         grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.apply_gradients(grads)
         return loss
 
     def _agreement_terms(self, x):
