@@ -19,7 +19,8 @@ Prints `N ms/iter` last, for the fastest TensorFlow setting.
 and prints, per op type, the op count and time per step and its share: the busy time of the
 executor's threads, summed over threads (with two inter-op threads, ops overlap, so shares
 are of that sum, not of wall time). XLA-compiled kernels show up as one type (XLA kernel).
-Tracing costs time of its own: read the shares, not the milliseconds.
+Tracing costs time of its own: read the shares, not the milliseconds. The trace is kept in a
+fresh temporary directory (printed) for TensorBoard's profile plugin.
 """
 
 import argparse
@@ -28,6 +29,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,13 +93,11 @@ def run_torch(python, args):
 def profile_op_types(trainer, x, y, steps, logdir):
     """{op type: (ops per step, ms per step)} of `steps` traced train steps."""
     import glob
-    import shutil
     from collections import defaultdict
 
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    shutil.rmtree(logdir, ignore_errors=True)
     tf.profiler.experimental.start(logdir)
     for _ in range(steps):
         float(trainer.train_step(x, y))
@@ -229,7 +229,7 @@ def main():
             print(f"  {name}: {', '.join(f'{v * 1000:.0f}' for v in values)}")
     for xla, t in timers.items():
         if args.profile:
-            logdir = os.path.join(ROOT, "out-bench", f"profile-xla-{'on' if xla else 'off'}")
+            logdir = tempfile.mkdtemp(prefix=f"bench_train-profile-xla-{'on' if xla else 'off'}-")
             op_types = profile_op_types(t.trainer, t.x, t.y, args.profile, logdir)
             print_profile(f"TensorFlow, XLA {'on' if xla else 'off'}", op_types)
             print(f"trace (TensorBoard's profile plugin reads it): {logdir}")
