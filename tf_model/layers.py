@@ -28,7 +28,8 @@ HASH_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
 
 
 def hash32(x):
-    """lowbias32 of a uint32 tensor, elementwise: xor-shift, multiply, xor-shift, multiply, xor-shift."""
+    """lowbias32 of a uint32 tensor, elementwise: xor-shift, multiply, xor-shift, multiply,
+    xor-shift (uint32 products wrap around, as the hash wants)."""
     (s1, s2, s3), (m1, m2) = HASH_SHIFTS, HASH_MULTIPLIERS
     shift = tf.bitwise.right_shift
     x = x ^ shift(x, tf.constant(s1, tf.uint32))
