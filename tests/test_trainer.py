@@ -50,29 +50,6 @@ def test_weight_decay_skips_layernorm_scales():
             np.testing.assert_allclose(after, was * (1 - 0.1 * 0.5), rtol=1e-5)
 
 
-def test_compiled_update_is_the_optimizers_and_follows_set_lr():
-    """Trainer.apply_gradients (XLA-compiled) against the same AdamW applied op by op, and the
-    learning rate set between steps reaches the compiled update (it reads the variable)."""
-    compiled, plain = (tf_train.Trainer(tf_train.DEFAULTS, TINY, False, False) for _ in range(2))
-    for a, b in zip(compiled.model.trainable_variables, plain.model.trainable_variables):
-        b.assign(a)
-    rng = np.random.default_rng(6)
-    variables = compiled.model.trainable_variables
-    for lr in (1e-2, 3e-3):
-        compiled.set_lr(lr)
-        plain.set_lr(lr)
-        grads = [rng.standard_normal(v.shape).astype(np.float32) * 0.1 for v in variables]
-        compiled.apply_gradients(grads)
-        plain.optimizer.apply_gradients(zip(grads, plain.model.trainable_variables))
-        for a, b in zip(variables, plain.model.trainable_variables):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7, err_msg=a.path)
-    before = [v.numpy().copy() for v in variables]
-    compiled.set_lr(0.0)  # no step at all: a traced-in constant rate would still move the weights
-    compiled.apply_gradients([np.ones(v.shape, np.float32) for v in variables])
-    for was, v in zip(before, variables):
-        np.testing.assert_array_equal(v.numpy(), was)
-
-
 def test_gradient_clipping_and_betas_are_configured():
     cfg = {**tf_train.DEFAULTS, "grad_clip": 0.5, "beta1": 0.8, "beta2": 0.95}
     trainer = tf_train.Trainer(cfg, TINY, False, False)

@@ -51,15 +51,6 @@ class Trainer:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         self.optimizer = optimizer
         self.optimizer.build(self.model.trainable_variables)
-        # The AdamW update (clip, moments, decay per variable) is ~600 small ops run one after the
-        # other once the backward is done; compiled with XLA it is one fused launch. It reads the
-        # learning-rate variable, so set_lr between steps needs no retrace.
-        self.apply_gradients = tf.function(
-            lambda grads: self.optimizer.apply_gradients(
-                zip(grads, self.model.trainable_variables)
-            ),
-            jit_compile=True,
-        )
         self.train_step = tf.function(self._train_step, jit_compile=use_xla, reduce_retracing=True)
         self.eval_step = tf.function(self._eval_step, jit_compile=use_xla, reduce_retracing=True)
         self.float_eval_step = tf.function(
@@ -84,7 +75,7 @@ class Trainer:
             total = loss + self._agreement_terms(x) if self.consistency or self.margin else loss
             scaled = self.optimizer.scale_loss(total)
         grads = tape.gradient(scaled, variables)
-        self.apply_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, variables))
         return loss
 
     def _agreement_terms(self, x):
