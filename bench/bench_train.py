@@ -5,6 +5,7 @@ optionally against a PyTorch eager implementation of the same model, interleaved
     uv run python bench/bench_train.py                    # default config, XLA on and off
     uv run python bench/bench_train.py --iters 30 --xla off
     uv run python bench/bench_train.py --xla off --rounds 5 --torch_python ../torchenv/bin/python
+    uv run python bench/bench_train.py --xla off --profile 10    # where a step's time goes, by op
 
 Each round times --iters steps of every setting, one setting after the other, so a machine
 shared with other jobs slows them alike; the table gives the median over all rounds, the best
@@ -13,6 +14,13 @@ busy), and the load average. With --torch_python (a python that can import torch
 bench_train_torch.py for a venv outside the project) every round also runs bench_train_torch.py,
 and the table gives each setting's speed-up over PyTorch eager. Target (issue #12): >= 2.5x.
 Prints `N ms/iter` last, for the fastest TensorFlow setting.
+
+--profile N traces N steps of each setting with TensorFlow's profiler (after the timed rounds)
+and prints, per op type, the op count and time per step and its share: the busy time of the
+executor's threads, summed over threads (with two inter-op threads, ops overlap, so shares
+are of that sum, not of wall time). XLA-compiled kernels show up as one type (XLA kernel).
+Tracing costs time of its own: read the shares, not the milliseconds. The trace is kept in a
+fresh temporary directory (printed) for TensorBoard's profile plugin.
 """
 
 import argparse
@@ -21,6 +29,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,6 +90,48 @@ def run_torch(python, args):
     return median_ms / 1000, best_ms / 1000, cpu_ms / 1000
 
 
+def profile_op_types(trainer, x, y, steps, logdir):
+    """{op type: (ops per step, ms per step)} of `steps` traced train steps."""
+    import glob
+    from collections import defaultdict
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    tf.profiler.experimental.start(logdir)
+    for _ in range(steps):
+        float(trainer.train_step(x, y))
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
+        space.ParseFromString(f.read())
+    plane = next(p for p in space.planes if p.name == "/host:CPU")
+    totals = defaultdict(lambda: [0, 0.0])
+    for line in plane.lines:
+        if not line.name.startswith("tf_Compute"):  # the executor's threads, not Python's
+            continue
+        for event in line.events:
+            name = plane.event_metadata[event.metadata_id].name
+            if name == "CpuExecutable::ExecuteAsyncOnStream":
+                op_type = "XLA kernel"  # one fused kernel launched from the graph
+            elif re.fullmatch(r"[^:\s]+:\w+", name):  # a graph op, "scope/op_name:OpType"
+                op_type = name.rsplit(":", 1)[1]
+            else:  # the executor's own events, and XLA's inside its kernels
+                continue
+            totals[op_type][0] += 1
+            totals[op_type][1] += event.duration_ps / 1e9  # ms
+    return {t: (n / steps, ms / steps) for t, (n, ms) in totals.items()}
+
+
+def print_profile(name, op_types, top=20):
+    total = sum(ms for _, ms in op_types.values())
+    print(f"\n{name}: op time {total:.1f} ms/step summed over threads, top {top} op types")
+    print("| op type | ops/step | ms/step | share |")
+    print("|---|---|---|---|")
+    for op_type, (count, ms) in sorted(op_types.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"| {op_type} | {count:.0f} | {ms:.2f} | {100 * ms / total:.1f}% |")
+
+
 def median(values):
     return sorted(values)[len(values) // 2]
 
@@ -100,10 +151,19 @@ def main():
         default="",
         help="a python that can import torch: also time bench_train_torch.py, interleaved",
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also trace N steps per setting and print the busy time per op type",
+    )
     args = parser.parse_args()
     for name in ("iters", "rounds", "batch_size", "block_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.profile < 0:
+        parser.error(f"--profile must be >= 0 steps, got {args.profile}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if args.torch_python and not os.access(args.torch_python, os.X_OK):
@@ -167,6 +227,12 @@ def main():
         print("\nmedian ms/iter of each round (how noisy the machine was):")
         for name, values in per_round.items():
             print(f"  {name}: {', '.join(f'{v * 1000:.0f}' for v in values)}")
+    for xla, t in timers.items():
+        if args.profile:
+            logdir = tempfile.mkdtemp(prefix=f"bench_train-profile-xla-{'on' if xla else 'off'}-")
+            op_types = profile_op_types(t.trainer, t.x, t.y, args.profile, logdir)
+            print_profile(f"TensorFlow, XLA {'on' if xla else 'off'}", op_types)
+            print(f"trace (TensorBoard's profile plugin reads it): {logdir}")
     fastest = min(median(t.wall) for t in timers.values())
     print(f"\n{fastest * 1000:.0f} ms/iter")
 

@@ -8,10 +8,14 @@ import pytest
 import tensorflow as tf
 
 from tf_model.layers import (
+    HASH_MULTIPLIERS,
+    HASH_SHIFTS,
     LN_EPSILON,
     MASK_VALUE,
     Dropout,
     causal_self_attention,
+    dropout_mask,
+    hash32,
     layer_norm_no_bias,
 )
 
@@ -36,11 +40,12 @@ def attention_inputs(B, T, C, n_head, seed, with_dropout):
     x = tf.constant(rng.standard_normal((B, T, C)), tf.float32)
     w_attn = tf.constant(rng.standard_normal((C, 3 * C)) * 0.3, tf.float32)
     w_proj = tf.constant(rng.standard_normal((C, C)) * 0.3, tf.float32)
-    mask = None
-    if with_dropout:
-        keep = rng.random((n_head, B, T, T)) >= 0.25
-        mask = tf.constant(np.where(keep, 1 / 0.75, 0.0), tf.float32)
-    return x, w_attn, w_proj, mask
+    dropout = mask = None
+    if with_dropout:  # rate 0.25; the reference applies the mask this seed gives
+        layer = Dropout(0.25, seed=seed)
+        dropout = layer.draw(tf.float32)
+        mask = dropout_mask(tf.constant((n_head, B, T, T)), *dropout)
+    return x, w_attn, w_proj, dropout, mask
 
 
 def value_and_grads(fn, x, w_attn, w_proj, upstream):
@@ -58,10 +63,10 @@ def value_and_grads(fn, x, w_attn, w_proj, upstream):
 def test_attention_output_and_gradients_match_autodiff_of_the_plain_formula(
     B, T, C, n_head, with_dropout
 ):
-    x, w_attn, w_proj, mask = attention_inputs(B, T, C, n_head, 0, with_dropout)
+    x, w_attn, w_proj, dropout, mask = attention_inputs(B, T, C, n_head, 0, with_dropout)
     upstream = tf.constant(np.random.default_rng(1).standard_normal((B, T, C)), tf.float32)
     out, grads = value_and_grads(
-        lambda *a: causal_self_attention(*a, n_head, mask), x, w_attn, w_proj, upstream
+        lambda *a: causal_self_attention(*a, n_head, dropout), x, w_attn, w_proj, upstream
     )
     ref_out, ref_grads = value_and_grads(
         lambda *a: plain_attention(*a, n_head, mask), x, w_attn, w_proj, upstream
@@ -77,10 +82,10 @@ def test_attention_gradient_does_not_reach_back_from_the_past_to_the_future():
     """The hand-written backward keeps causality: outputs at positions < j get no gradient
     from inputs at positions >= j, with dropout too."""
     B, T, C, n_head, j = 2, 12, 32, 2, 5
-    x, w_attn, w_proj, mask = attention_inputs(B, T, C, n_head, 2, with_dropout=True)
+    x, w_attn, w_proj, dropout, _ = attention_inputs(B, T, C, n_head, 2, with_dropout=True)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        out = causal_self_attention(x, w_attn, w_proj, n_head, mask)
+        out = causal_self_attention(x, w_attn, w_proj, n_head, dropout)
         loss = tf.reduce_sum(out[:, :j] ** 2)
     d_x = tape.gradient(loss, x).numpy()
     assert np.all(d_x[:, j:] == 0.0)
@@ -117,9 +122,9 @@ def test_dropout_mask_rate_values_and_independence():
     assert set(np.unique(mask)) == {0.0, np.float32(1 / 0.9)}
     dropped = mask == 0
     assert abs(dropped.mean() - 0.1) < 0.002  # 4.2 M draws: the standard error is 0.00015
-    # one 32-bit draw feeds two neighbours: their drops must not be correlated
+    # neighbours' element indices differ in one bit: their drops must not be correlated
     assert abs(np.corrcoef(dropped[0::2], dropped[1::2])[0, 1]) < 0.01
-    # each call draws a fresh mask
+    # each call draws a fresh mask (the seed counts up by one: the seed is hashed first)
     again = layer.mask((4, 64, 128, 128), tf.float32).numpy().ravel() == 0
     assert 0.17 < (dropped != again).mean() < 0.19  # 2 * 0.1 * 0.9 = 0.18 if independent
 
@@ -129,3 +134,33 @@ def test_dropout_with_the_same_seed_repeats_and_the_mask_follows_the_dtype():
     second = Dropout(0.2, seed=7).mask((3, 50), tf.float16)
     assert first.dtype == tf.float16
     np.testing.assert_array_equal(first.numpy(), second.numpy())
+
+
+def test_hash32_is_lowbias32():
+    """The dropout hash, against the same integer arithmetic written out in numpy."""
+    x = np.random.default_rng(4).integers(0, 2**32, 10_000, dtype=np.uint64).astype(np.uint32)
+    expected = x.astype(np.uint64)
+    for i, shift in enumerate(HASH_SHIFTS):
+        expected ^= expected >> shift
+        if i < len(HASH_MULTIPLIERS):
+            expected = (expected * HASH_MULTIPLIERS[i]) & 0xFFFFFFFF
+    np.testing.assert_array_equal(hash32(tf.constant(x)).numpy(), expected.astype(np.uint32))
+    all_16_bit = tf.constant(np.arange(1 << 16, dtype=np.uint32))
+    assert len(np.unique(hash32(all_16_bit).numpy())) == 1 << 16  # a bijection: no collisions
+
+
+def test_dropout_backward_drops_what_the_forward_dropped():
+    """The backward draws the mask again from the seed: it must be the forward's mask."""
+    layer = Dropout(0.3, seed=11)
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.uniform(0.5, 1.5, (3, 40, 64)), tf.float32)  # no zeros: y == 0 <=> dropped
+    upstream = tf.constant(rng.standard_normal((3, 40, 64)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * upstream)
+    kept = y.numpy() != 0
+    assert 0.65 < kept.mean() < 0.75
+    np.testing.assert_allclose(y.numpy()[kept], x.numpy()[kept] / 0.7, rtol=1e-6)
+    expected = np.where(kept, upstream.numpy() * np.float32(1 / 0.7), 0.0)
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), expected, rtol=1e-6)

@@ -21,14 +21,74 @@ def without_block_size(config):
     return {k: v for k, v in config.items() if k != "block_size"}
 
 
+# lowbias32 (C. Wellons' integer hash search): a 32-bit bijection whose output bits each flip with
+# probability ~1/2 when any input bit flips.
+HASH_SHIFTS = (16, 15, 16)
+HASH_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
+
+
+def hash32(x):
+    """lowbias32 of a uint32 tensor, elementwise: xor-shift, multiply, xor-shift, multiply,
+    xor-shift (uint32 products wrap around, as the hash wants)."""
+    (s1, s2, s3), (m1, m2) = HASH_SHIFTS, HASH_MULTIPLIERS
+    shift = tf.bitwise.right_shift
+    x = x ^ shift(x, tf.constant(s1, tf.uint32))
+    x = x * tf.constant(m1, tf.uint32)
+    x = x ^ shift(x, tf.constant(s2, tf.uint32))
+    x = x * tf.constant(m2, tf.uint32)
+    return x ^ shift(x, tf.constant(s3, tf.uint32))
+
+
+def random_keep(shape, seed, threshold, offset=0):
+    """(shape) bool, True where an element's 16 random bits are >= threshold (a uint32 scalar).
+
+    Element i's bits are the top half of hash(hash((offset + i) ^ k0) + k1), with (k0, k1) the
+    hashed (2,) int32 seed: counter-based like TensorFlow's stateless Philox, but a few integer
+    ops per element that XLA fuses with their consumer into one vectorized pass (Philox took ~3 ns
+    per 32-bit draw plus a pass per op, the largest non-matmul cost of a CPU train step). The same
+    seed and offset give the same bits, so a backward pass recomputes its forward's mask instead
+    of keeping it. Hashing the seed first makes the masks of neighbouring seeds (the
+    SeedGenerator counts up by one) unrelated. Call it inside an XLA-compiled function."""
+    key = hash32(tf.bitcast(tf.cast(seed, tf.int32), tf.uint32))  # (2,)
+    key = tf.stack([key[0], hash32(key[1] ^ key[0])])  # the second key depends on both halves
+    index = tf.range(tf.reduce_prod(shape), dtype=tf.int32) + tf.cast(offset, tf.int32)  # (n,)
+    mixed = hash32(hash32(tf.bitcast(index, tf.uint32) ^ key[0]) + key[1])
+    bits = tf.bitwise.right_shift(mixed, tf.constant(16, tf.uint32))
+    return tf.reshape(bits >= threshold, shape)
+
+
+@tf.function(jit_compile=True)
+def dropout_mask(shape, seed, threshold, scale):
+    """A (shape) mask of scale's dtype: `scale` where random_keep, else 0."""
+    return tf.where(random_keep(shape, seed, threshold), scale, tf.zeros_like(scale))
+
+
+@tf.function(jit_compile=True)
+def keep_and_scale(x, seed, threshold, scale):
+    """x * scale where random_keep(x's shape), else 0: one fused pass, no mask in memory."""
+    return tf.where(random_keep(tf.shape(x), seed, threshold), x * scale, tf.zeros_like(x))
+
+
+def dropout(x, seed, threshold, scale):
+    """Inverted dropout of x with a (2,) int32 seed; the gradient recomputes the same mask."""
+
+    @tf.custom_gradient
+    def forward(x):
+        def backward(dy):
+            return keep_and_scale(dy, seed, threshold, scale)
+
+        return keep_and_scale(x, seed, threshold, scale), backward
+
+    return forward(x)
+
+
 @keras.saving.register_keras_serializable(package="pico_gpt")
 class Dropout(keras.layers.Layer):
-    """Inverted dropout from 16 random bits per element, applied as one multiply by a mask.
+    """Inverted dropout from 16 random bits per element (`random_keep`).
 
-    Random-number generation was the largest non-matmul cost of a CPU train step; one 32-bit draw
-    serves two elements and no int-to-float conversion runs. The keep test `bits >= rate * 2^16`
-    matches `rate` to within 2^-16 (0.1 -> 0.100006). The mask holds 0 or 1 / (1 - rate), so the
-    backward pass is a single multiply by the same mask (no select, no zeros tensor).
+    The keep test `bits >= rate * 2^16` matches `rate` to within 2^-16 (0.1 -> 0.100006). Kept
+    elements are multiplied by 1 / (1 - rate) in the same fused pass that draws the bits, and the
+    backward pass draws the same bits again: no mask tensor is stored between the two.
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -37,24 +97,22 @@ class Dropout(keras.layers.Layer):
         self.threshold = round(self.rate * 65536)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def draw(self, dtype):
+        """(seed, threshold, scale) of a fresh mask: what random_keep and keep_and_scale take."""
+        return (
+            self.seed_generator.next(),
+            tf.constant(self.threshold, tf.uint32),
+            tf.constant(1.0 / (1.0 - self.rate), dtype),
+        )
+
     def mask(self, shape, dtype):
         """A fresh (shape) tensor of `dtype`: 0 where dropped, 1 / (1 - rate) where kept."""
-        n = tf.reduce_prod(shape)
-        bits = tf.random.stateless_uniform(
-            [(n + 1) // 2],
-            seed=self.seed_generator.next(),
-            dtype=tf.int32,
-            minval=None,
-            maxval=None,
-        )
-        halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]  # two 16-bit draws per int32
-        keep = tf.reshape(halves >= tf.constant(self.threshold, tf.uint16), shape)
-        return tf.where(keep, tf.constant(1.0 / (1.0 - self.rate), dtype), tf.constant(0.0, dtype))
+        return dropout_mask(tf.convert_to_tensor(shape, tf.int32), *self.draw(dtype))
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
             return x
-        return x * self.mask(tf.shape(x), x.dtype)
+        return dropout(x, *self.draw(x.dtype))
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
@@ -78,6 +136,7 @@ def layer_norm_no_bias(x, gamma, epsilon):
         y = xhat * gamma
 
         def backward(dy):
+            # Plain ops: as one XLA kernel it measured slower (~1.3 ms per launch, 3 per step).
             rows = tf.reshape(dy * xhat, [-1, tf.shape(x)[-1]])  # (N, C)
             dgamma = tf.reduce_sum(rows, axis=0)  # (C,)
             g = dy * gamma
@@ -112,23 +171,48 @@ class LayerNormNoBias(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
-def causal_self_attention(x, w_attn, w_proj, n_head, dropout_mask=None):
+@tf.function(jit_compile=True)
+def softmax_and_dropout(scores, causal, seed, offset, threshold, scale):
+    """(att, dropped) of (B, T, T) scores: att = softmax over keys with the non-causal scores
+    masked, dropped = att with dropout (random_keep at `offset`); one fused XLA kernel."""
+    att = tf.nn.softmax(tf.where(causal, scores, tf.cast(MASK_VALUE, scores.dtype)), axis=-1)
+    keep = random_keep(tf.shape(att), seed, threshold, offset)
+    return att, tf.where(keep, att * scale, tf.zeros_like(att))
+
+
+@tf.function(jit_compile=True)
+def softmax_and_dropout_grad(d_dropped, att, row_dot, seed, offset, threshold, scale):
+    """The scores' gradient given the dropped weights' one: softmax_and_dropout backward, with
+    the same mask drawn again: att * (d_att - row_dot), d_att = d_dropped where kept * scale."""
+    keep = random_keep(tf.shape(att), seed, threshold, offset)
+    d_att = tf.where(keep, d_dropped * scale, tf.zeros_like(d_dropped))
+    return att * (d_att - row_dot)
+
+
+def causal_self_attention(x, w_attn, w_proj, n_head, dropout=None):
     """softmax(q k^T / sqrt(hs) + causal mask) v per head, projected: (B, T, C) -> (B, T, C).
 
     x @ w_attn gives [q | k | v], each split into n_head heads of hs = C / n_head columns;
-    `dropout_mask` (n_head, B, T, T), if given, multiplies the attention weights (0 or
-    1 / (1 - rate)). The math is the textbook one; the work is arranged for a CPU:
+    `dropout`, if given, is Dropout.draw's (seed, threshold, scale): the attention weights of
+    head h are dropped where random_keep((n_head, B, T, T), seed, threshold) is False at
+    [h] (so `Dropout.mask` of that shape and seed is the mask), kept ones scaled. The math is the
+    textbook one; the work is arranged for a CPU:
     - each head's q, k, v come from their own weight columns, already (B, T, hs): no split or
       transpose of a (B, T, 3C) tensor, in either direction;
     - the gradient is written by hand: it needs neither the masked scores' select nor the
       softmax's (T, T) row sums (sum_j dP_ij P_ij = dy_i . y_i, a (T, hs) product), and it
-      assembles d[q | k | v] once for one weight-gradient and one input-gradient matmul.
+      assembles d[q | k | v] once for one weight-gradient and one input-gradient matmul;
+    - with dropout, mask, softmax and dropout run as one fused kernel each way, and the backward
+      draws the mask again instead of keeping an (n_head, B, T, T) tensor.
     Masked scores are MASK_VALUE below the row's maximum or lower, so their weights are exactly 0.
     """
     B, T, C = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
     hs = C // n_head
     scale = tf.cast(1.0 / math.sqrt(hs), x.dtype)
     causal = tf.linalg.band_part(tf.ones((T, T), tf.bool), -1, 0)  # (T, T), True where key <= query
+    if dropout is not None:
+        seed = dropout[0]
+        offsets = [h * B * T * T for h in range(n_head)]  # head h's place in (n_head, B, T, T)
 
     def head_columns(w, part, h):  # the (C, hs) columns of head h of q (part 0), k (1) or v (2)
         start = part * C + h * hs
@@ -144,10 +228,12 @@ def causal_self_attention(x, w_attn, w_proj, n_head, dropout_mask=None):
                 for part in range(3)
             )  # 3 x (B, T, hs)
             q = q * scale  # scale q, not the 2x larger (T, T) scores
-            att = tf.matmul(q, k, transpose_b=True)  # (B, T, T)
-            att = tf.where(causal, att, tf.cast(MASK_VALUE, att.dtype))
-            att = tf.nn.softmax(att, axis=-1)
-            dropped = att if dropout_mask is None else att * dropout_mask[h]
+            scores = tf.matmul(q, k, transpose_b=True)  # (B, T, T)
+            if dropout is None:
+                att = tf.nn.softmax(tf.where(causal, scores, tf.cast(MASK_VALUE, x.dtype)), -1)
+                dropped = att
+            else:
+                att, dropped = softmax_and_dropout(scores, causal, seed, offsets[h], *dropout[1:])
             ys.append(tf.matmul(dropped, v))  # (B, T, hs)
             saved.append((q, k, v, att, dropped, ys[-1]))
         y = tf.reshape(tf.concat(ys, axis=-1), (-1, C))  # (B*T, C), heads side by side
@@ -163,11 +249,15 @@ def causal_self_attention(x, w_attn, w_proj, n_head, dropout_mask=None):
                 dy = tf.reshape(tf.matmul(d_out, w_proj_h, transpose_b=True), (B, T, hs))
                 d_v = tf.matmul(dropped, dy, transpose_a=True)  # (B, T, hs)
                 d_dropped = tf.matmul(dy, v, transpose_b=True)  # (B, T, T)
-                d_att = d_dropped if dropout_mask is None else d_dropped * dropout_mask[h]
                 # softmax backward: att * (d_att - sum_j d_att_ij att_ij); the row sum equals
                 # dy_i . y_i because y = dropped @ v
                 row_dot = tf.reduce_sum(dy * y_h, axis=-1, keepdims=True)  # (B, T, 1)
-                d_scores = att * (d_att - row_dot)  # (B, T, T); 0 where masked (att is 0)
+                if dropout is None:
+                    d_scores = att * (d_dropped - row_dot)  # (B, T, T); 0 where masked (att is 0)
+                else:
+                    d_scores = softmax_and_dropout_grad(
+                        d_dropped, att, row_dot, seed, offsets[h], *dropout[1:]
+                    )
                 d_parts[0].append(tf.matmul(d_scores, k) * scale)
                 d_parts[1].append(tf.matmul(d_scores, q, transpose_a=True))
                 d_parts[2].append(d_v)
@@ -208,16 +298,15 @@ class CausalSelfAttention(keras.layers.Layer):
         self.c_proj.build(input_shape)
 
     def call(self, x, training=False):
-        B, T = ops.shape(x)[0], ops.shape(x)[1]
-        dropout_mask = None
+        attn_dropout = None
         if training and self.dropout > 0.0:
-            dropout_mask = self.attn_dropout.mask((self.n_head, B, T, T), x.dtype)
+            attn_dropout = self.attn_dropout.draw(x.dtype)
         y = causal_self_attention(
             x,
             ops.cast(self.c_attn.kernel, x.dtype),
             ops.cast(self.c_proj.kernel, x.dtype),
             self.n_head,
-            dropout_mask,
+            attn_dropout,
         )
         return self.resid_dropout(y, training=training)
 

@@ -1,0 +1,38 @@
+"""bench/bench_train.py: its op-type profile parses TensorFlow's trace, and bad arguments are
+errors that name the argument (a tiny step: no timing is checked)."""
+
+import re
+import shutil
+
+import pytest
+from conftest import run_script
+
+
+def test_profile_prints_the_op_types_of_a_traced_step():
+    r = run_script(
+        "bench/bench_train.py",
+        "--xla=off",
+        "--iters=1",
+        "--warmup=0",
+        "--batch_size=2",
+        "--block_size=16",
+        "--profile=1",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    trace_dir = re.search(r"^trace .*: (\S+)$", r.stdout, re.MULTILINE).group(1)
+    shutil.rmtree(trace_dir)  # a fresh temporary directory per run
+    table = r.stdout.split("op time", 1)[1]
+    rows = dict(re.findall(r"^\| (\S[^|]*?) \| \d+ \| ([\d.]+) \|", table, re.MULTILINE))
+    assert "XLA kernel" in rows  # dropout, attention, LayerNorm backward, AdamW
+    assert any("MatMul" in op_type for op_type in rows)  # "_MklMatMul" with oneDNN
+    assert sum(float(ms) for ms in rows.values()) > 0
+    assert re.search(r"^\d+ ms/iter$", r.stdout, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [("--profile=-1", "--profile must be >= 0"), ("--iters=0", "--iters must be >= 1")],
+)
+def test_bad_arguments_are_named(arg, message):
+    r = run_script("bench/bench_train.py", arg)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
