@@ -1,6 +1,6 @@
 /* libFuzzer target for the model reader, validator, kernel prepare and
- * planner (and one invoke of whatever loads): any byte string must give a
- * status, never a crash, leak or out-of-bounds access (ASan/UBSan).
+ * planner (and one invoke of whatever loads), with and without tile memory: any byte
+ * string must give a status, never a crash, leak or out-of-bounds access (ASan/UBSan).
  *
  *   fuzz_model -max_total_time=60 CORPUS_DIR SEED_DIR... */
 #include <stdint.h>
@@ -9,7 +9,7 @@
 
 #include "interpreter.h"
 
-#define FUZZ_ARENA_BYTES (512u * 1024u)
+#define FUZZ_ARENA_BYTES (1024u * 1024u) /* the seed models fit with tile memory too */
 static _Alignas(16) uint8_t g_arena[FUZZ_ARENA_BYTES];
 static _Alignas(16) uint8_t g_model[2u * 1024u * 1024u];
 
@@ -19,7 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > sizeof g_model) return 0;
   memcpy(g_model, data, size); /* aligned, like an embedded model array */
   pg_interpreter it;
-  if (pg_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena, NULL) != PICOGPT_OK) {
+  /* Half the inputs with the CIM HAL's tile memory (on a VNNI CPU: the emulated cells). */
+  picogpt_options options = {0};
+  options.cim_tile_memory = (int32_t)(size & 1u);
+  if (pg_interpreter_init(&it, g_model, size, g_arena, sizeof g_arena, &options) != PICOGPT_OK) {
     if (it.error.message[0] == '\0') abort(); /* every failure must explain itself */
     return 0;
   }
