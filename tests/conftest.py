@@ -99,6 +99,17 @@ def run_script(*args, timeout=600, env=None, hide_tf_log=True):
 TF_LOG_MARKERS = ("oneDNN", "cuInit", "cuda", "absl::InitializeLog", "I0000 ", "E0000 ", "W0000 ")
 
 
+def cpu_has_avx512_vnni():
+    """Whether this (Linux) CPU runs the C runtime's AVX-512 VNNI path: the one that reads the
+    CIM HAL's tile memory."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags)
+
+
 def assert_no_traceback(stderr):
     assert "Traceback" not in stderr, stderr[-3000:]
 

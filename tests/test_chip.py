@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, cpu_has_avx512_vnni
 
 from tf_model.chip import Chip, ChipBuildError, ChipError, build_library, evaluate_text
 from tf_model.export.flatbuffer import micro_encoding, read_model, write_model
@@ -275,22 +275,13 @@ def test_runtime_options_pass_through(step_chip):
     assert fallback.stats["cpu_macs"] > step_chip.stats["cpu_macs"]  # FC layers on the CPU
 
 
-def _cpu_has_avx512_vnni():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags)
-
-
 def test_tile_memory_changes_the_arena_not_the_logits(step_chip):
     """cim_tile_memory (on by default): on a CPU with AVX-512 VNNI the software HAL keeps each
     tile as emulated cells in the arena (25 tiles: 24 of 128 x 128 and the 65-output head
     padded to 80), and the products read those; elsewhere it asks for nothing. The logits are
     the same bit for bit, and without it the arena is the firmware runtime's."""
     plain = Chip(STEP_MODEL, cim_tile_memory=False)
-    expected = 24 * 128 * 128 + 128 * 80 if _cpu_has_avx512_vnni() else 0
+    expected = 24 * 128 * 128 + 128 * 80 if cpu_has_avx512_vnni() else 0
     assert step_chip.tile_memory_bytes == expected and plain.tile_memory_bytes == 0
     assert step_chip.arena_used - plain.arena_used == expected
     tokens = encode(step_chip, TEXT)[:128]

@@ -199,6 +199,15 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
  * so they add nothing whatever the other operand holds there. Eight rows share each load of
  * x; their 16-lane sums are reduced together (sum_lanes8). */
 
+/* The correction of products over flipped weights (or cells), whose unsigned bytes are
+ * w + 128: sum_k x_k w_k = sum_k (w_k + 128) x_k - 128 sum_k x_k (wrapping like the scalar
+ * kernel's int32 sums). */
+static int32_t flip_correction(const int8_t *x, int32_t n) {
+  uint32_t s = 0;
+  for (int32_t k = 0; k < n; ++k) s += (uint32_t)(int32_t)x[k];
+  return (int32_t)(s << 7);
+}
+
 /* The 64-input slice at k: bytes k .. min(k + 64, n_in) - 1. */
 PG_TARGET_AVX512VNNI static inline __mmask64 slice_mask(int32_t k, int32_t n_in) {
   const int32_t left = n_in - k;
@@ -278,10 +287,7 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
   }
   const __m256i none = _mm256_setzero_si256();
   if (x_offset == 0) {
-    /* Flipped weights: sum_k x_k w_k = sum_k (w_k + 128) x_k - 128 sum_k x_k. */
-    int32_t input_sum = 0;
-    for (int32_t k = 0; k < n_in; ++k) input_sum += x[k];
-    const __m256i correction = _mm256_set1_epi32((int32_t)((uint32_t)input_sum << 7));
+    const __m256i correction = _mm256_set1_epi32(flip_correction(x, n_in));
     for (int32_t n = 0; n < n_out; n += 8) {
       rows_vnni(w + n * s, n_out - n < 8 ? n_out - n : 8, s, n_in, x, 0, 1, correction, out + n);
     }
@@ -313,12 +319,6 @@ static const int8_t *inputs_by_four(const int8_t *x, int32_t rows, int8_t *pad) 
   memcpy(pad, x, (size_t)rows);
   memset(pad + rows, 0, (size_t)(4 - (rows & 3)));
   return pad;
-}
-
-static int32_t sum_bytes(const int8_t *x, int32_t n) {
-  int32_t s = 0;
-  for (int32_t k = 0; k < n; ++k) s += x[k];
-  return s;
 }
 
 static int32_t load_four(const int8_t *x) {
@@ -353,7 +353,7 @@ PG_TARGET_AVX512VNNI void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32
   const int8_t *xs = inputs_by_four(x, rows, pad);
   const int32_t groups = cell_groups(rows), blocks = cell_outputs(cols) / 16;
   const intptr_t group_bytes = (intptr_t)blocks * 64;
-  const __m512i correction = _mm512_set1_epi32((int32_t)((uint32_t)sum_bytes(x, rows) << 7));
+  const __m512i correction = _mm512_set1_epi32(flip_correction(x, rows));
   /* Eight blocks (128 outputs) per pass: eight independent vpdpbusd chains. */
   for (int32_t b0 = 0; b0 < blocks; b0 += 8) {
     const int32_t n = blocks - b0 < 8 ? blocks - b0 : 8;

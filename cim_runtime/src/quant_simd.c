@@ -153,14 +153,20 @@ PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls
   *rs = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
 }
 
-/* Stores the low n (<= 16) of 16 int8 lanes; a whole vector with a plain store (masked
+/* The first min(left, 16) of 16 lanes: the last (or only) vector of a row is masked, so no
+ * AVX2 or scalar tail runs. */
+PG_TARGET_AVX512VNNI static inline __mmask16 lanes16(int32_t left) {
+  return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+/* Stores the first min(left, 16) of 16 int8 lanes; a whole vector with a plain store (masked
  * stores to memory are slow on Zen 4: a masked vpmovdb to memory cost a third of requantize). */
-PG_TARGET_AVX512VNNI static inline void store_i8_lanes(int8_t *out, __m512i v, int32_t n) {
+PG_TARGET_AVX512VNNI static inline void store_i8_lanes(int8_t *out, __m512i v, int32_t left) {
   const __m128i bytes = _mm512_cvtepi32_epi8(v);
-  if (n >= 16) {
+  if (left >= 16) {
     _mm_storeu_si128((__m128i *)out, bytes);
   } else {
-    _mm_mask_storeu_epi8(out, (__mmask16)((1u << n) - 1u), bytes);
+    _mm_mask_storeu_epi8(out, lanes16(left), bytes);
   }
 }
 
@@ -174,7 +180,7 @@ PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
   split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
   /* The last (or only) 16 lanes are masked: no scalar tail (attention's rows have any length). */
   for (int32_t i = 0; i < n; i += 16) {
-    const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+    const __mmask16 k = lanes16(n - i);
     __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), offset_all);
     if (q->offset) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, q->offset + i));
     if (q->row_sum) {
@@ -216,9 +222,8 @@ PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8
       rescale && !a_step ? mbqm16(_mm512_sllv_epi32(a_bcast, lshift), m1, zero, rs1) : zero;
   const __m512i sb_bcast =
       rescale && !b_step ? mbqm16(_mm512_sllv_epi32(b_bcast, lshift), m2, zero, rs2) : zero;
-  /* The last (or only) 16 lanes are masked: no scalar tail. */
   for (int32_t i = 0; i < n; i += 16) {
-    const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+    const __mmask16 k = lanes16(n - i);
     const __m512i x =
         a_step ? _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)), off1)
                : a_bcast;
@@ -329,7 +334,7 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   const __m512i half = _mm512_set1_epi32(2048);
   __m512i vsum = _mm512_setzero_si512();
   for (int32_t c = 0; c < depth; c += 16) {
-    const __mmask16 k = depth - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (depth - c)) - 1u);
+    const __mmask16 k = lanes16(depth - c);
     const __m512i index = _mm512_sub_epi32(vmax32, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x + c)));
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, index, exp_q0, 4);
     _mm512_storeu_si512(exps + c, e);
