@@ -58,6 +58,11 @@ static void rows4(const int8_t *w0, int32_t n_in, intptr_t stride, const int8_t 
 
 void pg_matvec_scalar(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                       const int8_t *x, int32_t x_offset, int32_t *out) {
+  if (n_in == 1) { /* attention's product with the new token's value: one input per row */
+    const int32_t x0 = x[0] + x_offset;
+    for (int32_t n = 0; n < n_out; ++n) out[n] = (int32_t)w[(intptr_t)n * stride] * x0;
+    return;
+  }
   int32_t n = 0;
   for (; n + 8 <= n_out; n += 8) rows8(w + (intptr_t)n * stride, n_in, stride, x, x_offset, out + n);
   if (n + 4 <= n_out) {
@@ -139,15 +144,42 @@ PG_TARGET_AVX2 static inline int32_t hsum8(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+/* The last, partial slice of x (left < 16 inputs): widened, offset, and 0 in the lanes past
+ * the row, so the weights loaded there add nothing whatever they are. */
+PG_TARGET_AVX2 static inline __m256i tail_inputs(const int8_t *x, int32_t left, __m256i offset) {
+  int8_t buf[16] = {0};
+  memcpy(buf, x, (size_t)left);
+  const __m256i lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m256i keep = _mm256_cmpgt_epi16(_mm256_set1_epi16((int16_t)left), lane);
+  return _mm256_and_si256(_mm256_add_epi16(load16_i16(buf), offset), keep);
+}
+
+/* The 16 bytes at p, a row's last `left` (< 16) weights and what follows them. A row before
+ * the matrix's last reads into the next row (stride >= n_in >= 16 keeps that inside the
+ * matrix); the last row is copied, since its following bytes may lie past the matrix. */
+PG_TARGET_AVX2 static inline __m256i tail_weights(const int8_t *p, int32_t left, int last_row) {
+  if (!last_row) return load16_i16(p);
+  int8_t buf[16] = {0};
+  memcpy(buf, p, (size_t)left);
+  return load16_i16(buf);
+}
+
 PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                     const int8_t *x, int32_t x_offset, int32_t *out) {
-  const int32_t vec_in = n_in & ~15;
+  /* Rows shorter than one 16-input slice cost less in the scalar kernel than in the block's
+   * widening and lane sums. */
+  if (n_in < 16) {
+    pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
+    return;
+  }
+  const int32_t vec_in = n_in & ~15, left = n_in - vec_in;
   const __m256i offset = _mm256_set1_epi16((int16_t)x_offset);
+  const __m256i x_tail = left ? tail_inputs(x + vec_in, left, offset) : _mm256_setzero_si256();
+  const intptr_t s = stride;
   int32_t n = 0;
   /* Eight rows at a time: each 16-input slice of x is widened (and offset) once. */
   for (; n + 8 <= n_out; n += 8) {
     const int8_t *wn = w + (intptr_t)n * stride;
-    const intptr_t s = stride;
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
             a7 = a0;
     for (int32_t k = 0; k < vec_in; k += 16) {
@@ -162,13 +194,20 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
       a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wk + 6 * s), xv));
       a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(load16_i16(wk + 7 * s), xv));
     }
+    if (left) { /* attention over the live cache positions: any length */
+      const int8_t *wk = wn + vec_in;
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(load16_i16(wk), x_tail));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(load16_i16(wk + s), x_tail));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(load16_i16(wk + 2 * s), x_tail));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(load16_i16(wk + 3 * s), x_tail));
+      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(load16_i16(wk + 4 * s), x_tail));
+      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(load16_i16(wk + 5 * s), x_tail));
+      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wk + 6 * s), x_tail));
+      a7 = _mm256_add_epi32(
+          a7, _mm256_madd_epi16(tail_weights(wk + 7 * s, left, n + 8 == n_out), x_tail));
+    }
     _mm256_storeu_si256((__m256i *)(out + n),
                         pg_avx2_transpose_add8(a0, a1, a2, a3, a4, a5, a6, a7));
-    if (vec_in < n_in) {
-      for (int32_t r = 0; r < 8; ++r) {
-        out[n + r] += dot(wn + r * s + vec_in, x + vec_in, n_in - vec_in, x_offset);
-      }
-    }
   }
   for (; n < n_out; ++n) {
     const int8_t *wn = w + (intptr_t)n * stride;
@@ -177,10 +216,13 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
       const __m256i xv = _mm256_add_epi16(load16_i16(x + k), offset);
       a = _mm256_add_epi32(a, _mm256_madd_epi16(load16_i16(wn + k), xv));
     }
-    out[n] = hsum8(a) + dot(wn + vec_in, x + vec_in, n_in - vec_in, x_offset);
+    if (left) {
+      a = _mm256_add_epi32(
+          a, _mm256_madd_epi16(tail_weights(wn + vec_in, left, n + 1 == n_out), x_tail));
+    }
+    out[n] = hsum8(a);
   }
 }
-
 
 /* ---- AVX-512 VNNI: vpdpbusd, four byte products summed into each int32 lane -----------------
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned by flipping
