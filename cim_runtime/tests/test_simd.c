@@ -235,8 +235,9 @@ static void random_binary_params(pg_binary_params *p, int op) {
    * larger input gets 1/2 (2^30, shift 0), the other <= 1/2. */
   p->input1_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
   p->input2_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
-  p->input1_shift = (rnd() % 2) ? 0 : -rnd_range(0, 6);
-  p->input2_shift = (rnd() % 2) ? 0 : -rnd_range(0, 6);
+  /* Mostly small shifts (inputs of similar scales), sometimes any (very different ones). */
+  p->input1_shift = (rnd() % 2) ? 0 : -rnd_range(0, rnd() % 4 ? 6 : 31);
+  p->input2_shift = (rnd() % 2) ? 0 : -rnd_range(0, rnd() % 4 ? 6 : 31);
   if (p->input1_shift == 0) p->input1_multiplier = 1 << 30; /* exactly 1/2 */
   if (p->input2_shift == 0) p->input2_multiplier = 1 << 30;
   p->output_multiplier = (int32_t)((1u << 30) + (rnd() >> 2));
