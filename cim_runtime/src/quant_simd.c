@@ -171,24 +171,34 @@ PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, i
 
 /* ---- bulk kernels: AVX-512 (16 lanes; the same arithmetic as the AVX2 ones above) -------- */
 
-/* mbqm8 on 16 lanes, with mask registers for the blend and the rounding corrections. */
-PG_TARGET_AVX512VNNI static inline __m512i mbqm16(__m512i x, __m512i m, __m512i ls, __m512i rs) {
+/* mbqm8 on 16 lanes, after its left shift, with the rounding shift's mask (2^rs - 1) and half
+ * given: a per-tensor shift's are worked out once per call. Mask registers do the blend and
+ * the rounding corrections. */
+PG_TARGET_AVX512VNNI static inline __m512i srdhm_rdbp16(__m512i x, __m512i m, __m512i rs,
+                                                        __m512i mask, __m512i half) {
   const __m512i round = _mm512_set1_epi64(INT64_C(1) << 30), one = _mm512_set1_epi32(1);
-  x = _mm512_sllv_epi32(x, ls);
   __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m), round);
   __m512i odd = _mm512_add_epi64(
       _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round);
   even = _mm512_srli_epi64(even, 31);
   odd = _mm512_slli_epi64(odd, 1);
   const __m512i t = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rs), one);
   const __m512i remainder = _mm512_and_si512(t, mask);
   const __mmask16 negative = _mm512_cmplt_epi32_mask(t, _mm512_setzero_si512());
-  const __m512i half = _mm512_srai_epi32(mask, 1);
   const __m512i threshold = _mm512_mask_add_epi32(half, negative, half, one);
   const __m512i shifted = _mm512_srav_epi32(t, rs);
   return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
                                one);
+}
+
+PG_TARGET_AVX512VNNI static inline __m512i pot_mask16(__m512i rs) {
+  const __m512i one = _mm512_set1_epi32(1);
+  return _mm512_sub_epi32(_mm512_sllv_epi32(one, rs), one);
+}
+
+PG_TARGET_AVX512VNNI static inline __m512i mbqm16(__m512i x, __m512i m, __m512i ls, __m512i rs) {
+  const __m512i mask = pot_mask16(rs);
+  return srdhm_rdbp16(_mm512_sllv_epi32(x, ls), m, rs, mask, _mm512_srai_epi32(mask, 1));
 }
 
 PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls, __m512i *rs) {
@@ -214,30 +224,57 @@ PG_TARGET_AVX512VNNI static inline void store_i8_lanes(int8_t *out, __m512i v, i
   }
 }
 
-PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
-                                               const pg_requant *q, int8_t *out) {
+/* The requantization loop; the flags are constants at the two call sites that matter
+ * (FULLY_CONNECTED's per-channel case, BATCH_MATMUL's per-tensor one), which the compiler
+ * unswitches: no per-iteration tests, and a per-tensor shift's constants out of the loop.
+ * right_only: no left shifts (every shift <= 0). The last (or only) 16 lanes are masked: no
+ * scalar tail (attention's rows have any length). */
+PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantize16(
+    const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out, int has_offset,
+    int has_row_sum, int has_multiplier, int has_shift, int right_only) {
+  /* Locals: out may alias anything, so fields of q would be reloaded. */
+  const int32_t *offset = q->offset, *multiplier = q->multiplier;
+  const int16_t *row_sum = q->row_sum;
+  const int8_t *shift = q->shift;
   const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(q->act_min), hi = _mm512_set1_epi32(q->act_max);
   const __m512i offset_all = _mm512_set1_epi32(q->offset_all);
   const __m512i row_sum_scale = _mm512_set1_epi32(q->row_sum_scale);
   __m512i m = _mm512_set1_epi32(q->multiplier_all), ls, rs;
   split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
-  /* The last (or only) 16 lanes are masked: no scalar tail (attention's rows have any length). */
+  __m512i mask = pot_mask16(rs), half = _mm512_srai_epi32(mask, 1);
   for (int32_t i = 0; i < n; i += 16) {
     const __mmask16 k = lanes16(n - i);
     __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), offset_all);
-    if (q->offset) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, q->offset + i));
-    if (q->row_sum) {
-      const __m512i sums = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, q->row_sum + i));
+    if (has_offset) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, offset + i));
+    if (has_row_sum) {
+      const __m512i sums = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, row_sum + i));
       x = _mm512_add_epi32(x, _mm512_mullo_epi32(sums, row_sum_scale));
     }
-    if (q->multiplier) m = _mm512_maskz_loadu_epi32(k, q->multiplier + i);
-    if (q->shift) {
-      split_shift16(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, q->shift + i)), &ls, &rs);
+    if (has_multiplier) m = _mm512_maskz_loadu_epi32(k, multiplier + i);
+    if (has_shift) {
+      split_shift16(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, shift + i)), &ls, &rs);
+      mask = pot_mask16(rs);
+      half = _mm512_srai_epi32(mask, 1);
     }
+    if (!right_only) x = _mm512_sllv_epi32(x, ls);
     const __m512i v = _mm512_min_epi32(
-        _mm512_max_epi32(_mm512_add_epi32(mbqm16(x, m, ls, rs), zp), lo), hi);
+        _mm512_max_epi32(_mm512_add_epi32(srdhm_rdbp16(x, m, rs, mask, half), zp), lo), hi);
     store_i8_lanes(out + i, v, n - i);
+  }
+}
+
+PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
+                                               const pg_requant *q, int8_t *out) {
+  const int has_offset = q->offset != NULL, has_row_sum = q->row_sum != NULL;
+  const int has_multiplier = q->multiplier != NULL, has_shift = q->shift != NULL;
+  if (has_multiplier && has_shift && has_row_sum && !has_offset && q->right_shifts_only) {
+    requantize16(acc, n, q, out, 0, 1, 1, 1, 1); /* FULLY_CONNECTED */
+  } else if (!has_multiplier && !has_shift && !has_row_sum && !has_offset &&
+             q->shift_all <= 0) {
+    requantize16(acc, n, q, out, 0, 0, 0, 0, 1); /* BATCH_MATMUL */
+  } else {
+    requantize16(acc, n, q, out, has_offset, has_row_sum, has_multiplier, has_shift, 0);
   }
 }
 

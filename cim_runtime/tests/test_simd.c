@@ -201,6 +201,12 @@ static void test_requantize(void) {
     q.shift = per_channel ? shift : NULL;
     q.multiplier_all = mult[0];
     q.shift_all = shift[0];
+    if (iter % 6 == 5) { /* FULLY_CONNECTED's case: row sums, right shifts only */
+      for (int32_t i = 0; i < n; ++i) shift[i] = (int8_t)(shift[i] > 0 ? -shift[i] : shift[i]);
+      q.offset = NULL;
+      q.row_sum = row_sum;
+      q.right_shifts_only = 1;
+    }
     q.output_zero_point = rnd_range(-128, 127);
     q.act_min = (iter % 4 == 0) ? q.output_zero_point : -128;
     q.act_max = 127;
