@@ -323,8 +323,37 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
   const intptr_t s = stride;
   /* Rows shorter than 8 inputs (attention's product with the new token's value: one input)
    * cost less in the scalar kernel than in a block's loads and lane sums. */
+  if (n_in == 1 && stride == 1) { /* one input per row: 16 rows per multiply */
+    const __m512i x0 = _mm512_set1_epi32(x[0] + x_offset);
+    for (int32_t n = 0; n < n_out; n += 16) {
+      const __mmask16 k = n_out - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_out - n)) - 1u);
+      const __m512i p = _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, w + n)), x0);
+      if (k == 0xFFFF) {
+        _mm512_storeu_si512(out + n, p);
+      } else {
+        _mm512_mask_storeu_epi32(out + n, k, p);
+      }
+    }
+    return;
+  }
   if (n_in < 8 || x_offset < -127 || x_offset > 128) {
     pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
+    return;
+  }
+  if (n_out == 1) { /* one row (attention's score for the new token): no lane sums of eight */
+    __m512i p = _mm512_setzero_si512();
+    for (int32_t k = 0; k < n_in; k += 64) {
+      const __mmask64 m = slice_mask(k, n_in);
+      const __m512i xv = _mm512_maskz_loadu_epi8(m, x + k);
+      const __m512i wv = _mm512_maskz_loadu_epi8(m, w + k);
+      const __m512i u = _mm512_xor_si512(xv, _mm512_set1_epi8(-128));
+      /* sum (x + x_offset) w = sum (x + 128) w - (128 - x_offset) sum w */
+      p = _mm512_dpbusd_epi32(p, u, wv);
+      p = _mm512_sub_epi32(
+          p, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                 _mm512_set1_epi8((char)(uint8_t)(128 - x_offset)), wv));
+    }
+    out[0] = _mm512_reduce_add_epi32(p);
     return;
   }
   const __m256i none = _mm256_setzero_si256();

@@ -129,6 +129,40 @@ static void test_matvec(void) {
   }
 }
 
+/* Every short shape against the plain definition: one row, one input, rows around a block
+ * of 8, inputs around a SIMD slice (16 and 64), each with and without row padding. */
+static void test_matvec_edges(void) {
+  static const int32_t row_counts[] = {1, 2, 7, 8, 9, 17};
+  static const int32_t col_counts[] = {1, 2, 7, 8, 15, 16, 17, 63, 64, 65, 130};
+  static const int32_t offsets[] = {0, 128, -127, 37};
+  static int8_t w[17 * 140], x[140];
+  static int32_t out[17];
+  int failed = 0;
+  for (size_t r = 0; r < sizeof row_counts / sizeof row_counts[0]; ++r) {
+    for (size_t c = 0; c < sizeof col_counts / sizeof col_counts[0]; ++c) {
+      for (int pad = 0; pad <= 3; pad += 3) {
+        for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; ++o) {
+          const int32_t rows = row_counts[r], cols = col_counts[c], stride = cols + pad;
+          fill_i8(w, rows * stride, (int)o % 3);
+          fill_i8(x, cols, 0);
+          pg_matvec(w, rows, cols, stride, x, offsets[o], out);
+          for (int32_t n = 0; n < rows; ++n) {
+            int32_t want = 0;
+            for (int32_t k = 0; k < cols; ++k) want += w[n * stride + k] * (x[k] + offsets[o]);
+            if (out[n] != want && !failed) {
+              failed = 1;
+              CHECK(0, "%s: matvec %dx%d stride %d offset %d: row %d got %d want %d", g_path,
+                    (int)rows, (int)cols, (int)stride, (int)offsets[o], (int)n, (int)out[n],
+                    (int)want);
+            }
+          }
+        }
+      }
+    }
+  }
+  ++g_checks;
+}
+
 /* The emulated macro cells (matvec.h): packed from random tiles of every shape up to the
  * largest macro (tails of 4 inputs and 16 outputs included), the active path's cells kernel
  * against the scalar row-major product. Only the VNNI path has one; on the others the HAL
@@ -412,6 +446,7 @@ int main(void) {
           "select path %d", p);
     g_path = picogpt_simd_name((picogpt_simd)p);
     test_matvec();
+    test_matvec_edges();
     test_cells();
     test_requantize();
     test_binary();
