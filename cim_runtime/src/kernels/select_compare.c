@@ -124,10 +124,20 @@ static picogpt_status eval_compare(pg_interpreter *it, const pg_node *node) {
     /* The causal mask's LESS(range, pos): runs along the innermost dimension. */
     const int32_t inner = d->b.dims[PG_MAX_RANK - 1];
     const int32_t sa = d->b.stride[0][PG_MAX_RANK - 1], sc = d->b.stride[1][PG_MAX_RANK - 1];
+    const int or_equal = d->or_equal; /* a local: out may alias d */
     for (int32_t i = 0; i < d->b.count; i += inner) {
       const int32_t *x = (const int32_t *)a + off[0], *y = (const int32_t *)c + off[1];
-      for (int32_t j = 0; j < inner; ++j, x += sa, y += sc) {
-        out[i + j] = (uint8_t)(*x < *y || (d->or_equal && *x == *y));
+      if (sa == 1 && sc == 0) { /* a range against the position: fixed strides vectorize */
+        const int32_t y0 = y[0];
+        if (or_equal) {
+          for (int32_t j = 0; j < inner; ++j) out[i + j] = (uint8_t)(x[j] <= y0);
+        } else {
+          for (int32_t j = 0; j < inner; ++j) out[i + j] = (uint8_t)(x[j] < y0);
+        }
+      } else {
+        for (int32_t j = 0; j < inner; ++j, x += sa, y += sc) {
+          out[i + j] = (uint8_t)(*x < *y || (or_equal && *x == *y));
+        }
       }
       pg_index_step(idx, d->b.dims, PG_MAX_RANK - 2, 2, d->b.stride, off);
     }
