@@ -62,6 +62,19 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
   }
   st = pg_cim_end(&ctx);
   if (st != PICOGPT_OK) return st;
+  int fused = 0;
+#if PICOGPT_FUSE_MASKED_SOFTMAX
+  st = pg_fuse_masked_softmax(&ctx, &fused);
+  if (st != PICOGPT_OK) return st;
+#endif
+  if (fused > 0) { /* the fused ops' inputs and outputs live from their new slots */
+    for (int32_t i = 0; i < it->num_tensors; ++i) {
+      it->tensors[i].first_use = -1;
+      it->tensors[i].last_use = -1;
+    }
+    st = pg_compute_lifetimes(it);
+    if (st != PICOGPT_OK) return st;
+  }
 
   if (ctx.scratch_request > 0) {
     it->scratch = pg_arena_persistent(&ctx.arena, ctx.scratch_request);

@@ -418,7 +418,22 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
 
 /* ---- SOFTMAX rows ------------------------------------------------------------------------ */
 
-int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y) {
+/* The Q12.19 summand of an entry at difference d to the row maximum. */
+static int32_t softmax_term(const int32_t *exp_q0, int32_t d) {
+  return pg_rounding_divide_by_pot(exp_q0[d], 12);
+}
+
+/* The last entry's last_count - 1 further copies: int32 additions that wrap, so their
+ * product (in uint32) is the same as adding them one by one. */
+int32_t pg_softmax_last_extra(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                              int32_t max_in_row, int32_t last_count) {
+  if (last_count == 1) return 0;
+  const uint32_t term = (uint32_t)softmax_term(exp_q0, max_in_row - x[depth - 1]);
+  return (int32_t)(term * (uint32_t)(last_count - 1));
+}
+
+int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y,
+                          int32_t last_count) {
   int32_t max_in_row = -128;
   for (int32_t c = 0; c < depth; ++c) {
     if (x[c] > max_in_row) max_in_row = x[c];
@@ -430,10 +445,12 @@ int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0,
   for (int32_t c = 0; c < depth; ++c) {
     if (x[c] != prev) {
       prev = x[c];
-      term = pg_rounding_divide_by_pot(exp_q0[max_in_row - prev], 12);
+      term = softmax_term(exp_q0, max_in_row - prev);
     }
     sum_of_exps = pg_wrap_add(sum_of_exps, term);
   }
+  sum_of_exps = pg_wrap_add(sum_of_exps,
+                            pg_softmax_last_extra(x, depth, exp_q0, max_in_row, last_count));
   int num_bits_over_unit;
   const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
   const int exponent = num_bits_over_unit + 31 - 8;

@@ -158,17 +158,26 @@ void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t str
 
 /* One row of TFLite's int8 SOFTMAX (output scale 1/256, zero point -128): y[c] from x[c],
  * c < depth, with exp_q0[d] = exp of the difference -d to the row maximum in Q0.31 (0 below
- * diff_min; the kernel's prepare tabulates it). Returns 0, or -1 (y unwritten) if the sum of
- * the exponentials is out of the reciprocal's range. */
-int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+ * diff_min; the kernel's prepare tabulates it). The last entry stands for last_count >= 1
+ * equal entries of the row (the causal mask's fill, kept once: kernels/softmax_mean.c): it
+ * adds last_count exponentials to the sum, and y[depth - 1] is the output of each of them.
+ * Returns 0, or -1 (y unwritten) if the sum of the exponentials is out of the reciprocal's
+ * range. */
+int pg_softmax_row_scalar(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y,
+                          int32_t last_count);
+/* The sum's part for the last entry's copies after the first (every kernel adds it). */
+int32_t pg_softmax_last_extra(const int8_t *x, int32_t depth, const int32_t *exp_q0,
+                              int32_t max_in_row, int32_t last_count);
 
 #if PG_SIMD_DISPATCH
-int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y,
+                        int32_t last_count);
 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, int32_t a_step, const int8_t *b,
                     int32_t b_step, int8_t *out, int32_t n);
 void pg_requantize_avx512(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
-int pg_softmax_row_avx512(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+int pg_softmax_row_avx512(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y,
+                          int32_t last_count);
 void pg_binary_avx512(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 #endif
@@ -181,11 +190,11 @@ static inline void pg_requantize(const int32_t *acc, int32_t n, const pg_requant
 #endif
 }
 static inline int pg_softmax_row(const int8_t *x, int32_t depth, const int32_t *exp_q0,
-                                 int8_t *y) {
+                                 int8_t *y, int32_t last_count) {
 #if PG_SIMD_DISPATCH
-  return pg_simd.softmax_row(x, depth, exp_q0, y);
+  return pg_simd.softmax_row(x, depth, exp_q0, y, last_count);
 #else
-  return pg_softmax_row_scalar(x, depth, exp_q0, y);
+  return pg_softmax_row_scalar(x, depth, exp_q0, y, last_count);
 #endif
 }
 static inline void pg_binary(const pg_binary_params *p, const int8_t *a, int32_t a_step,

@@ -357,7 +357,7 @@ PG_TARGET_AVX512VNNI void pg_binary_avx512(const pg_binary_params *p, const int8
 /* The scalar row's arithmetic on 8 lanes: the exponentials are gathered from the table, the
  * int32 sum wraps (so its order does not matter), the output is mbqm8's product and shift. */
 PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int32_t *exp_q0,
-                                       int8_t *y) {
+                                       int8_t *y, int32_t last_count) {
   __m256i vmax = _mm256_set1_epi8(-128);
   int32_t c = 0;
   for (; c + 32 <= depth; c += 32) {
@@ -391,6 +391,8 @@ PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int
     sum_of_exps = pg_wrap_add(sum_of_exps,
                               pg_rounding_divide_by_pot(exp_q0[max_in_row - x[c]], 12));
   }
+  sum_of_exps = pg_wrap_add(sum_of_exps,
+                            pg_softmax_last_extra(x, depth, exp_q0, max_in_row, last_count));
   int num_bits_over_unit;
   const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
   const int exponent = num_bits_over_unit + 31 - 8;
@@ -418,8 +420,9 @@ PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int
  * tail lanes are masked. */
 #define PG_SOFTMAX_KEEP 1024
 PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
-                                               const int32_t *exp_q0, int8_t *y) {
-  if (depth > PG_SOFTMAX_KEEP) return pg_softmax_row_avx2(x, depth, exp_q0, y);
+                                               const int32_t *exp_q0, int8_t *y,
+                                               int32_t last_count) {
+  if (depth > PG_SOFTMAX_KEEP) return pg_softmax_row_avx2(x, depth, exp_q0, y, last_count);
   int32_t exps[PG_SOFTMAX_KEEP];
   __m512i vmax = _mm512_set1_epi8(-128);
   for (int32_t c = 0; c < depth; c += 64) {
@@ -432,7 +435,8 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 4));
   m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 2));
   m16 = _mm_max_epi8(m16, _mm_srli_si128(m16, 1));
-  const __m512i vmax32 = _mm512_set1_epi32((int8_t)_mm_cvtsi128_si32(m16));
+  const int32_t max_in_row = (int8_t)_mm_cvtsi128_si32(m16);
+  const __m512i vmax32 = _mm512_set1_epi32(max_in_row);
   /* exp_q0 >= 0, so RoundingDivideByPOT(e, 12) is (e + 2048) >> 12 without overflow (in
    * unsigned lanes); masked lanes gather nothing and add 0. */
   const __m512i half = _mm512_set1_epi32(2048);
@@ -445,8 +449,10 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
     vsum = _mm512_mask_add_epi32(vsum, k, vsum, _mm512_srli_epi32(_mm512_add_epi32(e, half), 12));
   }
   int num_bits_over_unit;
-  const int32_t shifted_scale =
-      pg_get_reciprocal(_mm512_reduce_add_epi32(vsum), 12, &num_bits_over_unit);
+  const int32_t sum_of_exps = pg_wrap_add(
+      _mm512_reduce_add_epi32(vsum),
+      pg_softmax_last_extra(x, depth, exp_q0, max_in_row, last_count));
+  const int32_t shifted_scale = pg_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
   const int exponent = num_bits_over_unit + 31 - 8;
   if (exponent < 0 || exponent > 31) return -1;
   const __m512i scale = _mm512_set1_epi32(shifted_scale), zero = _mm512_setzero_si512();

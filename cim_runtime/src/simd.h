@@ -37,7 +37,8 @@ typedef struct pg_simd_kernels {
   void (*requantize)(const int32_t *acc, int32_t n, const struct pg_requant *q, int8_t *out);
   void (*binary)(const struct pg_binary_params *p, const int8_t *a, int32_t a_step,
                  const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
-  int (*softmax_row)(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y);
+  int (*softmax_row)(const int8_t *x, int32_t depth, const int32_t *exp_q0, int8_t *y,
+                     int32_t last_count);
   /* Over emulated macro cells (matvec.h); NULL: this path reads the row-major weights. */
   void (*cells_matvec)(const uint8_t *cells, int32_t rows, int32_t cols, const int8_t *x,
                        int32_t *out);

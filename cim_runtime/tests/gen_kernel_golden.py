@@ -327,7 +327,32 @@ def mask(rng):
         return rng.integers(-128, 128, size=shape).astype(np.int8)
 
     model = convert(fn, [((1, 2, 1, T), tf.float32), ((1,), tf.int32)], rng)
-    return [("causal_mask_softmax", model, run_tflm(model, rng, input_fn=inputs))]
+    cases = [("causal_mask_softmax", model, run_tflm(model, rng, input_fn=inputs))]
+
+    # The step model's chain, which the runtime runs as one fused op: masked cache scores,
+    # the new token's score appended, softmax. The condition keeps a prefix (the compacted
+    # row) or, over a reversed range, a suffix (the general path); positions 0 and T mask
+    # everything and nothing.
+    def chain(positions):
+        def fn(scores, new, pos):
+            cond = positions < pos
+            masked = tf.where(cond, scores, tf.constant(-8.0))
+            return tf.nn.softmax(tf.concat([masked, new], axis=-1), axis=-1)
+
+        return fn
+
+    def chain_inputs(i, shape, dtype, rng, inv):
+        if dtype == np.int32:
+            return np.array([[0, 5, T][inv]], dtype=np.int32).reshape(shape)
+        return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+    for name, positions in (("prefix", np.arange(T)), ("suffix", np.arange(T)[::-1])):
+        fn = chain(tf.constant(positions, dtype=tf.int32))
+        specs = [((1, 2, 1, T), tf.float32), ((1, 2, 1, 1), tf.float32), ((1,), tf.int32)]
+        model = convert(fn, specs, rng)
+        cases.append((f"masked_concat_softmax_{name}", model,
+                      run_tflm(model, rng, input_fn=chain_inputs)))
+    return cases
 
 
 FAMILIES = {

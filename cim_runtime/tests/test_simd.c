@@ -334,11 +334,13 @@ static void test_binary(void) {
  * tests): random tables (with zeros, as below diff_min, and the Q0.31 maximum at difference
  * 0), rows with runs of equal values (the causal mask's fill) and every tail length. A row of
  * 512 or more equal values sums past the reciprocal's range (2^28 in Q12.19: 9 bits over
- * unit), which both must report. */
+ * unit), which both must report. A row whose last entry stands for several (last_count) must
+ * give what the scalar kernel gives for the row with those copies written out. */
 static void test_softmax_rows(void) {
   enum { MAX_DEPTH = 1100 }; /* past the AVX-512 row's kept exponentials (1024) too */
   static int32_t table[256];
-  static int8_t x[MAX_DEPTH], y_s[MAX_DEPTH], y_v[MAX_DEPTH];
+  static int8_t x[MAX_DEPTH], y_s[MAX_DEPTH], y_v[MAX_DEPTH], x_full[2 * MAX_DEPTH],
+      y_full[2 * MAX_DEPTH];
   for (int iter = 0; iter < 3000; ++iter) {
     const int overflow = iter % 50 == 0;
     for (int d = 0; d < 256; ++d) {
@@ -351,16 +353,27 @@ static void test_softmax_rows(void) {
     for (int32_t c = fill_from; c < depth; ++c) x[c] = -100;
     memset(y_s, 0, sizeof y_s);
     memset(y_v, 0, sizeof y_v);
-    const int st_s = pg_softmax_row_scalar(x, depth, table, y_s);
-    const int st_v = pg_softmax_row(x, depth, table, y_v);
+    const int32_t last_count = iter % 3 == 0 ? 1 : rnd_range(1, overflow ? 900 : 200);
+    const int st_s = pg_softmax_row_scalar(x, depth, table, y_s, last_count);
+    const int st_v = pg_softmax_row(x, depth, table, y_v, last_count);
     int bad = -1;
     for (int32_t c = 0; c < depth && bad < 0 && st_s == 0; ++c) {
       if (y_s[c] != y_v[c]) bad = (int)c;
     }
-    CHECK(st_s == st_v && bad < 0 && st_s == (overflow ? -1 : 0),
-          "%s: softmax row depth %d fill %d: status %d/%d, element %d scalar %d simd %d",
-          g_path, (int)depth, (int)fill_from, st_s, st_v, bad, bad >= 0 ? y_s[bad] : 0,
-          bad >= 0 ? y_v[bad] : 0);
+    /* The same row with the last entry's copies written out (overflowing rows overflow
+     * either way: 512 or more equal values). */
+    memcpy(x_full, x, (size_t)depth);
+    for (int32_t c = depth; c < depth + last_count - 1; ++c) x_full[c] = x[depth - 1];
+    const int32_t full_depth = depth + last_count - 1;
+    const int st_full = pg_softmax_row_scalar(x_full, full_depth, table, y_full, 1);
+    for (int32_t c = 0; c < full_depth && bad < 0 && st_s == 0; ++c) {
+      if (y_full[c] != y_s[c < depth ? c : depth - 1]) bad = (int)c;
+    }
+    CHECK(st_s == st_v && st_s == st_full && bad < 0 && st_s == (overflow ? -1 : 0),
+          "%s: softmax row depth %d fill %d last_count %d: status %d/%d/%d, element %d "
+          "scalar %d simd %d",
+          g_path, (int)depth, (int)fill_from, (int)last_count, st_s, st_v, st_full, bad,
+          bad >= 0 ? y_s[bad < depth ? bad : depth - 1] : 0, bad >= 0 ? y_v[bad < depth ? bad : depth - 1] : 0);
   }
 }
 

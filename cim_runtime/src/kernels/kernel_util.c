@@ -7,6 +7,10 @@
 /* ---- tensors ----------------------------------------------------------------------- */
 
 void pg_copy(void *dst, const void *src, size_t bytes) {
+#if PG_SIMD_DISPATCH /* an x86-64 host: its C library copies with vector moves */
+  memcpy(dst, src, bytes);
+  return;
+#endif
   uint8_t *d = (uint8_t *)dst;
   const uint8_t *s = (const uint8_t *)src;
   if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) {
@@ -16,6 +20,10 @@ void pg_copy(void *dst, const void *src, size_t bytes) {
 }
 
 void pg_fill(void *dst, int32_t byte, size_t bytes) {
+#if PG_SIMD_DISPATCH
+  memset(dst, byte, bytes);
+  return;
+#endif
   uint8_t *d = (uint8_t *)dst;
   const uint8_t b = (uint8_t)byte;
   for (; bytes > 0 && ((uintptr_t)d & 3u) != 0; --bytes) *d++ = b;

@@ -123,6 +123,16 @@ PG_COLD picogpt_status pg_prepare_quantize(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_dequantize(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_mean(pg_prepare_ctx *ctx, pg_node *node);
+/* After every op's prepare, before planning: runs each SELECT_V2 -> CONCATENATION -> SOFTMAX
+ * chain of attention's masked scores as one op (kernels/softmax_mean.c), which leaves the
+ * graph two ops shorter; *fused counts them (the caller then recomputes the lifetimes).
+ * Builds with PICOGPT_FUSE_MASKED_SOFTMAX=0 (the firmware, for flash) keep the three ops. */
+#ifndef PICOGPT_FUSE_MASKED_SOFTMAX
+#define PICOGPT_FUSE_MASKED_SOFTMAX 1
+#endif
+#if PICOGPT_FUSE_MASKED_SOFTMAX
+PG_COLD picogpt_status pg_fuse_masked_softmax(pg_prepare_ctx *ctx, int *fused);
+#endif
 PG_COLD picogpt_status pg_prepare_reshape(pg_prepare_ctx *ctx, pg_node *node); /* + SQUEEZE, EXPAND_DIMS */
 PG_COLD picogpt_status pg_prepare_transpose(pg_prepare_ctx *ctx, pg_node *node);
 PG_COLD picogpt_status pg_prepare_strided_slice(pg_prepare_ctx *ctx, pg_node *node);

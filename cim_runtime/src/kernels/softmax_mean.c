@@ -28,7 +28,7 @@ static picogpt_status eval_softmax(pg_interpreter *it, const pg_node *node) {
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   for (int32_t r = 0; r < d->rows; ++r) {
     const intptr_t row = (intptr_t)r * d->depth;
-    if (pg_softmax_row(in + row, d->depth, d->exp_q0, out + row) != 0) {
+    if (pg_softmax_row(in + row, d->depth, d->exp_q0, out + row, 1) != 0) {
       return pg_fail(it, PICOGPT_ERR_EVAL, "SOFTMAX (op %d): sum of exponentials out of range",
                      (int)node->index);
     }
@@ -78,6 +78,188 @@ picogpt_status pg_prepare_softmax(pg_prepare_ctx *ctx, pg_node *node) {
   node->eval = eval_softmax;
   return PICOGPT_OK;
 }
+
+#if PICOGPT_FUSE_MASKED_SOFTMAX
+/* ---- SELECT_V2 -> CONCATENATION -> SOFTMAX, fused ------------------------------------
+ * Attention's scores in the KV-cache step model: the cache positions' scores, masked by the
+ * causal condition (SELECT_V2 with a constant fill), then the new token's score appended
+ * (CONCATENATION on the last axis), then SOFTMAX. The fused op computes the same rows (the
+ * selects and copies are byte moves: both ops keep the quantization), without the two
+ * intermediate tensors. When the condition keeps a prefix (it does: positions before the
+ * step's), the masked entries are one value repeated: the row goes to the softmax kernel
+ * once compacted, [kept scores, new score, fill], with the fill counted for every masked
+ * entry (pg_softmax_row's last_count). The softmax of a row does not depend on the order of
+ * its entries (a maximum, a wrapping int32 sum, then each entry on its own), so the outputs
+ * are TFLite Micro's, and a step at position p reads p + 2 entries instead of T + 1. */
+
+typedef struct masked_softmax_data {
+  const softmax_data *softmax;
+  int32_t rows;         /* leading elements (heads) */
+  int32_t masked_depth; /* entries under the condition (cache positions) */
+  int32_t tail_depth;   /* entries appended after them (the new token's score) */
+  int32_t io[5];        /* condition, scores, fill, tail -> probabilities */
+} masked_softmax_data;
+
+/* Whether bytes p[0 .. n) are all 0 (a word at a time where aligned). */
+static int all_zero(const uint8_t *p, int32_t n) {
+  uint32_t any = 0;
+  for (; n > 0 && ((uintptr_t)p & 3u) != 0; --n) any |= *p++;
+  for (; n >= 4; n -= 4, p += 4) any |= *(const pg_word *)(const void *)p;
+  for (; n > 0; --n) any |= *p++;
+  return any == 0;
+}
+
+static picogpt_status eval_masked_softmax(pg_interpreter *it, const pg_node *node) {
+  const masked_softmax_data *d = (const masked_softmax_data *)node->data;
+  const uint8_t *cond = (const uint8_t *)pg_in_data(it, node, 0);
+  const int8_t *scores = (const int8_t *)pg_in_data(it, node, 1);
+  const int8_t fill = *(const int8_t *)pg_in_data(it, node, 2);
+  const int8_t *tail = (const int8_t *)pg_in_data(it, node, 3);
+  int8_t *out = (int8_t *)pg_out_data(it, node, 0);
+  const int32_t masked_depth = d->masked_depth, tail_depth = d->tail_depth;
+  const int32_t depth = masked_depth + tail_depth;
+  /* Whether the condition keeps a prefix: its first false entry, then no true one. */
+  const uint8_t *first_false = (const uint8_t *)memchr(cond, 0, (size_t)masked_depth);
+  const int32_t kept = first_false ? (int32_t)(first_false - cond) : masked_depth;
+  const int prefix = all_zero(cond + kept, masked_depth - kept);
+  const int32_t filled = masked_depth - kept;
+  int8_t *row = (int8_t *)it->scratch; /* depth + 1 bytes, then as many for the outputs */
+  int8_t *probs = row + depth + 1;
+  for (int32_t r = 0; r < d->rows; ++r) {
+    const int8_t *s = scores + (intptr_t)r * masked_depth;
+    const int8_t *t = tail + (intptr_t)r * tail_depth;
+    int8_t *y = out + (intptr_t)r * depth;
+    int st;
+    if (prefix) {
+      pg_copy(row, s, (size_t)kept);
+      pg_copy(row + kept, t, (size_t)tail_depth);
+      int32_t n = kept + tail_depth;
+      if (filled > 0) row[n++] = fill;
+      st = pg_softmax_row(row, n, d->softmax->exp_q0, probs, filled > 0 ? filled : 1);
+      if (st == 0) {
+        pg_copy(y, probs, (size_t)kept);
+        if (filled > 0) pg_fill(y + kept, probs[n - 1], (size_t)filled);
+        pg_copy(y + masked_depth, probs + kept, (size_t)tail_depth);
+      }
+    } else {
+      for (int32_t c = 0; c < masked_depth; ++c) row[c] = cond[c] ? s[c] : fill;
+      pg_copy(row + masked_depth, t, (size_t)tail_depth);
+      st = pg_softmax_row(row, depth, d->softmax->exp_q0, y, 1);
+    }
+    if (st != 0) {
+      return pg_fail(it, PICOGPT_ERR_EVAL, "SOFTMAX (op %d): sum of exponentials out of range",
+                     (int)node->index);
+    }
+  }
+  return PICOGPT_OK;
+}
+
+/* The node that reads tensor t, if exactly one does and t is not a graph output; else -1. */
+static int32_t sole_reader(const pg_interpreter *it, int32_t t) {
+  for (int32_t i = 0; i < it->num_outputs; ++i) {
+    if (it->outputs[i] == t) return -1;
+  }
+  int32_t reader = -1;
+  for (int32_t n = 0; n < it->num_nodes; ++n) {
+    const pg_node *node = &it->nodes[n];
+    for (int i = 0; i < node->num_inputs; ++i) {
+      if (node->inputs[i] != t) continue;
+      if (reader >= 0 && reader != n) return -1;
+      reader = n;
+    }
+  }
+  return reader;
+}
+
+/* Whether SELECT_V2 `sel` -> CONCATENATION `cat` -> SOFTMAX `sm` is the masked-scores pattern
+ * the fused op computes: int8 [..., Da] scores, an element-wise condition of Da entries
+ * broadcast over the leading dimensions, a one-element fill, the tail [..., Db] appended on
+ * the last axis and available when the select runs. */
+static int is_masked_softmax(const pg_interpreter *it, int32_t sel_at, const pg_node *cat) {
+  const pg_node *sel = &it->nodes[sel_at];
+  const pg_tensor *cond = &it->tensors[sel->inputs[0]], *x = &it->tensors[sel->inputs[1]];
+  const pg_tensor *fill = &it->tensors[sel->inputs[2]], *a = &it->tensors[sel->outputs[0]];
+  const pg_tensor *b = &it->tensors[cat->inputs[1]], *c = &it->tensors[cat->outputs[0]];
+  if (a->type != PG_INT8 || b->type != PG_INT8 || c->type != PG_INT8 || fill->num_elements != 1 ||
+      !pg_same_shape(x, a) || a->rank != c->rank || b->rank != c->rank || c->rank < 1) {
+    return 0;
+  }
+  const int32_t last = c->rank - 1;
+  for (int32_t k = 0; k < last; ++k) {
+    if (a->dims[k] != c->dims[k] || b->dims[k] != c->dims[k]) return 0;
+  }
+  if (a->dims[last] + b->dims[last] != c->dims[last] || b->dims[last] < 1) return 0;
+  if (cond->rank < 1 || cond->dims[cond->rank - 1] != a->dims[last] ||
+      cond->num_elements != a->dims[last]) {
+    return 0;
+  }
+  /* The tail must be there when the select runs: a constant, an input or an earlier op's. */
+  if (b->is_constant || b->is_variable) return 1;
+  const int32_t tail = cat->inputs[1];
+  for (int32_t i = 0; i < it->num_inputs; ++i) {
+    if (it->inputs[i] == tail) return 1;
+  }
+  for (int32_t n = 0; n < sel_at; ++n) {
+    const pg_node *node = &it->nodes[n];
+    for (int o = 0; o < node->num_outputs; ++o) {
+      if (node->outputs[o] == tail) return 1;
+    }
+  }
+  return 0;
+}
+
+picogpt_status pg_fuse_masked_softmax(pg_prepare_ctx *ctx, int *fused) {
+  pg_interpreter *it = ctx->it;
+  *fused = 0;
+  for (int32_t n = 0; n < it->num_nodes; ++n) {
+    pg_node *sel = &it->nodes[n];
+    if (sel->opcode != PG_OP_SELECT_V2 || sel->num_inputs != 3 || sel->num_outputs != 1) continue;
+    const int32_t cat_at = sole_reader(it, sel->outputs[0]);
+    if (cat_at < 0) continue;
+    const pg_node *cat = &it->nodes[cat_at];
+    if (cat->opcode != PG_OP_CONCATENATION || cat->num_inputs != 2 || cat->num_outputs != 1 ||
+        cat->inputs[0] != sel->outputs[0]) {
+      continue;
+    }
+    const int32_t sm_at = sole_reader(it, cat->outputs[0]);
+    if (sm_at < 0) continue;
+    const pg_node *sm = &it->nodes[sm_at];
+    if (sm->opcode != PG_OP_SOFTMAX || sm->eval != eval_softmax ||
+        !is_masked_softmax(it, n, cat)) {
+      continue;
+    }
+    masked_softmax_data *d =
+        (masked_softmax_data *)pg_alloc_persistent(ctx, sizeof(masked_softmax_data));
+    if (d == NULL) return it->error.status;
+    const pg_tensor *c = &it->tensors[cat->outputs[0]];
+    d->softmax = (const softmax_data *)sm->data;
+    d->tail_depth = it->tensors[cat->inputs[1]].dims[c->rank - 1];
+    d->masked_depth = c->dims[c->rank - 1] - d->tail_depth;
+    d->rows = c->num_elements / c->dims[c->rank - 1];
+    for (int i = 0; i < 3; ++i) d->io[i] = sel->inputs[i];
+    d->io[3] = cat->inputs[1];
+    d->io[4] = sm->outputs[0];
+    pg_request_scratch(ctx, 2u * ((size_t)c->dims[c->rank - 1] + 1u));
+    /* The select's slot runs the fused op (named as the SOFTMAX in messages); the
+     * concatenation and the softmax leave the graph. */
+    sel->inputs = d->io;
+    sel->num_inputs = 4;
+    sel->outputs = d->io + 4;
+    sel->opcode = PG_OP_SOFTMAX;
+    sel->index = sm->index;
+    sel->data = d;
+    sel->eval = eval_masked_softmax;
+    const int32_t first = cat_at < sm_at ? cat_at : sm_at, second = cat_at < sm_at ? sm_at : cat_at;
+    memmove(&it->nodes[second], &it->nodes[second + 1],
+            sizeof(pg_node) * (size_t)(it->num_nodes - second - 1));
+    memmove(&it->nodes[first], &it->nodes[first + 1],
+            sizeof(pg_node) * (size_t)(it->num_nodes - first - 2));
+    it->num_nodes -= 2;
+    ++*fused;
+  }
+  return PICOGPT_OK;
+}
+#endif /* PICOGPT_FUSE_MASKED_SOFTMAX */
 
 /* ---- MEAN --------------------------------------------------------------------------- */
 
