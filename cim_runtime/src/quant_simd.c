@@ -268,8 +268,8 @@ PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
                                                const pg_requant *q, int8_t *out) {
   const int has_offset = q->offset != NULL, has_row_sum = q->row_sum != NULL;
   const int has_multiplier = q->multiplier != NULL, has_shift = q->shift != NULL;
-  if (has_multiplier && has_shift && has_row_sum && !has_offset && q->right_shifts_only) {
-    requantize16(acc, n, q, out, 0, 1, 1, 1, 1); /* FULLY_CONNECTED */
+  if (has_multiplier && has_shift && has_offset && !has_row_sum && q->right_shifts_only) {
+    requantize16(acc, n, q, out, 1, 0, 1, 1, 1); /* FULLY_CONNECTED */
   } else if (!has_multiplier && !has_shift && !has_row_sum && !has_offset &&
              q->shift_all <= 0) {
     requantize16(acc, n, q, out, 0, 0, 0, 0, 1); /* BATCH_MATMUL */

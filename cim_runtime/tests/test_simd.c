@@ -235,10 +235,11 @@ static void test_requantize(void) {
     q.shift = per_channel ? shift : NULL;
     q.multiplier_all = mult[0];
     q.shift_all = shift[0];
-    if (iter % 6 == 5) { /* FULLY_CONNECTED's case: row sums, right shifts only */
+    if (iter % 6 == 5) { /* FULLY_CONNECTED's cases: row sums or offsets, right shifts only */
       for (int32_t i = 0; i < n; ++i) shift[i] = (int8_t)(shift[i] > 0 ? -shift[i] : shift[i]);
-      q.offset = NULL;
-      q.row_sum = row_sum;
+      const int from_row_sums = (iter / 6) % 2;
+      q.offset = from_row_sums ? NULL : offset;
+      q.row_sum = from_row_sums ? row_sum : NULL;
       q.right_shifts_only = 1;
     }
     q.output_zero_point = rnd_range(-128, 127);
