@@ -382,6 +382,33 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
   }
 }
 
+PG_TARGET_AVX512VNNI void pg_matvec_sums_avx512vnni(const int8_t *w, int32_t n_out,
+                                                    int32_t n_in, int32_t stride,
+                                                    const int8_t *x, int32_t x_offset,
+                                                    const int32_t *row_sums, int32_t *out) {
+  if (n_in < 8 || x_offset < -127 || x_offset > 128) { /* as pg_matvec_avx512vnni */
+    pg_matvec_avx512vnni(w, n_out, n_in, stride, x, x_offset, out);
+    return;
+  }
+  const intptr_t s = stride;
+  const __m256i none = _mm256_setzero_si256();
+  for (int32_t n = 0; n < n_out; n += 8) { /* sum_k (x_k + 128) w_k */
+    rows_vnni(w + n * s, n_out - n < 8 ? n_out - n : 8, s, n_in, x, 128, 0, none, out + n);
+  }
+  /* minus (128 - x_offset) sum_k w_k; int32 lanes wrap like the scalar sums */
+  const __m512i c = _mm512_set1_epi32(128 - x_offset);
+  for (int32_t n = 0; n < n_out; n += 16) {
+    const __mmask16 k = n_out - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_out - n)) - 1u);
+    const __m512i v = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, out + n),
+                                       _mm512_mullo_epi32(c, _mm512_maskz_loadu_epi32(k, row_sums + n)));
+    if (k == 0xFFFF) {
+      _mm512_storeu_si512(out + n, v);
+    } else {
+      _mm512_mask_storeu_epi32(out + n, k, v);
+    }
+  }
+}
+
 /* ---- products over the cells (AVX-512 VNNI) -----------------------------------------------
  * The inputs are read four at a time: a tile whose rows are not a multiple of 4 gets a
  * zero-padded copy of x (the padding cells then add nothing, whatever they hold). Outputs past

@@ -61,6 +61,16 @@ void pg_cells_matvec_avx512vnni(const uint8_t *cells, int32_t rows, int32_t cols
                                 const int8_t *x, int32_t *out);
 #endif
 
+/* pg_matvec with row_sums[n] = sum_k w[n * stride + k] given (k < n_in): with vpdpbusd,
+ * sum_k (x_k + x_offset) w_k = sum_k (x_k + 128) w_k - (128 - x_offset) sum_k w_k takes one
+ * instruction per 64 weights instead of two. Attention over the K cache, whose rows do not
+ * change once written, keeps their sums (kernels/matmul.c). AVX-512 VNNI only. */
+#if PG_SIMD_DISPATCH
+void pg_matvec_sums_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                               const int8_t *x, int32_t x_offset, const int32_t *row_sums,
+                               int32_t *out);
+#endif
+
 /* Sparse input: out[n] = sum_i val[i] * w[n * stride + idx[i]] for n < n_out, i < nnz: the
  * product with an input whose other entries (after the offset) are 0. Attention's softmax
  * output is mostly exact zeros (about 70 % in the reference model), so p . V on a CPU without

@@ -79,6 +79,18 @@ static void test_srdhm(void) {
   ++g_checks;
 }
 
+/* The active path's product with given row sums (matvec.h), or NULL where it has none. */
+typedef void (*matvec_sums_fn)(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                               const int8_t *x, int32_t x_offset, const int32_t *row_sums,
+                               int32_t *out);
+static matvec_sums_fn matvec_sums(void) {
+#if PG_SIMD_DISPATCH
+  return pg_simd.matvec_sums;
+#else
+  return NULL;
+#endif
+}
+
 static void test_matvec(void) {
   enum { MAX_ROWS = 70, MAX_COLS = 300 };
   static int8_t w[MAX_ROWS * (MAX_COLS + 5)], x[MAX_COLS];
@@ -110,6 +122,11 @@ static void test_matvec(void) {
       memcpy(w_exact, w, w_bytes);
       memcpy(x_exact, x, (size_t)cols);
       pg_matvec(w_exact, rows, cols, stride, x_exact, x_offset, out_v);
+      if (matvec_sums() != NULL && iter % 2) { /* the row sums' product instead */
+        static int32_t sums[MAX_ROWS];
+        pg_row_sums_scalar(w, rows, cols, stride, sums);
+        matvec_sums()(w_exact, rows, cols, stride, x_exact, x_offset, sums, out_v);
+      }
       free(w_exact);
       free(x_exact);
     }
@@ -145,7 +162,13 @@ static void test_matvec_edges(void) {
           const int32_t rows = row_counts[r], cols = col_counts[c], stride = cols + pad;
           fill_i8(w, rows * stride, (int)o % 3);
           fill_i8(x, cols, 0);
-          pg_matvec(w, rows, cols, stride, x, offsets[o], out);
+          if (matvec_sums() != NULL && pad) {
+            static int32_t sums[17];
+            pg_row_sums_scalar(w, rows, cols, stride, sums);
+            matvec_sums()(w, rows, cols, stride, x, offsets[o], sums, out);
+          } else {
+            pg_matvec(w, rows, cols, stride, x, offsets[o], out);
+          }
           for (int32_t n = 0; n < rows; ++n) {
             int32_t want = 0;
             for (int32_t k = 0; k < cols; ++k) want += w[n * stride + k] * (x[k] + offsets[o]);

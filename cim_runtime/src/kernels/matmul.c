@@ -210,7 +210,35 @@ typedef struct bmm_data {
   int32_t batch_stride[2][BATCH_RANK]; /* lhs, rhs elements per batch step, 0 = broadcast */
   int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
   int32_t multiplier, shift;
+  /* x86-64 hosts, a right operand that is a graph input (a cache): the sums of its rows, for
+   * the VNNI product (pg_matvec_sums_avx512vnni), kept between steps for rows below
+   * rows_summed. Only the first `live` rows of a cache bound with LIVE_COLS are read, the
+   * runtime writes row `pos` after the step at live == pos and resets a cache by starting
+   * again at live 0, so a row never changes while it is below the last step's live count:
+   * when live drops below rows_summed, every sum is taken again. NULL elsewhere. */
+  int32_t *row_sums;      /* [rhs_rows]: rhs_batches blocks of `cols` rows */
+  int32_t rhs_batches;
+  int32_t rows_summed;    /* eval state */
 } bmm_data;
+
+#if PG_SIMD_DISPATCH
+/* The row sums of a LIVE_COLS product's cache for rows [rows_summed, live), each batch; returns
+ * them when the active path uses them. Kept up to date on every path, so that a path switch
+ * (picogpt_simd_select) between steps cannot skip a reset. */
+static const int32_t *cache_row_sums(bmm_data *d, const int8_t *rhs, int32_t live_rows) {
+  if (d->row_sums == NULL || d->live != LIVE_COLS) return NULL;
+  if (live_rows < d->rows_summed) d->rows_summed = 0;
+  if (live_rows > d->rows_summed) {
+    for (int32_t b = 0; b < d->rhs_batches; ++b) {
+      const intptr_t first = (intptr_t)b * d->cols + d->rows_summed;
+      pg_row_sums_scalar(rhs + first * d->depth, live_rows - d->rows_summed, d->depth, d->depth,
+                         d->row_sums + first);
+    }
+    d->rows_summed = live_rows;
+  }
+  return pg_simd.matvec_sums != NULL ? d->row_sums : NULL;
+}
+#endif
 
 static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node) {
   const bmm_data *d = (const bmm_data *)node->data;
@@ -229,6 +257,10 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
    * inputs with the scalar kernels (SIMD does the dense product faster); indices are int16. */
   const int sparse = pg_simd_scalar_active() && d->live == LIVE_DEPTH && d->adj_y &&
                      K_all <= INT16_MAX;
+#if PG_SIMD_DISPATCH
+  /* The sums are eval state of this node (node->data is its own, in the arena). */
+  const int32_t *row_sums = cache_row_sums((bmm_data *)node->data, rhs, N);
+#endif
   int32_t *acc = (int32_t *)it->scratch;        /* (N,) */
   int16_t *nz_idx = (int16_t *)(acc + N_all);   /* (K,): sparse input, when used */
   int16_t *nz_val = nz_idx + K_all;             /* (K,) */
@@ -272,7 +304,16 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
           if (2 * nnz <= K) {
             pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);
           } else if (d->adj_y) { /* rhs stored (N, K): row n is output column n */
+#if PG_SIMD_DISPATCH
+            if (row_sums != NULL) {
+              pg_simd.matvec_sums(R, N, K, K_all, x, d->lhs_offset,
+                                  row_sums + (R - rhs) / K_all, acc);
+            } else {
+              pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
+            }
+#else
             pg_matvec(R, N, K, K_all, x, d->lhs_offset, acc);
+#endif
           } else { /* rhs stored (K, N) */
             pg_matvec_col_major(R, N, K, N_all, x, d->lhs_offset, acc);
           }
@@ -376,6 +417,15 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
     return pg_node_fail(ctx, node, PICOGPT_ERR_QUANTIZATION, "multiplier invalid");
   }
   d->shift = shift;
+#if PG_SIMD_DISPATCH
+  /* A cache (a graph input) read row by row: room for its rows' sums (4 bytes per row). */
+  if (d->adj_y && !d->adj_x && rhs->first_use == -2 && !rhs->is_constant) {
+    const int32_t rows = rhs->num_elements / d->depth;
+    d->row_sums = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)rows);
+    if (d->row_sums == NULL) return it->error.status;
+    d->rhs_batches = rows / d->cols;
+  }
+#endif
   it->cim.map.macs_batch_matmul += (uint64_t)d->batch_dims[0] * (uint64_t)d->batch_dims[1] *
                                    (uint64_t)d->batch_dims[2] * (uint64_t)d->rows *
                                    (uint64_t)d->cols * (uint64_t)d->depth;
