@@ -279,7 +279,7 @@ def test_tile_memory_changes_the_arena_not_the_logits(step_chip):
     """cim_tile_memory (on by default): on a CPU with AVX-512 VNNI the software HAL keeps each
     tile as emulated cells in the arena (25 tiles: 24 of 128 x 128 and the 65-output head
     padded to 80), and the products read those; elsewhere it asks for nothing. The logits are
-    the same bit for bit, and without it the arena is the firmware runtime's."""
+    the same bit for bit."""
     plain = Chip(STEP_MODEL, cim_tile_memory=False)
     expected = 24 * 128 * 128 + 128 * 80 if cpu_has_avx512_vnni() else 0
     assert step_chip.tile_memory_bytes == expected and plain.tile_memory_bytes == 0
