@@ -215,10 +215,13 @@ typedef struct bmm_data {
    * rows_summed. Only the first `live` rows of a cache bound with LIVE_COLS are read, the
    * runtime writes row `pos` after the step at live == pos and resets a cache by starting
    * again at live 0, so a row never changes while it is below the last step's live count:
-   * when live drops below rows_summed, every sum is taken again. NULL elsewhere. */
+   * when live drops below rows_summed, every sum is taken again. NULL elsewhere; absent
+   * from the firmware's RAM. */
+#if PG_SIMD_DISPATCH
   int32_t *row_sums;      /* [rhs_rows]: rhs_batches blocks of `cols` rows */
   int32_t rhs_batches;
   int32_t rows_summed;    /* eval state */
+#endif
 } bmm_data;
 
 #if PG_SIMD_DISPATCH
