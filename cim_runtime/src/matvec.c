@@ -164,6 +164,16 @@ PG_TARGET_AVX2 static inline __m256i tail_weights(const int8_t *p, int32_t left,
   return load16_i16(buf);
 }
 
+/* a[r] += the products of xv with 16 weights of row r at wk + r * s, for rows 0-6, and with
+ * w7, row 7's weights as the caller loaded them (the matrix's last row may need a copy). */
+PG_TARGET_AVX2 static inline __attribute__((always_inline)) void madd_rows8(
+    __m256i a[8], const int8_t *wk, intptr_t s, __m256i xv, __m256i w7) {
+  for (int r = 0; r < 7; ++r) {
+    a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(load16_i16(wk + r * s), xv));
+  }
+  a[7] = _mm256_add_epi32(a[7], _mm256_madd_epi16(w7, xv));
+}
+
 PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                     const int8_t *x, int32_t x_offset, int32_t *out) {
   /* Rows shorter than one 16-input slice cost less in the scalar kernel than in the block's
@@ -180,34 +190,18 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
   /* Eight rows at a time: each 16-input slice of x is widened (and offset) once. */
   for (; n + 8 <= n_out; n += 8) {
     const int8_t *wn = w + (intptr_t)n * stride;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-            a7 = a0;
+    __m256i a[8];
+    for (int r = 0; r < 8; ++r) a[r] = _mm256_setzero_si256();
     for (int32_t k = 0; k < vec_in; k += 16) {
-      const __m256i xv = _mm256_add_epi16(load16_i16(x + k), offset);
       const int8_t *wk = wn + k;
-      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(load16_i16(wk), xv));
-      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(load16_i16(wk + s), xv));
-      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(load16_i16(wk + 2 * s), xv));
-      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(load16_i16(wk + 3 * s), xv));
-      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(load16_i16(wk + 4 * s), xv));
-      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(load16_i16(wk + 5 * s), xv));
-      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wk + 6 * s), xv));
-      a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(load16_i16(wk + 7 * s), xv));
+      madd_rows8(a, wk, s, _mm256_add_epi16(load16_i16(x + k), offset), load16_i16(wk + 7 * s));
     }
     if (left) { /* attention over the live cache positions: any length */
       const int8_t *wk = wn + vec_in;
-      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(load16_i16(wk), x_tail));
-      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(load16_i16(wk + s), x_tail));
-      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(load16_i16(wk + 2 * s), x_tail));
-      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(load16_i16(wk + 3 * s), x_tail));
-      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(load16_i16(wk + 4 * s), x_tail));
-      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(load16_i16(wk + 5 * s), x_tail));
-      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(load16_i16(wk + 6 * s), x_tail));
-      a7 = _mm256_add_epi32(
-          a7, _mm256_madd_epi16(tail_weights(wk + 7 * s, left, n + 8 == n_out), x_tail));
+      madd_rows8(a, wk, s, x_tail, tail_weights(wk + 7 * s, left, n + 8 == n_out));
     }
     _mm256_storeu_si256((__m256i *)(out + n),
-                        pg_avx2_transpose_add8(a0, a1, a2, a3, a4, a5, a6, a7));
+                        pg_avx2_transpose_add8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]));
   }
   for (; n < n_out; ++n) {
     const int8_t *wn = w + (intptr_t)n * stride;

@@ -291,12 +291,14 @@ static inline int32_t mbqm_apply(int32_t x, const mbqm *q) {
   return (high >> q->right) + ((high & q->mask) > q->half - (high >> 31));
 }
 
-/* FULLY_CONNECTED's requantization (per-channel multipliers; the zero-point correction from
- * int16 row sums, or int32 offsets where RAM allows: matmul.c), unswitched on the two: the
- * most frequent requantization of a step. Its channel multipliers are usually all below one
- * (right shifts only), which saves working out a left shift. */
-static inline __attribute__((always_inline)) void requantize_channels(
-    const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out, int from_row_sums) {
+/* The requantization loop. FULLY_CONNECTED's case (per-channel multipliers; the zero-point
+ * correction from int16 row sums, or int32 offsets where RAM allows: matmul.c) gets its own
+ * copies, unswitched: the most frequent requantization of a step. Its channel multipliers are
+ * usually all below one (right shifts only), which saves working out a left shift. */
+enum { RQ_GENERAL, RQ_CHANNELS_ROW_SUMS, RQ_CHANNELS_OFFSETS };
+
+static inline __attribute__((always_inline)) void requantize_loop(
+    const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out, int kind) {
   /* Loop invariants in locals: out may alias anything, so fields of q would be reloaded. */
   const int32_t offset_all = q->offset_all, row_sum_scale = q->row_sum_scale;
   const int32_t zero_point = q->output_zero_point, lo = q->act_min, hi = q->act_max;
@@ -304,9 +306,21 @@ static inline __attribute__((always_inline)) void requantize_channels(
   const int16_t *row_sum = q->row_sum;
   const int32_t *multiplier = q->multiplier;
   const int8_t *shift = q->shift;
+  if (kind == RQ_GENERAL) {
+    mbqm m = mbqm_of(q->multiplier_all, q->shift_all);
+    for (int32_t i = 0; i < n; ++i) {
+      int32_t x = pg_wrap_add(acc[i], offset_all);
+      if (offset) x = pg_wrap_add(x, offset[i]);
+      if (row_sum) x = pg_wrap_add(x, (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
+      if (multiplier) m = mbqm_of(multiplier[i], shift ? shift[i] : q->shift_all);
+      /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
+      out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
+    }
+    return;
+  }
   const int32_t right_only = q->right_shifts_only;
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t correction = from_row_sums
+    const int32_t correction = kind == RQ_CHANNELS_ROW_SUMS
                                    ? (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale)
                                    : offset[i];
     const int32_t x = pg_wrap_add(pg_wrap_add(acc[i], offset_all), correction);
@@ -326,30 +340,13 @@ static inline __attribute__((always_inline)) void requantize_channels(
 
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
   if (q->multiplier && q->shift && q->row_sum && !q->offset) {
-    requantize_channels(acc, n, q, out, 1);
-    return;
-  }
+    requantize_loop(acc, n, q, out, RQ_CHANNELS_ROW_SUMS);
 #if PG_SIMD_DISPATCH /* only x86-64 hosts keep int32 offsets for every layer (matmul.c) */
-  if (q->multiplier && q->shift && q->offset && !q->row_sum) {
-    requantize_channels(acc, n, q, out, 0);
-    return;
-  }
+  } else if (q->multiplier && q->shift && q->offset && !q->row_sum) {
+    requantize_loop(acc, n, q, out, RQ_CHANNELS_OFFSETS);
 #endif
-  /* Loop invariants in locals: out may alias anything, so fields of q would be reloaded. */
-  const int32_t offset_all = q->offset_all, row_sum_scale = q->row_sum_scale;
-  const int32_t zero_point = q->output_zero_point, lo = q->act_min, hi = q->act_max;
-  const int32_t *offset = q->offset;
-  const int16_t *row_sum = q->row_sum;
-  const int32_t *multiplier = q->multiplier;
-  const int8_t *shift = q->shift;
-  mbqm m = mbqm_of(q->multiplier_all, q->shift_all);
-  for (int32_t i = 0; i < n; ++i) {
-    int32_t x = pg_wrap_add(acc[i], offset_all);
-    if (offset) x = pg_wrap_add(x, offset[i]);
-    if (row_sum) x = pg_wrap_add(x, (int32_t)((uint32_t)row_sum[i] * (uint32_t)row_sum_scale));
-    if (multiplier) m = mbqm_of(multiplier[i], shift ? shift[i] : q->shift_all);
-    /* Wrapping add: only extreme (non-model) accumulators get near the int32 limits. */
-    out[i] = (int8_t)pg_clamp(pg_wrap_add(mbqm_apply(x, &m), zero_point), lo, hi);
+  } else {
+    requantize_loop(acc, n, q, out, RQ_GENERAL);
   }
 }
 
