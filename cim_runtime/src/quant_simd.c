@@ -38,9 +38,11 @@ PG_TARGET_AVX2 static inline void split_shift8(__m256i shift, __m256i *ls, __m25
   *rs = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
 }
 
-/* Clamps 8 int32 lanes and stores them as 8 int8. */
-PG_TARGET_AVX2 static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi) {
-  v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+/* Clamps 8 int32 lanes and stores them as 8 int8. The packs saturate: the int8 range itself
+ * (full_range) needs no clamps. */
+PG_TARGET_AVX2 static inline void store8_i8(int8_t *out, __m256i v, __m256i lo, __m256i hi,
+                                            int full_range) {
+  if (!full_range) v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
   const __m256i w = _mm256_packs_epi32(v, v); /* int16: [0..3 0..3 | 4..7 4..7] */
   const __m256i b = _mm256_packs_epi16(w, w); /* int8, same pattern */
   const __m128i packed =
@@ -92,6 +94,7 @@ PG_TARGET_AVX2 static inline __m256i rescale8(__m256i v, const input_rescale *r)
 PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
   const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
   const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
+  const int full_range = q->act_min == -128 && q->act_max == 127;
   const __m256i offset_all = _mm256_set1_epi32(q->offset_all);
   const __m256i row_sum_scale = _mm256_set1_epi32(q->row_sum_scale);
   __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
@@ -106,7 +109,7 @@ PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_r
     }
     if (q->multiplier) m = _mm256_loadu_si256((const __m256i *)(q->multiplier + i));
     if (q->shift) split_shift8(load8_i8(q->shift + i), &ls, &rs);
-    store8_i8(out + i, _mm256_add_epi32(mbqm8(x, m, ls, rs), zp), lo, hi);
+    store8_i8(out + i, _mm256_add_epi32(mbqm8(x, m, ls, rs), zp), lo, hi, full_range);
   }
   if (i < n) {
     pg_requant tail = *q;
@@ -128,6 +131,7 @@ PG_TARGET_AVX2 static inline __attribute__((always_inline)) void binary8(
   const __m256i off2 = _mm256_set1_epi32(p->input2_offset);
   const __m256i out_off = _mm256_set1_epi32(p->output_offset);
   const __m256i lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
+  const int full_range = p->act_min == -128 && p->act_max == 127;
   const __m256i lshift = _mm256_set1_epi32(p->left_shift);
   const __m256i m1 = _mm256_set1_epi32(p->input1_multiplier);
   const __m256i m2 = _mm256_set1_epi32(p->input2_multiplier);
@@ -166,7 +170,7 @@ PG_TARGET_AVX2 static inline __attribute__((always_inline)) void binary8(
       }
       raw = mbqm8(v, mo, lso, rso);
     }
-    store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi);
+    store8_i8(out + i, _mm256_add_epi32(raw, out_off), lo, hi, full_range);
   }
   if (i < n) pg_binary_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, out + i, n - i);
 }
@@ -246,10 +250,15 @@ PG_TARGET_AVX512VNNI static inline __mmask16 lanes16(int32_t left) {
   return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-/* Stores the first min(left, 16) of 16 int8 lanes; a whole vector with a plain store (masked
- * stores to memory are slow on Zen 4: a masked vpmovdb to memory cost a third of requantize). */
-PG_TARGET_AVX512VNNI static inline void store_i8_lanes(int8_t *out, __m512i v, int32_t left) {
-  const __m128i bytes = _mm512_cvtepi32_epi8(v);
+/* Clamps 16 int32 lanes to [lo, hi] and stores the first min(left, 16) as int8; a whole
+ * vector with a plain store (masked stores to memory are slow on Zen 4: a masked vpmovdb to
+ * memory cost a third of requantize). The int8 range itself (no fused activation: full_range)
+ * is the saturating narrowing's, which saves the two clamps. */
+PG_TARGET_AVX512VNNI static inline void clamp_store_i8(int8_t *out, __m512i v, __m512i lo,
+                                                      __m512i hi, int full_range, int32_t left) {
+  const __m128i bytes = full_range
+                            ? _mm512_cvtsepi32_epi8(v)
+                            : _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
   if (left >= 16) {
     _mm_storeu_si128((__m128i *)out, bytes);
   } else {
@@ -271,6 +280,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantiz
   const int8_t *shift = q->shift;
   const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(q->act_min), hi = _mm512_set1_epi32(q->act_max);
+  const int full_range = q->act_min == -128 && q->act_max == 127;
   const __m512i offset_all = _mm512_set1_epi32(q->offset_all);
   const __m512i row_sum_scale = _mm512_set1_epi32(q->row_sum_scale);
   __m512i m = _mm512_set1_epi32(q->multiplier_all), ls, rs;
@@ -291,9 +301,8 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantiz
       half = _mm512_srai_epi32(mask, 1);
     }
     if (!right_only) x = _mm512_sllv_epi32(x, ls);
-    const __m512i v = _mm512_min_epi32(
-        _mm512_max_epi32(_mm512_add_epi32(srdhm_rdbp16(x, m, rs, mask, half), zp), lo), hi);
-    store_i8_lanes(out + i, v, n - i);
+    clamp_store_i8(out + i, _mm512_add_epi32(srdhm_rdbp16(x, m, rs, mask, half), zp), lo, hi,
+                   full_range, n - i);
   }
 }
 
@@ -336,6 +345,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void binary16(
   const __m512i off2 = _mm512_set1_epi32(p->input2_offset);
   const __m512i out_off = _mm512_set1_epi32(p->output_offset);
   const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const int full_range = p->act_min == -128 && p->act_max == 127;
   const __m512i lshift = _mm512_set1_epi32(p->left_shift);
   const __m512i m1 = _mm512_set1_epi32(p->input1_multiplier);
   const __m512i m2 = _mm512_set1_epi32(p->input2_multiplier);
@@ -382,8 +392,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void binary16(
       }
       raw = mbqm16(v, mo, lso, rso);
     }
-    const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(raw, out_off), lo), hi);
-    store_i8_lanes(out + i, v, n - i);
+    clamp_store_i8(out + i, _mm512_add_epi32(raw, out_off), lo, hi, full_range, n - i);
   }
 }
 
@@ -450,7 +459,7 @@ PG_TARGET_AVX2 int pg_softmax_row_avx2(const int8_t *x, int32_t depth, const int
   for (; c + 8 <= depth; c += 8) {
     const __m256i e = _mm256_i32gather_epi32((const int *)exp_q0,
                                              _mm256_sub_epi32(vmax32, load8_i8(x + c)), 4);
-    store8_i8(y + c, _mm256_add_epi32(mbqm8(e, scale, zero, rs), offset), lo, hi);
+    store8_i8(y + c, _mm256_add_epi32(mbqm8(e, scale, zero, rs), offset), lo, hi, 1);
   }
   for (; c < depth; ++c) {
     const int32_t unsat = pg_rounding_divide_by_pot(
@@ -503,12 +512,10 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   if (exponent < 0 || exponent > 31) return -1;
   const __m512i scale = _mm512_set1_epi32(shifted_scale), zero = _mm512_setzero_si512();
   const __m512i rs = _mm512_set1_epi32(exponent), offset = _mm512_set1_epi32(-128);
-  const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
   for (int32_t c = 0; c < depth; c += 16) {
     const __m512i e = _mm512_loadu_si512(exps + c);
-    const __m512i v = _mm512_min_epi32(
-        _mm512_max_epi32(_mm512_add_epi32(mbqm16(e, scale, zero, rs), offset), lo), hi);
-    store_i8_lanes(y + c, v, depth - c);
+    clamp_store_i8(y + c, _mm512_add_epi32(mbqm16(e, scale, zero, rs), offset), zero, zero, 1,
+                   depth - c);
   }
   return 0;
 }
