@@ -1,4 +1,4 @@
-/* Internal: AVX2 building blocks shared by the bulk kernels (quant.c, matvec.c). Only where
+/* Internal: AVX2 and AVX-512 building blocks shared by the bulk kernels (quant.c, matvec.c). Only where
  * the build dispatches to SIMD kernels (PG_SIMD_DISPATCH, simd.h); each function carries the
  * target attribute of the paths that call it. */
 #ifndef PG_AVX2_UTIL_H
@@ -18,6 +18,20 @@ PG_TARGET_AVX2 static inline __m256i pg_avx2_transpose_add8(__m256i a0, __m256i 
   const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
   return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
                           _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+/* sum_k x[k] for k < n (wrapping like int32 sums): vpsadbw against 0 sums eight unsigned
+ * bytes (x + 128: the sign bit flipped) per 64-bit lane; the masked-off bytes stay 0 after
+ * the flip. Row sums, and the correction of products over flipped weights (matvec.c). */
+PG_TARGET_AVX512VNNI static inline int32_t pg_sum_i8_avx512(const int8_t *x, int32_t n) {
+  const __m512i sign = _mm512_set1_epi8(-128);
+  __m512i sums = _mm512_setzero_si512();
+  for (int32_t k = 0; k < n; k += 64) {
+    const __mmask64 m = n - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - k)) - 1);
+    const __m512i u =
+        _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + k), sign));
+    sums = _mm512_add_epi64(sums, _mm512_sad_epu8(u, _mm512_setzero_si512()));
+  }
+  return (int32_t)((uint32_t)_mm512_reduce_add_epi64(sums) - 128u * (uint32_t)n);
 }
 #endif /* PG_SIMD_DISPATCH */
 

@@ -239,17 +239,7 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
  * w + 128: sum_k x_k w_k = sum_k (w_k + 128) x_k - 128 sum_k x_k (wrapping like the scalar
  * kernel's int32 sums). */
 PG_TARGET_AVX512VNNI static int32_t flip_correction(const int8_t *x, int32_t n) {
-  /* vpsadbw against 0 sums eight unsigned bytes (x + 128: the sign bit flipped) per 64-bit
-   * lane; the masked-off bytes stay 0 after the flip. */
-  const __m512i sign = _mm512_set1_epi8(-128);
-  __m512i sums = _mm512_setzero_si512();
-  for (int32_t k = 0; k < n; k += 64) {
-    const __mmask64 m = n - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - k)) - 1);
-    const __m512i u = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + k), sign));
-    sums = _mm512_add_epi64(sums, _mm512_sad_epu8(u, _mm512_setzero_si512()));
-  }
-  const uint32_t s = (uint32_t)_mm512_reduce_add_epi64(sums) - 128u * (uint32_t)n;
-  return (int32_t)(s << 7);
+  return (int32_t)((uint32_t)pg_sum_i8_avx512(x, n) << 7);
 }
 
 /* The 64-input slice at k: bytes k .. min(k + 64, n_in) - 1. */

@@ -152,9 +152,24 @@ typedef struct pg_binary_params {
 void pg_binary_scalar(const pg_binary_params *p, const int8_t *a, int32_t a_step,
                       const int8_t *b, int32_t b_step, int8_t *out, int32_t n);
 
-/* out[r] = sum_c m[r * stride + c] (int8 row sums; FULLY_CONNECTED's prepare). */
+/* out[r] = sum_c m[r * stride + c]: int8 row sums (FULLY_CONNECTED's prepare; at eval, MEAN,
+ * BATCH_MATMUL's input sums and the K cache's row sums, through pg_row_sums). */
 void pg_row_sums_scalar(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
                         int32_t *out);
+#if PG_SIMD_DISPATCH
+void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                      int32_t *out);
+void pg_row_sums_avx512(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                        int32_t *out);
+#endif
+static inline void pg_row_sums(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                               int32_t *out) {
+#if PG_SIMD_DISPATCH
+  pg_simd.row_sums(m, rows, cols, stride, out);
+#else
+  pg_row_sums_scalar(m, rows, cols, stride, out);
+#endif
+}
 
 /* One row of TFLite's int8 SOFTMAX (output scale 1/256, zero point -128): y[c] from x[c],
  * c < depth, with exp_q0[d] = exp of the difference -d to the row maximum in Q0.31 (0 below

@@ -206,6 +206,27 @@ PG_TARGET_AVX2 void pg_binary_avx2(const pg_binary_params *p, const int8_t *a, i
   }
 }
 
+/* Row sums: vpsadbw against 0 sums eight unsigned bytes (x + 128: the sign bit flipped) per
+ * 64-bit lane; the rest of a row (fewer than 32 bytes) is added one by one. */
+PG_TARGET_AVX2 void pg_row_sums_avx2(const int8_t *m, int32_t rows, int32_t cols, int32_t stride,
+                                     int32_t *out) {
+  const __m256i sign = _mm256_set1_epi8(-128), zero = _mm256_setzero_si256();
+  const int32_t vec = cols & ~31;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t *row = m + (intptr_t)r * stride;
+    __m256i sums = zero;
+    for (int32_t c = 0; c < vec; c += 32) {
+      const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row + c)), sign);
+      sums = _mm256_add_epi64(sums, _mm256_sad_epu8(u, zero));
+    }
+    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+    s2 = _mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2));
+    uint32_t total = (uint32_t)_mm_cvtsi128_si32(s2) - 128u * (uint32_t)vec;
+    for (int32_t c = vec; c < cols; ++c) total += (uint32_t)(int32_t)row[c];
+    out[r] = (int32_t)total;
+  }
+}
+
 /* ---- bulk kernels: AVX-512 (16 lanes; the same arithmetic as the AVX2 ones above) -------- */
 
 /* mbqm8 on 16 lanes, after its left shift, with the rounding shift's mask (2^rs - 1) and half
@@ -248,6 +269,11 @@ PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls
  * AVX2 or scalar tail runs. */
 PG_TARGET_AVX512VNNI static inline __mmask16 lanes16(int32_t left) {
   return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+PG_TARGET_AVX512VNNI void pg_row_sums_avx512(const int8_t *m, int32_t rows, int32_t cols,
+                                             int32_t stride, int32_t *out) {
+  for (int32_t r = 0; r < rows; ++r) out[r] = pg_sum_i8_avx512(m + (intptr_t)r * stride, cols);
 }
 
 /* Clamps 16 int32 lanes to [lo, hi] and stores the first min(left, 16) as int8; a whole

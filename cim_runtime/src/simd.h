@@ -42,6 +42,7 @@ typedef struct pg_simd_kernels {
   /* Over emulated macro cells (matvec.h); NULL: this path reads the row-major weights. */
   void (*cells_matvec)(const uint8_t *cells, int32_t rows, int32_t cols, const int8_t *x,
                        int32_t *out);
+  void (*row_sums)(const int8_t *m, int32_t rows, int32_t cols, int32_t stride, int32_t *out);
   /* matvec with the rows' sums given (matvec.h); NULL: this path gains nothing from them. */
   void (*matvec_sums)(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                       const int8_t *x, int32_t x_offset, const int32_t *row_sums, int32_t *out);

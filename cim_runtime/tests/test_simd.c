@@ -402,9 +402,11 @@ static void test_softmax_rows(void) {
 }
 
 /* Scalar only (prepare time): the SWAR row sums against the plain definition. */
+/* The SWAR row sums (scalar; FULLY_CONNECTED's prepare) and the active path's (pg_row_sums:
+ * MEAN, BATCH_MATMUL at eval) against the plain definition, every tail length. */
 static void test_row_sums(void) {
   static int8_t m[40 * 2400];
-  static int32_t out_s[40];
+  static int32_t out_s[40], out_v[40];
   for (int iter = 0; iter < 500; ++iter) {
     /* Every 10th: long rows, past the 1024-byte SWAR chunk. */
     const int32_t rows = rnd_range(1, 40),
@@ -412,13 +414,14 @@ static void test_row_sums(void) {
     const int32_t stride = cols + rnd_range(0, 9); /* rows * stride <= 40 * 2399 */
     fill_i8(m, rows * stride, iter % 5 == 0 ? 1 : iter % 5 == 1 ? 2 : 0);
     pg_row_sums_scalar(m, rows, cols, stride, out_s);
+    pg_row_sums(m, rows, cols, stride, out_v);
     int bad = -1;
     for (int32_t r = 0; r < rows && bad < 0; ++r) {
       int32_t want = 0;
       for (int32_t c = 0; c < cols; ++c) want += m[r * stride + c];
-      if (out_s[r] != want) bad = (int)r;
+      if (out_s[r] != want || out_v[r] != want) bad = (int)r;
     }
-    CHECK(bad < 0, "row sums %dx%d: row %d", (int)rows, (int)cols, bad);
+    CHECK(bad < 0, "%s: row sums %dx%d: row %d", g_path, (int)rows, (int)cols, bad);
   }
 }
 
@@ -475,13 +478,13 @@ int main(void) {
   test_selection();
   test_apps_choice();
   test_srdhm();
-  test_row_sums();
   int paths = 0;
   for (int p = 0; p < PICOGPT_SIMD_COUNT; ++p) {
     if (!picogpt_simd_supported((picogpt_simd)p)) continue;
     CHECK(picogpt_simd_select((picogpt_simd)p) == PICOGPT_OK && (int)picogpt_simd_active() == p,
           "select path %d", p);
     g_path = picogpt_simd_name((picogpt_simd)p);
+    test_row_sums();
     test_matvec();
     test_matvec_edges();
     test_cells();

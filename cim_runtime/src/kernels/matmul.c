@@ -234,8 +234,8 @@ static const int32_t *cache_row_sums(bmm_data *d, const int8_t *rhs, int32_t liv
   if (live_rows > d->rows_summed) {
     for (int32_t b = 0; b < d->rhs_batches; ++b) {
       const intptr_t first = (intptr_t)b * d->cols + d->rows_summed;
-      pg_row_sums_scalar(rhs + first * d->depth, live_rows - d->rows_summed, d->depth, d->depth,
-                         d->row_sums + first);
+      pg_row_sums(rhs + first * d->depth, live_rows - d->rows_summed, d->depth, d->depth,
+                  d->row_sums + first);
     }
     d->rows_summed = live_rows;
   }
@@ -302,7 +302,7 @@ static picogpt_status eval_batch_matmul(pg_interpreter *it, const pg_node *node)
               nnz += nz_val[nnz] != 0;
             }
           } else {
-            for (int32_t k = 0; k < K; ++k) lhs_sum += x[k];
+            pg_row_sums(x, 1, K, K, &lhs_sum);
           }
           if (2 * nnz <= K) {
             pg_matvec_sparse(R, N, K_all, nz_idx, nz_val, nnz, acc);

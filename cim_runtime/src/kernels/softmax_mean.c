@@ -280,7 +280,7 @@ static picogpt_status eval_mean(pg_interpreter *it, const pg_node *node) {
   int8_t *out = (int8_t *)pg_out_data(it, node, 0);
   int32_t *sums = (int32_t *)it->scratch; /* (out_count,) */
   if (d->inner_block > 0) { /* LayerNorm's case: sums of contiguous rows */
-    pg_row_sums_scalar(in, d->out_count, d->inner_block, d->inner_block, sums);
+    pg_row_sums(in, d->out_count, d->inner_block, d->inner_block, sums);
   } else {
     memset(sums, 0, sizeof(int32_t) * (size_t)d->out_count);
     int32_t idx[PG_MAX_RANK] = {0};
