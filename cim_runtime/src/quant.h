@@ -130,6 +130,11 @@ typedef struct pg_requant {
   const int32_t *multiplier; /* (n,) per channel, or NULL: multiplier_all for all */
   const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
   int32_t right_shifts_only; /* every shift[i] <= 0 (a hint for the scalar loop) */
+#if PG_SIMD_DISPATCH
+  /* x86-64 hosts, per-channel right shifts only: -shift[i] and its rounding mask
+   * 2^-shift[i] - 1 as int32, which the AVX-512 loop loads instead of working them out. */
+  const int32_t *right_shift, *round_mask;
+#endif
   int32_t offset_all;
   int32_t multiplier_all, shift_all;
   int32_t output_zero_point, act_min, act_max;

@@ -299,11 +299,12 @@ PG_TARGET_AVX512VNNI static inline void clamp_store_i8(int8_t *out, __m512i v, _
  * scalar tail (attention's rows have any length). */
 PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantize16(
     const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out, int has_offset,
-    int has_row_sum, int has_multiplier, int has_shift, int right_only) {
+    int has_row_sum, int has_multiplier, int has_shift, int right_only, int shift_tables) {
   /* Locals: out may alias anything, so fields of q would be reloaded. */
   const int32_t *offset = q->offset, *multiplier = q->multiplier;
   const int16_t *row_sum = q->row_sum;
   const int8_t *shift = q->shift;
+  const int32_t *right_shift = q->right_shift, *round_mask = q->round_mask;
   const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(q->act_min), hi = _mm512_set1_epi32(q->act_max);
   const int full_range = q->act_min == -128 && q->act_max == 127;
@@ -321,7 +322,11 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantiz
       x = _mm512_add_epi32(x, _mm512_mullo_epi32(sums, row_sum_scale));
     }
     if (has_multiplier) m = _mm512_maskz_loadu_epi32(k, multiplier + i);
-    if (has_shift) {
+    if (has_shift && shift_tables) {
+      rs = _mm512_maskz_loadu_epi32(k, right_shift + i);
+      mask = _mm512_maskz_loadu_epi32(k, round_mask + i);
+      half = _mm512_srai_epi32(mask, 1);
+    } else if (has_shift) {
       split_shift16(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, shift + i)), &ls, &rs);
       mask = pot_mask16(rs);
       half = _mm512_srai_epi32(mask, 1);
@@ -336,13 +341,14 @@ PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
                                                const pg_requant *q, int8_t *out) {
   const int has_offset = q->offset != NULL, has_row_sum = q->row_sum != NULL;
   const int has_multiplier = q->multiplier != NULL, has_shift = q->shift != NULL;
-  if (has_multiplier && has_shift && has_offset && !has_row_sum && q->right_shifts_only) {
-    requantize16(acc, n, q, out, 1, 0, 1, 1, 1); /* FULLY_CONNECTED */
+  if (has_multiplier && has_shift && has_offset && !has_row_sum && q->right_shifts_only &&
+      q->right_shift != NULL && q->round_mask != NULL) {
+    requantize16(acc, n, q, out, 1, 0, 1, 1, 1, 1); /* FULLY_CONNECTED */
   } else if (!has_multiplier && !has_shift && !has_row_sum && !has_offset &&
              q->shift_all <= 0) {
-    requantize16(acc, n, q, out, 0, 0, 0, 0, 1); /* BATCH_MATMUL */
+    requantize16(acc, n, q, out, 0, 0, 0, 0, 1, 0); /* BATCH_MATMUL */
   } else {
-    requantize16(acc, n, q, out, has_offset, has_row_sum, has_multiplier, has_shift, 0);
+    requantize16(acc, n, q, out, has_offset, has_row_sum, has_multiplier, has_shift, 0, 0);
   }
 }
 

@@ -264,6 +264,17 @@ static void test_requantize(void) {
       q.offset = from_row_sums ? NULL : offset;
       q.row_sum = from_row_sums ? row_sum : NULL;
       q.right_shifts_only = 1;
+#if PG_SIMD_DISPATCH
+      if ((iter / 12) % 2 == 0) { /* the host's int32 shift tables (matmul.c) */
+        static int32_t right_shift[N], round_mask[N];
+        for (int32_t i = 0; i < n; ++i) {
+          right_shift[i] = -shift[i];
+          round_mask[i] = (int32_t)((UINT32_C(1) << right_shift[i]) - 1u);
+        }
+        q.right_shift = right_shift;
+        q.round_mask = round_mask;
+      }
+#endif
     }
     q.output_zero_point = rnd_range(-128, 127);
     q.act_min = (iter % 4 == 0) ? q.output_zero_point : -128;

@@ -171,6 +171,19 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
     d->rq.shift = shifts;
     d->rq.right_shifts_only = 1;
     for (int32_t n = 0; n < output_depth; ++n) d->rq.right_shifts_only &= shifts[n] <= 0;
+#if PG_SIMD_DISPATCH
+    if (d->rq.right_shifts_only) { /* 8 more bytes per channel on a host (quant.h) */
+      int32_t *right_shift = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+      int32_t *round_mask = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
+      if (right_shift == NULL || round_mask == NULL) return it->error.status;
+      for (int32_t n = 0; n < output_depth; ++n) {
+        right_shift[n] = -shifts[n];
+        round_mask[n] = (int32_t)((UINT32_C(1) << right_shift[n]) - 1u);
+      }
+      d->rq.right_shift = right_shift;
+      d->rq.round_mask = round_mask;
+    }
+#endif
   } else {
     /* GetQuantizedConvolutionMultipler with a bias argument: double product. */
     const double real = (double)input->scale * (double)filter->scale / (double)output->scale;
