@@ -9,12 +9,12 @@
 /* ---- bulk kernels: AVX2 (same results as quant.c's scalar ones) ----------------- */
 #if PG_SIMD_DISPATCH
 
-/* MultiplyByQuantizedMultiplier on 8 lanes: x * 2^ls, then SRDHM by m (m >= 0, so
- * the saturating case a == b == INT32_MIN cannot occur), then RoundingDivideByPOT
- * by rs. ls, rs are per lane (0..31). */
-PG_TARGET_AVX2 static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
+/* MultiplyByQuantizedMultiplier on 8 lanes after its left shift: SRDHM by m (m >= 0, so the
+ * saturating case a == b == INT32_MIN cannot occur), then RoundingDivideByPOT by rs, whose
+ * mask 2^rs - 1 is given (per lane, or worked out once). rs is per lane (0..31). */
+PG_TARGET_AVX2 static inline __m256i srdhm_rdbp8(__m256i x, __m256i m, __m256i rs,
+                                                 __m256i mask) {
   const __m256i round = _mm256_set1_epi64x(INT64_C(1) << 30);
-  x = _mm256_sllv_epi32(x, ls);
   /* (x * m + 2^30) >> 31 in 64-bit lanes: even lanes in place, odd lanes moved down. */
   __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), round);
   __m256i odd = _mm256_add_epi64(
@@ -23,12 +23,17 @@ PG_TARGET_AVX2 static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m
   odd = _mm256_slli_epi64(odd, 1);    /* bits 31..62 -> high dword */
   const __m256i t = _mm256_blend_epi32(even, odd, 0xAA);
   /* RoundingDivideByPOT: (t >> rs) + (remainder > threshold). */
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rs), one);
   const __m256i remainder = _mm256_and_si256(t, mask);
   const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), t); /* -1 where t < 0 */
   const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), negative);
   return _mm256_sub_epi32(_mm256_srav_epi32(t, rs), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* MultiplyByQuantizedMultiplier on 8 lanes: x * 2^ls, then srdhm_rdbp8; ls, rs per lane. */
+PG_TARGET_AVX2 static inline __m256i mbqm8(__m256i x, __m256i m, __m256i ls, __m256i rs) {
+  const __m256i one = _mm256_set1_epi32(1);
+  return srdhm_rdbp8(_mm256_sllv_epi32(x, ls), m, rs,
+                     _mm256_sub_epi32(_mm256_sllv_epi32(one, rs), one));
 }
 
 /* Per-lane left/right shift amounts of a TFLite shift (> 0 left, < 0 right). */
@@ -100,6 +105,21 @@ PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_r
   __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
   split_shift8(_mm256_set1_epi32(q->shift_all), &ls, &rs);
   int32_t i = 0;
+  if (q->multiplier && q->offset && !q->row_sum && q->right_shifts_only && q->right_shift &&
+      q->round_mask) { /* FULLY_CONNECTED on a host: the shift tables (quant.h) */
+    const int32_t *offset = q->offset, *multiplier = q->multiplier;
+    const int32_t *right_shift = q->right_shift, *round_mask = q->round_mask;
+    for (; i + 8 <= n; i += 8) {
+      const __m256i x =
+          _mm256_add_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i)),
+                                            offset_all),
+                           _mm256_loadu_si256((const __m256i *)(offset + i)));
+      const __m256i v = srdhm_rdbp8(x, _mm256_loadu_si256((const __m256i *)(multiplier + i)),
+                                    _mm256_loadu_si256((const __m256i *)(right_shift + i)),
+                                    _mm256_loadu_si256((const __m256i *)(round_mask + i)));
+      store8_i8(out + i, _mm256_add_epi32(v, zp), lo, hi, full_range);
+    }
+  }
   for (; i + 8 <= n; i += 8) {
     __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i)), offset_all);
     if (q->offset) x = _mm256_add_epi32(x, _mm256_loadu_si256((const __m256i *)(q->offset + i)));
@@ -117,6 +137,8 @@ PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_r
     if (tail.row_sum) tail.row_sum += i;
     if (tail.multiplier) tail.multiplier += i;
     if (tail.shift) tail.shift += i;
+    if (tail.right_shift) tail.right_shift += i;
+    if (tail.round_mask) tail.round_mask += i;
     pg_requantize_scalar(acc + i, n - i, &tail, out + i);
   }
 }
