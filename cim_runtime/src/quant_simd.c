@@ -566,10 +566,11 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   if (exponent < 0 || exponent > 31) return -1;
   const __m512i scale = _mm512_set1_epi32(shifted_scale), zero = _mm512_setzero_si512();
   const __m512i rs = _mm512_set1_epi32(exponent), offset = _mm512_set1_epi32(-128);
+  const __m512i mask = pot_mask16(rs), half_mask = _mm512_srai_epi32(mask, 1);
   for (int32_t c = 0; c < depth; c += 16) {
     const __m512i e = _mm512_loadu_si512(exps + c);
-    clamp_store_i8(y + c, _mm512_add_epi32(mbqm16(e, scale, zero, rs), offset), zero, zero, 1,
-                   depth - c);
+    const __m512i v = srdhm_rdbp16(e, scale, rs, mask, half_mask);
+    clamp_store_i8(y + c, _mm512_add_epi32(v, offset), zero, zero, 1, depth - c);
   }
   return 0;
 }
