@@ -287,8 +287,8 @@ class Chip:
     picogpt_init_with_options' options: the CIM device the weights are mapped onto;
     `cim_nonideal` (a NonIdeal; None: exact) simulates non-ideal macros. `cim_tile_memory`
     gives the software CIM HAL its tile memory (on a CPU with AVX-512 VNNI: emulated macro
-    cells, faster products with the same results, ~400 KB more arena; False: the arena need of
-    the firmware's runtime). Inputs are checked by
+    cells, faster products with the same results, ~400 KB more arena; False: none, and the
+    host's arena need without it). Inputs are checked by
     the runtime; a refused one raises ValueError (token ids, window, option values) or
     ChipError (anything else), with the runtime's message.
     """
