@@ -8,6 +8,7 @@ The models are the committed reference exports (step and full-window).
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -273,6 +274,22 @@ def test_runtime_options_pass_through(step_chip):
     )
     assert fallback.stats["steps"] == step_chip.stats["steps"] == 32
     assert fallback.stats["cpu_macs"] > step_chip.stats["cpu_macs"]  # FC layers on the CPU
+
+
+def test_simd_tables_change_the_arena_not_the_logits(step_chip):
+    """simd_tables (on by default): on x86-64 the runtime keeps the tables its SIMD kernels read
+    (per-channel FULLY_CONNECTED offsets and shifts, the K cache's row sums); the logits are
+    the same bit for bit, and without them and without tile memory the arena fits runtime.h's
+    PICOGPT_TENSOR_ARENA_SIZE (140 KiB)."""
+    plain = Chip(STEP_MODEL, cim_tile_memory=False, simd_tables=False)
+    assert plain.arena_used <= 140 * 1024
+    tables = Chip(STEP_MODEL, cim_tile_memory=False)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert tables.arena_used > plain.arena_used
+    tokens = encode(step_chip, TEXT)[:128]
+    np.testing.assert_array_equal(
+        plain.score_windows(tokens[None]), tables.score_windows(tokens[None])
+    )
 
 
 def test_tile_memory_changes_the_arena_not_the_logits(step_chip):

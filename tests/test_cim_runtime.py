@@ -202,7 +202,7 @@ def test_cli_cim_report_and_device_options(built):
 def test_cli_tile_memory_changes_the_arena_not_the_text(built):
     """The CLI gives the CIM HAL its tile memory unless --cim_no_tile_memory: on a CPU with
     AVX-512 VNNI the arena grows by the emulated cells (403,456 B for the reference model) and
-    the text stays the same, sampled or greedy."""
+    the text stays the same, sampled or greedy; so it does with --simd_no_tables as well."""
     cli, model = cli_paths(built)
     args = [cli, model, "--prompt", "ROMEO:", "--length", "60", "--seed", "7"]
     outputs = []
@@ -216,6 +216,12 @@ def test_cli_tile_memory_changes_the_arena_not_the_text(built):
     assert text == plain_text and len(text) > 40
     assert plain_tiles == 0 and tiles == (403_456 if cpu_has_avx512_vnni() else 0)
     assert arena - plain_arena == tiles
+    # Without the SIMD tables too: runtime.h's PICOGPT_TENSOR_ARENA_SIZE (140 KiB) suffices.
+    code, out = run([*args, "--cim_no_tile_memory", "--simd_no_tables"], timeout=120)
+    assert code == 0, out
+    used = re.search(r"arena: (\d+) bytes used", out)
+    assert used and int(used.group(1)) <= 140 * 1024, out
+    assert out.split("---")[0] == text
 
 
 def test_cli_nonideal_options(built):

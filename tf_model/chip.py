@@ -70,6 +70,7 @@ class RuntimeOptions(ctypes.Structure):  # picogpt_options
         ("cim_cpu_fallback", ctypes.c_int32),
         ("cim_nonideal", CimNonIdealC),
         ("cim_tile_memory", ctypes.c_int32),
+        ("simd_tables", ctypes.c_int32),
     ]
 
 
@@ -287,10 +288,12 @@ class Chip:
     picogpt_init_with_options' options: the CIM device the weights are mapped onto;
     `cim_nonideal` (a NonIdeal; None: exact) simulates non-ideal macros. `cim_tile_memory`
     gives the software CIM HAL its tile memory (on a CPU with AVX-512 VNNI: emulated macro
-    cells, faster products with the same results, ~400 KB more arena; False: none, and the
-    host's arena need without it). Inputs are checked by
-    the runtime; a refused one raises ValueError (token ids, window, option values) or
-    ChipError (anything else), with the runtime's message.
+    cells, faster products with the same results, ~400 KB more arena; False: none).
+    `simd_tables` keeps the tables the x86-64 kernels read instead of working values out (the
+    same results, ~33 KB more arena for the reference model; False with
+    cim_tile_memory=False: the arena need of PICOGPT_TENSOR_ARENA_SIZE's figure). Inputs are
+    checked by the runtime; a refused one raises ValueError (token ids, window, option values)
+    or ChipError (anything else), with the runtime's message.
     """
 
     def __init__(
@@ -301,6 +304,7 @@ class Chip:
         cim_cpu_fallback=False,
         cim_nonideal=None,
         cim_tile_memory=True,
+        simd_tables=True,
     ):
         from .export.tflite_step import ExportedModelError, read_export
 
@@ -320,7 +324,11 @@ class Chip:
             raise TypeError(f"cim_nonideal must be a tf_model.chip.NonIdeal, got {cim_nonideal!r}")
         nonideal, _scales = (cim_nonideal or NonIdeal()).to_c()  # _scales: alive during init
         runtime = RuntimeOptions(
-            device, int(bool(cim_cpu_fallback)), nonideal, int(bool(cim_tile_memory))
+            device,
+            int(bool(cim_cpu_fallback)),
+            nonideal,
+            int(bool(cim_tile_memory)),
+            int(bool(simd_tables)),
         )
         options = SessionOptions(ctypes.sizeof(SessionOptions), 0, int(arena_bytes), runtime)
         status = ctypes.c_int(0)

@@ -2,14 +2,15 @@
  * bench/bench_runtime.py).
  *
  *   picogpt_bench MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni]
- *                 [--tile_memory on|off]
+ *                 [--tile_memory on|off] [--simd_tables on|off]
  *
  * Decodes N tokens (token id i % vocab; the context is reset when it reaches
  * block_size, as a sampler would crop) after a warm-up pass, and prints one
  * line: "simd PATH steps N mean_ms X min_ms Y quiet_ms Q macs_per_step Z arena_bytes B
  * tile_memory_bytes T", where quiet_ms is the mean over positions of each position's best
  * time (see below) and T the part of the arena the CIM driver holds as tile memory
- * (picogpt_options.cim_tile_memory: on by default, as in the other host apps).
+ * (picogpt_options.cim_tile_memory: on by default, as in the other host apps; so are
+ * picogpt_options.simd_tables).
  * The SIMD path is the best this CPU runs, unless --simd (or the PICOGPT_SIMD
  * environment variable) forces one. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -33,14 +34,14 @@ static double now_seconds(void) {
 int main(int argc, char **argv) {
   static const char usage[] =
       "usage: %s MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni] "
-      "[--tile_memory on|off]\n";
+      "[--tile_memory on|off] [--simd_tables on|off]\n";
   if (argc < 2) {
     fprintf(stderr, usage, argv[0]);
     return 2;
   }
   long steps = 256;
   const char *simd = NULL;
-  int tile_memory = 1;
+  int tile_memory = 1, simd_tables = 1;
   for (int i = 2; i < argc; i += 2) {
     char *end = NULL;
     if (i + 1 < argc && !strcmp(argv[i], "--steps")) {
@@ -52,6 +53,12 @@ int main(int argc, char **argv) {
       }
     } else if (i + 1 < argc && !strcmp(argv[i], "--simd")) {
       simd = argv[i + 1];
+    } else if (i + 1 < argc && !strcmp(argv[i], "--simd_tables")) {
+      simd_tables = !strcmp(argv[i + 1], "on") ? 1 : !strcmp(argv[i + 1], "off") ? 0 : -1;
+      if (simd_tables < 0) {
+        fprintf(stderr, "%s: --simd_tables %s: expected on or off\n", argv[0], argv[i + 1]);
+        return 2;
+      }
     } else if (i + 1 < argc && !strcmp(argv[i], "--tile_memory")) {
       tile_memory = !strcmp(argv[i + 1], "on") ? 1 : !strcmp(argv[i + 1], "off") ? 0 : -1;
       if (tile_memory < 0) {
@@ -78,6 +85,7 @@ int main(int argc, char **argv) {
   fclose(f);
   picogpt_options options = {0};
   options.cim_tile_memory = tile_memory;
+  options.simd_tables = simd_tables;
   picogpt_status st =
       picogpt_init_with_options(&g_rt, model, (size_t)n, g_arena, sizeof g_arena, &options);
   if (st != PICOGPT_OK) {

@@ -45,7 +45,7 @@ static void usage(const char *argv0) {
           "          [--cim_report] [--cim_cpu_instructions N] [--simd PATH]\n"
           "          [--cim_adc_bits B] [--cim_adc_range F] [--cim_out_noise PCT]\n"
           "          [--cim_weight_noise PCT] [--cim_noise_seed S] [--cim_adc_calibrate]\n"
-          "          [--cim_no_tile_memory]\n"
+          "          [--cim_no_tile_memory] [--simd_no_tables]\n"
           "  MODEL.tflite  exported model (default: the embedded model, if built with one)\n"
           "  --prompt      text to start from (default \"\\n\")\n"
           "  --length      tokens to generate, 0..1000000 (default 200)\n"
@@ -68,8 +68,11 @@ static void usage(const char *argv0) {
           "  --simd        host kernels: auto, scalar, avx2 or avx512vnni, all bit-exact\n"
           "                (default: PICOGPT_SIMD if set, else auto = the best this CPU runs)\n"
           "  --cim_no_tile_memory  give the CIM driver no tile memory: the products read the\n"
-          "                model's row-major weights and the arena need is the embedded one\n"
-          "                (default: the emulated cells, ~1.5x faster products on x86-64)\n"
+          "                model's row-major weights (default: the emulated cells, ~1.5x\n"
+          "                faster products on x86-64 with AVX-512 VNNI)\n"
+          "  --simd_no_tables  keep none of the tables the x86-64 kernels read instead of\n"
+          "                working values out; with --cim_no_tile_memory the arena need is then\n"
+          "                PICOGPT_TENSOR_ARENA_SIZE's figure (default: keep them, ~33 KB)\n"
           "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
           "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
           "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC\n"
@@ -184,7 +187,7 @@ int main(int argc, char **argv) {
   uint64_t seed = 1337;
   int64_t window_policy = PICOGPT_WINDOW_SHIFT, keep = -1; /* -1: the model's default */
   int quiet = 0, help = 0, cim_fallback = 0, cim_report = 0, cim_adc_calibrate = 0;
-  int cim_no_tile_memory = 0;
+  int cim_no_tile_memory = 0, simd_no_tables = 0;
   int64_t cim_macros = CIM_HAL_DEFAULT_MACROS, cim_rows = 128, cim_cols = 128;
   int64_t cim_cpu_instructions = 0, cim_adc_bits = 0;
   double cim_adc_range = 0.0, cim_out_noise_pct = 0.0, cim_weight_noise_pct = 0.0;
@@ -214,6 +217,7 @@ int main(int argc, char **argv) {
       {"--cim_adc_calibrate", CLI_FLAG, &cim_adc_calibrate, 0, 0, NULL},
       {"--simd", CLI_TEXT, &simd, 0, 0, NULL},
       {"--cim_no_tile_memory", CLI_FLAG, &cim_no_tile_memory, 0, 0, NULL},
+      {"--simd_no_tables", CLI_FLAG, &simd_no_tables, 0, 0, NULL},
       {"--help", CLI_FLAG, &help, 0, 0, NULL},
       {"-h", CLI_FLAG, &help, 0, 0, NULL},
   };
@@ -260,7 +264,7 @@ int main(int argc, char **argv) {
                                          0,                       0};
   picogpt_options init_options = {
       {(int32_t)cim_macros, (int32_t)cim_rows, (int32_t)cim_cols, 8, 8}, cim_fallback, nonideal,
-      !cim_no_tile_memory};
+      !cim_no_tile_memory, !simd_no_tables};
   if (cim_adc_calibrate) { /* first an exact run that records the peaks (below) */
     init_options.cim_nonideal = (picogpt_cim_nonideal){.record_peaks = 1};
   }

@@ -31,6 +31,7 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
     it->arena_needed = skip + PG_ALIGN;
     return pg_fail(it, PICOGPT_ERR_ARENA_TOO_SMALL, "arena too small: %z bytes", arena_size);
   }
+  it->simd_tables = options != NULL && options->simd_tables != 0;
   uint8_t *base = (uint8_t *)arena + skip;
   const size_t usable = (arena_size - skip) & ~(size_t)(PG_ALIGN - 1);
   it->arena = base;

@@ -109,6 +109,7 @@ typedef struct pg_interpreter {
    * before each invoke; BATCH_MATMULs bound to a cache (pg_batch_matmul_bind_cache) read
    * only those. INT32_MAX (after init): all. */
   int32_t live_positions;
+  int32_t simd_tables;      /* picogpt_options.simd_tables (read by prepare) */
   uint64_t cpu_macs;        /* products run on the CPU so far (BATCH_MATMUL, unmapped FC) */
   pg_error error;
 } pg_interpreter;

@@ -366,6 +366,39 @@ static void check_nonideal(const uint8_t *model, size_t size) {
   printf("ok   non-idealities: exact when off, seeded, bad values refused\n");
 }
 
+/* ---- the arena: the documented default size, and the SIMD tables ----------------------- */
+
+static _Alignas(16) uint8_t g_default_arena[PICOGPT_TENSOR_ARENA_SIZE];
+
+static void check_arena_options(const uint8_t *model, size_t size) {
+  enum { STEPS = 16, MAX_LOGITS = STEPS * 128 };
+  static int8_t plain[MAX_LOGITS], tables[MAX_LOGITS];
+  /* runtime.h's usage: the default options fit PICOGPT_TENSOR_ARENA_SIZE on every build. */
+  picogpt_status st = picogpt_init(&g_rt, model, size, g_default_arena, sizeof g_default_arena);
+  CHECK(st == PICOGPT_OK, "init in PICOGPT_TENSOR_ARENA_SIZE (%u) bytes: %s",
+        (unsigned)PICOGPT_TENSOR_ARENA_SIZE, picogpt_last_error(&g_rt));
+  if (st != PICOGPT_OK) return;
+  const size_t plain_arena = picogpt_info(&g_rt)->arena_used;
+  logits_of(&g_rt, STEPS, plain);
+  /* simd_tables: more arena on x86-64 (none elsewhere), the same logits. */
+  const picogpt_options options = {.simd_tables = 1};
+  st = picogpt_init_with_options(&g_rt2, model, size, g_arena2, ARENA_BYTES, &options);
+  CHECK(st == PICOGPT_OK, "init with SIMD tables: %s", picogpt_last_error(&g_rt2));
+  if (st != PICOGPT_OK) return;
+  const size_t tables_arena = picogpt_info(&g_rt2)->arena_used;
+#if defined(__x86_64__) && !defined(PICOGPT_NO_SIMD)
+  CHECK(tables_arena > plain_arena, "SIMD tables: arena %zu, without %zu", tables_arena,
+        plain_arena);
+#else
+  CHECK(tables_arena == plain_arena, "no SIMD tables here: arena %zu, without %zu",
+        tables_arena, plain_arena);
+#endif
+  logits_of(&g_rt2, STEPS, tables);
+  CHECK(memcmp(plain, tables, sizeof plain) == 0, "SIMD tables changed the logits");
+  printf("ok   default arena fits %u bytes (%zu used); SIMD tables: %zu, same logits\n",
+         (unsigned)PICOGPT_TENSOR_ARENA_SIZE, plain_arena, tables_arena);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s MODEL.tflite\n", argv[0]);
@@ -385,6 +418,7 @@ int main(int argc, char **argv) {
   check_cost(model, size);
   check_live_attention(model, size);
   check_nonideal(model, size);
+  check_arena_options(model, size);
   free(model);
   return test_summary();
 }

@@ -217,12 +217,15 @@ static void test_full_model(const uint8_t *model, size_t size, const golden *g) 
   test_window_policy(&g_rt2, g, "full", 0);
 }
 
-/* With tile memory (picogpt_options.cim_tile_memory, what the apps use): on a CPU with AVX-512
- * VNNI the software HAL keeps the tiles as emulated cells and the VNNI path reads those; the
- * logits must stay TFLite Micro's on every path, through resets and the window's refills. */
+/* With tile memory and the SIMD tables (picogpt_options.cim_tile_memory and simd_tables, what
+ * the apps use): on a CPU with AVX-512 VNNI the software HAL keeps the tiles as emulated cells
+ * and the VNNI path reads those, and on x86-64 the kernels read the per-channel and cache
+ * row-sum tables; the logits must stay TFLite Micro's on every path, through resets and the
+ * window's refills. (test_decode runs the defaults: neither.) */
 static void test_tile_memory(const uint8_t *model, size_t size, const golden *g, int step_model) {
   picogpt_options options = {0};
   options.cim_tile_memory = 1;
+  options.simd_tables = 1;
   picogpt_runtime *rt = &g_rt2;
   picogpt_status st = picogpt_init_with_options(rt, model, size, g_arena2, ARENA_BYTES, &options);
   CHECK(st == PICOGPT_OK, "init with tile memory: %s", picogpt_last_error(rt));

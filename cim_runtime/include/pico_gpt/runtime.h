@@ -31,8 +31,8 @@ extern "C" {
 #endif
 
 /* Default arena size for the shipped model configuration (n_embd 128, 3 layers,
- * block_size 128): this runtime needs 139,136 bytes on x86-64 and 136,240 on rv32
- * (README "Memory"), 96 KiB of it the KV cache. The exact need of any model is what
+ * block_size 128): with the default options this runtime needs 141,120 bytes on x86-64 and
+ * 137,072 on rv32 (README "Memory"), 96 KiB of it the KV cache. The exact need of any model is what
  * picogpt_init() reports in picogpt_info(): arena_used after success, arena_needed
  * (and the message) after PICOGPT_ERR_ARENA_TOO_SMALL. Firmware should size its arena
  * from that measurement (cim_runtime/firmware does, with a probe run at build time),
@@ -168,6 +168,13 @@ typedef struct picogpt_options {
    * drivers, the firmware and CPUs without VNNI ask for nothing either way. The host apps and
    * the Python binding turn it on. */
   int32_t cim_tile_memory;
+  /* 1: keep the tables the x86-64 SIMD kernels read instead of working values out every step:
+   * FULLY_CONNECTED's int32 zero-point offsets, right shifts and rounding masks per channel,
+   * and the K cache's row sums (33 KB of arena for the reference model; with AVX-512 VNNI a
+   * token takes ~0.8 us less, with the same results). 0 (default): the arena need stays the
+   * figure above. Builds without SIMD dispatch (the firmware) keep none either way. The host
+   * apps and the Python binding turn it on. */
+  int32_t simd_tables;
 } picogpt_options;
 
 /* Parses and validates the model, prepares every op and plans all memory into

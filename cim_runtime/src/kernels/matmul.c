@@ -119,9 +119,10 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
   if (st != PICOGPT_OK) return st;
   const int32_t *bias_data = bias ? (const int32_t *)bias->data : NULL;
   const int32_t input_offset = -input->zero_point;
-  /* The int16 row sums save the firmware 2 bytes of RAM per channel; an x86-64 host keeps
-   * the int32 offsets, one add per output instead of a widening multiply-add. */
-  int fits_int16 = !PG_SIMD_DISPATCH;
+  /* The int16 row sums save 2 bytes of RAM per channel; with picogpt_options.simd_tables an
+   * x86-64 host keeps the int32 offsets, one add per output instead of a widening
+   * multiply-add. */
+  int fits_int16 = !(PG_SIMD_DISPATCH && it->simd_tables);
   for (int32_t n = 0; n < output_depth && fits_int16; ++n) {
     const int32_t sum = filter_row_sum(weights, accum_depth, n);
     fits_int16 = sum >= INT16_MIN && sum <= INT16_MAX;
@@ -172,7 +173,7 @@ picogpt_status pg_prepare_fully_connected(pg_prepare_ctx *ctx, pg_node *node) {
     d->rq.right_shifts_only = 1;
     for (int32_t n = 0; n < output_depth; ++n) d->rq.right_shifts_only &= shifts[n] <= 0;
 #if PG_SIMD_DISPATCH
-    if (d->rq.right_shifts_only) { /* 8 more bytes per channel on a host (quant.h) */
+    if (d->rq.right_shifts_only && it->simd_tables) { /* 8 more bytes per channel (quant.h) */
       int32_t *right_shift = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
       int32_t *round_mask = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)output_depth);
       if (right_shift == NULL || round_mask == NULL) return it->error.status;
@@ -223,13 +224,13 @@ typedef struct bmm_data {
   int32_t batch_stride[2][BATCH_RANK]; /* lhs, rhs elements per batch step, 0 = broadcast */
   int32_t lhs_offset, rhs_offset, output_offset; /* -zp, -zp, +zp */
   int32_t multiplier, shift;
-  /* x86-64 hosts, a right operand that is a graph input (a cache): the sums of its rows, for
-   * the VNNI product (pg_matvec_sums_avx512vnni), kept between steps for rows below
-   * rows_summed. Only the first `live` rows of a cache bound with LIVE_COLS are read, the
-   * runtime writes row `pos` after the step at live == pos and resets a cache by starting
-   * again at live 0, so a row never changes while it is below the last step's live count:
-   * when live drops below rows_summed, every sum is taken again. NULL elsewhere; absent
-   * from the firmware's RAM. */
+  /* x86-64 hosts with simd_tables, a right operand that is a graph input (a cache): the sums
+   * of its rows, for the VNNI product (pg_matvec_sums_avx512vnni), kept between steps for
+   * rows below rows_summed. Only the first `live` rows of a cache bound with LIVE_COLS are
+   * read, the runtime writes row `pos` after the step at live == pos and resets a cache by
+   * starting again at live 0, so a row never changes while it is below the last step's live
+   * count: when live drops below rows_summed, every sum is taken again. NULL elsewhere;
+   * absent from the firmware's RAM. */
 #if PG_SIMD_DISPATCH
   int32_t *row_sums;      /* [rhs_rows]: rhs_batches blocks of `cols` rows */
   int32_t rhs_batches;
@@ -434,8 +435,9 @@ picogpt_status pg_prepare_batch_matmul(pg_prepare_ctx *ctx, pg_node *node) {
   }
   d->shift = shift;
 #if PG_SIMD_DISPATCH
-  /* A cache (a graph input) read row by row: room for its rows' sums (4 bytes per row). */
-  if (d->adj_y && !d->adj_x && rhs->first_use == -2 && !rhs->is_constant) {
+  /* A cache (a graph input) read row by row: room for its rows' sums (4 bytes per row), with
+   * picogpt_options.simd_tables. */
+  if (it->simd_tables && d->adj_y && !d->adj_x && rhs->first_use == -2 && !rhs->is_constant) {
     const int32_t rows = rhs->num_elements / d->depth;
     d->row_sums = (int32_t *)pg_alloc_persistent(ctx, 4u * (size_t)rows);
     if (d->row_sums == NULL) return it->error.status;
