@@ -290,7 +290,7 @@ class Chip:
     gives the software CIM HAL its tile memory (on a CPU with AVX-512 VNNI: emulated macro
     cells, faster products with the same results, ~400 KB more arena; False: none).
     `simd_tables` keeps the tables the x86-64 kernels read instead of working values out (the
-    same results, ~33 KB more arena for the reference model; False with
+    same results, ~32 KB more arena for the reference model; False with
     cim_tile_memory=False: the arena need of PICOGPT_TENSOR_ARENA_SIZE's figure). Inputs are
     checked by the runtime; a refused one raises ValueError (token ids, window, option values)
     or ChipError (anything else), with the runtime's message.

@@ -72,7 +72,7 @@ static void usage(const char *argv0) {
           "                faster products on x86-64 with AVX-512 VNNI)\n"
           "  --simd_no_tables  keep none of the tables the x86-64 kernels read instead of\n"
           "                working values out; with --cim_no_tile_memory the arena need is then\n"
-          "                PICOGPT_TENSOR_ARENA_SIZE's figure (default: keep them, ~33 KB)\n"
+          "                PICOGPT_TENSOR_ARENA_SIZE's figure (default: keep them, ~32 KB)\n"
           "  non-ideal macros, simulated (host only; default: exact, bit-exact with TFLite Micro;\n"
           "  cim_runtime/README.md \"Non-ideality simulation\"):\n"
           "  --cim_adc_bits  ADC bits per column partial sum of a tile, 2..16; 0 = no ADC\n"
