@@ -69,10 +69,6 @@ picogpt_status pg_interpreter_init(pg_interpreter *it, const void *model, size_t
   if (st != PICOGPT_OK) return st;
 #endif
   if (fused > 0) { /* the fused ops' inputs and outputs live from their new slots */
-    for (int32_t i = 0; i < it->num_tensors; ++i) {
-      it->tensors[i].first_use = -1;
-      it->tensors[i].last_use = -1;
-    }
     st = pg_compute_lifetimes(it);
     if (st != PICOGPT_OK) return st;
   }

@@ -242,10 +242,14 @@ PG_TARGET_AVX512VNNI static int32_t flip_correction(const int8_t *x, int32_t n) 
   return (int32_t)((uint32_t)pg_sum_i8_avx512(x, n) << 7);
 }
 
-/* The 64-input slice at k: bytes k .. min(k + 64, n_in) - 1. */
-PG_TARGET_AVX512VNNI static inline __mmask64 slice_mask(int32_t k, int32_t n_in) {
-  const int32_t left = n_in - k;
-  return left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+/* Stores the first min(left, 16) int32 lanes; a whole vector with a plain store (masked
+ * stores to memory are slow on Zen 4). */
+PG_TARGET_AVX512VNNI static inline void store_i32_lanes(int32_t *out, __m512i v, int32_t left) {
+  if (left >= 16) {
+    _mm512_storeu_si512(out, v);
+  } else {
+    _mm512_mask_storeu_epi32(out, pg_lanes16(left), v);
+  }
 }
 
 /* The sums of eight vectors' lanes, in order: pairs of vectors interleaved and added (32-bit,
@@ -285,7 +289,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void rows_vnni
   __m512i p[8], r[8];
   for (int i = 0; i < 8; ++i) p[i] = r[i] = _mm512_setzero_si512();
   for (int32_t k = 0; k < n_in; k += 64) {
-    const __mmask64 m = slice_mask(k, n_in);
+    const __mmask64 m = pg_lanes64(n_in - k);
     const __m512i xv = _mm512_maskz_loadu_epi8(m, x + k);
     const __m512i u = _mm512_xor_si512(xv, sign);
     for (int i = 0; i < 8; ++i) {
@@ -313,21 +317,16 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
                                                int32_t stride, const int8_t *x,
                                                int32_t x_offset, int32_t *out) {
   const intptr_t s = stride;
-  /* Rows shorter than 8 inputs (attention's product with the new token's value: one input)
-   * cost less in the scalar kernel than in a block's loads and lane sums. */
-  if (n_in == 1 && stride == 1) { /* one input per row: 16 rows per multiply */
+  if (n_in == 1 && stride == 1) { /* one input per row (the new token's value): 16 rows at once */
     const __m512i x0 = _mm512_set1_epi32(x[0] + x_offset);
     for (int32_t n = 0; n < n_out; n += 16) {
-      const __mmask16 k = n_out - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_out - n)) - 1u);
-      const __m512i p = _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, w + n)), x0);
-      if (k == 0xFFFF) {
-        _mm512_storeu_si512(out + n, p);
-      } else {
-        _mm512_mask_storeu_epi32(out + n, k, p);
-      }
+      const __m512i w16 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(pg_lanes16(n_out - n), w + n));
+      store_i32_lanes(out + n, _mm512_mullo_epi32(w16, x0), n_out - n);
     }
     return;
   }
+  /* Other rows shorter than 8 inputs cost less in the scalar kernel than in a block's loads
+   * and lane sums. */
   if (n_in < 8 || x_offset < -127 || x_offset > 128) {
     pg_matvec_scalar(w, n_out, n_in, stride, x, x_offset, out);
     return;
@@ -335,7 +334,7 @@ PG_TARGET_AVX512VNNI void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, i
   if (n_out == 1) { /* one row (attention's score for the new token): no lane sums of eight */
     __m512i p = _mm512_setzero_si512();
     for (int32_t k = 0; k < n_in; k += 64) {
-      const __mmask64 m = slice_mask(k, n_in);
+      const __mmask64 m = pg_lanes64(n_in - k);
       const __m512i xv = _mm512_maskz_loadu_epi8(m, x + k);
       const __m512i wv = _mm512_maskz_loadu_epi8(m, w + k);
       const __m512i u = _mm512_xor_si512(xv, _mm512_set1_epi8(-128));
@@ -382,14 +381,11 @@ PG_TARGET_AVX512VNNI void pg_matvec_sums_avx512vnni(const int8_t *w, int32_t n_o
   /* minus (128 - x_offset) sum_k w_k; int32 lanes wrap like the scalar sums */
   const __m512i c = _mm512_set1_epi32(128 - x_offset);
   for (int32_t n = 0; n < n_out; n += 16) {
-    const __mmask16 k = n_out - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_out - n)) - 1u);
-    const __m512i v = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, out + n),
-                                       _mm512_mullo_epi32(c, _mm512_maskz_loadu_epi32(k, row_sums + n)));
-    if (k == 0xFFFF) {
-      _mm512_storeu_si512(out + n, v);
-    } else {
-      _mm512_mask_storeu_epi32(out + n, k, v);
-    }
+    const __mmask16 k = pg_lanes16(n_out - n);
+    const __m512i sums = _mm512_maskz_loadu_epi32(k, row_sums + n);
+    store_i32_lanes(out + n,
+                    _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, out + n), _mm512_mullo_epi32(c, sums)),
+                    n_out - n);
   }
 }
 

@@ -66,9 +66,7 @@ static picogpt_status parse_tensor(pg_interpreter *it, const pg_fb *fb,
                    (int)index, t->name);
   }
   t->type = (uint8_t)type;
-  t->is_variable = is_variable ? 1 : 0;
-  t->first_use = -1;
-  t->last_use = -1;
+  t->is_variable = is_variable ? 1 : 0; /* first_use, last_use: pg_compute_lifetimes */
   const uint32_t elem_size = pg_type_size(type);
   if (type < 0 || elem_size == 0) {
     return pg_fail(it, PICOGPT_ERR_UNSUPPORTED_TYPE, "tensor %d '%s': type %s (%d) not supported",

@@ -8,7 +8,12 @@
 
 picogpt_status pg_compute_lifetimes(pg_interpreter *it) {
   /* first_use: producing op; last_use: last consuming op. Graph inputs are
-   * marked with first_use = -2 (planned for the whole graph, never reused). */
+   * marked with first_use = -2 (planned for the whole graph, never reused). From scratch:
+   * init runs this again after fusing ops. */
+  for (int32_t i = 0; i < it->num_tensors; ++i) {
+    it->tensors[i].first_use = -1;
+    it->tensors[i].last_use = -1;
+  }
   for (int i = 0; i < it->num_inputs; ++i) {
     pg_tensor *t = &it->tensors[it->inputs[i]];
     if (t->is_constant) {

@@ -341,7 +341,7 @@ static inline __attribute__((always_inline)) void requantize_loop(
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out) {
   if (q->multiplier && q->shift && q->row_sum && !q->offset) {
     requantize_loop(acc, n, q, out, RQ_CHANNELS_ROW_SUMS);
-#if PG_SIMD_DISPATCH /* only x86-64 hosts keep int32 offsets for every layer (matmul.c) */
+#if PG_SIMD_DISPATCH /* only x86-64 hosts keep int32 offsets for every layer (simd_tables) */
   } else if (q->multiplier && q->shift && q->offset && !q->row_sum) {
     requantize_loop(acc, n, q, out, RQ_CHANNELS_OFFSETS);
 #endif

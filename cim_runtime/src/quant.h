@@ -131,8 +131,9 @@ typedef struct pg_requant {
   const int8_t *shift;       /* (n,) per channel (-31..30), or NULL: shift_all */
   int32_t right_shifts_only; /* every shift[i] <= 0 (a hint for the scalar loop) */
 #if PG_SIMD_DISPATCH
-  /* x86-64 hosts, per-channel right shifts only: -shift[i] and its rounding mask
-   * 2^-shift[i] - 1 as int32, which the AVX-512 loop loads instead of working them out. */
+  /* x86-64 hosts with picogpt_options.simd_tables, per-channel right shifts only: -shift[i]
+   * and its rounding mask 2^-shift[i] - 1 as int32, which the SIMD loops load instead of
+   * working them out (pg_requant_shift_tables). */
   const int32_t *right_shift, *round_mask;
 #endif
   int32_t offset_all;
@@ -140,6 +141,14 @@ typedef struct pg_requant {
   int32_t output_zero_point, act_min, act_max;
 } pg_requant;
 void pg_requantize_scalar(const int32_t *acc, int32_t n, const pg_requant *q, int8_t *out);
+#if PG_SIMD_DISPATCH
+/* FULLY_CONNECTED's case with the host's shift tables: per-channel multipliers, int32
+ * offsets, right shifts only; the SIMD requantize loops read right_shift and round_mask. */
+static inline int pg_requant_shift_tables(const struct pg_requant *q) {
+  return q->multiplier != NULL && q->offset != NULL && q->row_sum == NULL &&
+         q->right_shifts_only && q->right_shift != NULL && q->round_mask != NULL;
+}
+#endif
 
 /* Quantized binary elementwise ops, TFLite Micro's int8 reference arithmetic. */
 typedef enum pg_binary_op { PG_BIN_ADD, PG_BIN_SUB, PG_BIN_MUL, PG_BIN_SQUARED_DIFFERENCE } pg_binary_op;

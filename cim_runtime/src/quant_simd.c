@@ -105,8 +105,7 @@ PG_TARGET_AVX2 void pg_requantize_avx2(const int32_t *acc, int32_t n, const pg_r
   __m256i m = _mm256_set1_epi32(q->multiplier_all), ls, rs;
   split_shift8(_mm256_set1_epi32(q->shift_all), &ls, &rs);
   int32_t i = 0;
-  if (q->multiplier && q->offset && !q->row_sum && q->right_shifts_only && q->right_shift &&
-      q->round_mask) { /* FULLY_CONNECTED on a host: the shift tables (quant.h) */
+  if (pg_requant_shift_tables(q)) { /* FULLY_CONNECTED on a host (quant.h) */
     const int32_t *offset = q->offset, *multiplier = q->multiplier;
     const int32_t *right_shift = q->right_shift, *round_mask = q->round_mask;
     for (; i + 8 <= n; i += 8) {
@@ -287,12 +286,6 @@ PG_TARGET_AVX512VNNI static inline void split_shift16(__m512i shift, __m512i *ls
   *rs = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
 }
 
-/* The first min(left, 16) of 16 lanes: the last (or only) vector of a row is masked, so no
- * AVX2 or scalar tail runs. */
-PG_TARGET_AVX512VNNI static inline __mmask16 lanes16(int32_t left) {
-  return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
-
 PG_TARGET_AVX512VNNI void pg_row_sums_avx512(const int8_t *m, int32_t rows, int32_t cols,
                                              int32_t stride, int32_t *out) {
   for (int32_t r = 0; r < rows; ++r) out[r] = pg_sum_i8_avx512(m + (intptr_t)r * stride, cols);
@@ -310,7 +303,7 @@ PG_TARGET_AVX512VNNI static inline void clamp_store_i8(int8_t *out, __m512i v, _
   if (left >= 16) {
     _mm_storeu_si128((__m128i *)out, bytes);
   } else {
-    _mm_mask_storeu_epi8(out, lanes16(left), bytes);
+    _mm_mask_storeu_epi8(out, pg_lanes16(left), bytes);
   }
 }
 
@@ -336,7 +329,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void requantiz
   split_shift16(_mm512_set1_epi32(q->shift_all), &ls, &rs);
   __m512i mask = pot_mask16(rs), half = _mm512_srai_epi32(mask, 1);
   for (int32_t i = 0; i < n; i += 16) {
-    const __mmask16 k = lanes16(n - i);
+    const __mmask16 k = pg_lanes16(n - i);
     __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), offset_all);
     if (has_offset) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, offset + i));
     if (has_row_sum) {
@@ -363,9 +356,8 @@ PG_TARGET_AVX512VNNI void pg_requantize_avx512(const int32_t *acc, int32_t n,
                                                const pg_requant *q, int8_t *out) {
   const int has_offset = q->offset != NULL, has_row_sum = q->row_sum != NULL;
   const int has_multiplier = q->multiplier != NULL, has_shift = q->shift != NULL;
-  if (has_multiplier && has_shift && has_offset && !has_row_sum && q->right_shifts_only &&
-      q->right_shift != NULL && q->round_mask != NULL) {
-    requantize16(acc, n, q, out, 1, 0, 1, 1, 1, 1); /* FULLY_CONNECTED */
+  if (pg_requant_shift_tables(q)) {
+    requantize16(acc, n, q, out, 1, 0, 1, 1, 1, 1); /* FULLY_CONNECTED on a host (quant.h) */
   } else if (!has_multiplier && !has_shift && !has_row_sum && !has_offset &&
              q->shift_all <= 0) {
     requantize16(acc, n, q, out, 0, 0, 0, 0, 1, 0); /* BATCH_MATMUL */
@@ -420,7 +412,7 @@ PG_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void binary16(
   const input_rescale r1 = input_rescale_of(p->input1_multiplier, p->input1_shift);
   const input_rescale r2 = input_rescale_of(p->input2_multiplier, p->input2_shift);
   for (int32_t i = 0; i < n; i += 16) {
-    const __mmask16 k = lanes16(n - i);
+    const __mmask16 k = pg_lanes16(n - i);
     const __m512i x =
         a_step ? _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)), off1)
                : a_bcast;
@@ -535,7 +527,7 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   int32_t exps[PG_SOFTMAX_KEEP];
   __m512i vmax = _mm512_set1_epi8(-128);
   for (int32_t c = 0; c < depth; c += 64) {
-    const __mmask64 k = depth - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (depth - c)) - 1);
+    const __mmask64 k = pg_lanes64(depth - c);
     vmax = _mm512_mask_max_epi8(vmax, k, vmax, _mm512_maskz_loadu_epi8(k, x + c));
   }
   __m256i m32 = _mm256_max_epi8(_mm512_castsi512_si256(vmax), _mm512_extracti64x4_epi64(vmax, 1));
@@ -551,7 +543,7 @@ PG_TARGET_AVX512VNNI int pg_softmax_row_avx512(const int8_t *x, int32_t depth,
   const __m512i half = _mm512_set1_epi32(2048);
   __m512i vsum = _mm512_setzero_si512();
   for (int32_t c = 0; c < depth; c += 16) {
-    const __mmask16 k = lanes16(depth - c);
+    const __mmask16 k = pg_lanes16(depth - c);
     const __m512i index = _mm512_sub_epi32(vmax32, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x + c)));
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, index, exp_q0, 4);
     _mm512_storeu_si512(exps + c, e);

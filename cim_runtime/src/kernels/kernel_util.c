@@ -9,27 +9,27 @@
 void pg_copy(void *dst, const void *src, size_t bytes) {
 #if PG_SIMD_DISPATCH /* an x86-64 host: its C library copies with vector moves */
   memcpy(dst, src, bytes);
-  return;
-#endif
+#else
   uint8_t *d = (uint8_t *)dst;
   const uint8_t *s = (const uint8_t *)src;
   if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) {
     for (; bytes >= 4; bytes -= 4, d += 4, s += 4) *(pg_word *)(void *)d = *(const pg_word *)(const void *)s;
   }
   for (; bytes > 0; --bytes) *d++ = *s++;
+#endif
 }
 
 void pg_fill(void *dst, int32_t byte, size_t bytes) {
 #if PG_SIMD_DISPATCH
   memset(dst, byte, bytes);
-  return;
-#endif
+#else
   uint8_t *d = (uint8_t *)dst;
   const uint8_t b = (uint8_t)byte;
   for (; bytes > 0 && ((uintptr_t)d & 3u) != 0; --bytes) *d++ = b;
   const pg_word word = 0x01010101u * b;
   for (; bytes >= 4; bytes -= 4, d += 4) *(pg_word *)(void *)d = word;
   for (; bytes > 0; --bytes) *d++ = b;
+#endif
 }
 
 int pg_same_shape(const pg_tensor *a, const pg_tensor *b) {
