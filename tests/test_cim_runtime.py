@@ -162,12 +162,47 @@ def assert_clean_error(code, out, want_code, *messages):
         (["--cim_weight_noise", "-1"], ["'--cim_weight_noise -1'", "[0, 100]"]),
         (["--cim_noise_seed", "x"], ["'--cim_noise_seed x'", "[0, 18446744073709551615]"]),
         (["--simd", "sse"], ["--simd sse: unknown SIMD path; expected auto, scalar, avx2"]),
+        (["--simd_no_tables", "yes"], ["unexpected argument 'yes'"]),
     ],
 )
 def test_cli_rejects_bad_input_with_a_message(built, args, messages):
     cli, model = cli_paths(built)
     code, out = run([cli, model, *args], timeout=60)
     assert_clean_error(code, out, 2, "error: ", *messages)
+
+
+@pytest.mark.parametrize(
+    "args, want_code, message",
+    [
+        (["--simd_tables", "maybe"], 2, "--simd_tables maybe: expected on or off"),
+        (["--tile_memory", "2"], 2, "--tile_memory 2: expected on or off"),
+        (["--steps", "0"], 2, "--steps 0: expected an integer in [1, 100000000]"),
+        (["--simd", "sse"], 2, "--simd sse: unknown SIMD path"),
+        (["--bogus", "1"], 2, "unexpected argument --bogus"),
+    ],
+)
+def test_bench_rejects_bad_options_with_a_message(built, args, want_code, message):
+    bench = os.path.join(built, "cim_runtime", "apps", "picogpt_bench")
+    code, out = run([bench, cli_paths(built)[1], *args], timeout=60)
+    assert_clean_error(code, out, want_code, message)
+
+
+def test_bench_rejects_bad_model_files_with_a_message(built, tmp_path):
+    """picogpt_bench reads its model as the CLI does (apps/model_file.c): a directory, a missing,
+    an empty or a corrupt file is one message and exit status 1, never a crash."""
+    bench = os.path.join(built, "cim_runtime", "apps", "picogpt_bench")
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"TFL3" * 25)
+    for path, message in (
+        (str(tmp_path), "is a directory, not a file"),
+        (str(tmp_path / "missing.tflite"), "cannot open model file"),
+        (str(empty), "has 0 bytes; a model has 1..2147483647"),
+        (str(corrupt), "error: "),
+    ):
+        code, out = run([bench, path, "--steps", "1"], timeout=60)
+        assert_clean_error(code, out, 1, message)
 
 
 def test_cli_cim_report_and_device_options(built):

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "pico_gpt/runtime.h"
+#include "model_file.h"
 #include "simd_choice.h"
 
 static _Alignas(16) uint8_t g_arena[8u * 1024u * 1024u];
@@ -72,22 +73,14 @@ int main(int argc, char **argv) {
     }
   }
   if (apply_simd_choice(simd) != 0) return 2;
-  FILE *f = fopen(argv[1], "rb");
-  if (f == NULL) {
-    fprintf(stderr, "error: cannot open %s\n", argv[1]);
-    return 1;
-  }
-  fseek(f, 0, SEEK_END);
-  const long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *model = (uint8_t *)aligned_alloc(16, ((size_t)n + 15) & ~(size_t)15);
-  if (model == NULL || fread(model, 1, (size_t)n, f) != (size_t)n) return 1;
-  fclose(f);
+  size_t n = 0;
+  uint8_t *model = read_model_file(argv[1], &n);
+  if (model == NULL) return 1;
   picogpt_options options = {0};
   options.cim_tile_memory = tile_memory;
   options.simd_tables = simd_tables;
   picogpt_status st =
-      picogpt_init_with_options(&g_rt, model, (size_t)n, g_arena, sizeof g_arena, &options);
+      picogpt_init_with_options(&g_rt, model, n, g_arena, sizeof g_arena, &options);
   if (st != PICOGPT_OK) {
     fprintf(stderr, "error: %s\n", picogpt_last_error(&g_rt));
     return 1;

@@ -10,17 +10,16 @@
  * and model steps per generated token, arena bytes, CIM tile products and MACs per
  * step; --cim_report adds the mapping of the weights onto the CIM macros and the cost
  * model's figures per token. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno */
-#include <errno.h>
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cim_report.h"
 #include "cli_options.h"
 #include "metadata_vocab.h"
+#include "model_file.h"
 #include "pico_gpt/runtime.h"
 #include "simd_choice.h"
 #if PICOGPT_HAVE_MODEL_DATA
@@ -28,7 +27,6 @@
 #endif
 
 #define HOST_ARENA_BYTES (8u * 1024u * 1024u)
-#define MAX_MODEL_BYTES 0x7fffffffu /* the runtime's limit */
 static _Alignas(16) uint8_t g_arena[HOST_ARENA_BYTES];
 static picogpt_runtime g_rt;
 static metadata_vocab g_metadata_vocab; /* a .tflite's vocabulary (embedded models have theirs) */
@@ -86,39 +84,6 @@ static void usage(const char *argv0) {
           "                sum| in an exact run of the same generation first (default: the\n"
           "                tile's bound)\n",
           argv0, PICOGPT_MAX_VOCAB, HOST_ARENA_BYTES, HOST_ARENA_BYTES, CIM_HAL_DEFAULT_MACROS);
-}
-
-/* The whole model file, 16-byte aligned (constant tensors must be aligned), or NULL after
- * printing why not. */
-static uint8_t *read_model_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "error: cannot open model file '%s': %s\n", path, strerror(errno));
-    return NULL;
-  }
-  struct stat st;
-  uint8_t *buf = NULL;
-  if (fstat(fileno(f), &st) != 0) {
-    fprintf(stderr, "error: cannot read model file '%s': %s\n", path, strerror(errno));
-  } else if (!S_ISREG(st.st_mode)) {
-    fprintf(stderr,
-            "error: model file '%s' is %s, not a file; pass an exported .tflite "
-            "(tf_convert_to_tflite.py writes one)\n",
-            path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
-  } else if (st.st_size == 0 || (uint64_t)st.st_size > MAX_MODEL_BYTES) {
-    fprintf(stderr, "error: model file '%s' has %lld bytes; a model has 1..%u\n", path,
-            (long long)st.st_size, MAX_MODEL_BYTES);
-  } else {
-    *size = (size_t)st.st_size;
-    buf = (uint8_t *)aligned_alloc(16, (*size + 15) & ~(size_t)15);
-    if (buf == NULL || fread(buf, 1, *size, f) != *size) {
-      fprintf(stderr, "error: cannot read the %zu bytes of model file '%s'\n", *size, path);
-      free(buf);
-      buf = NULL;
-    }
-  }
-  fclose(f);
-  return buf;
 }
 
 /* The vocabulary of a .tflite from its "pico_gpt" metadata; 0, or -1 after printing why. */
