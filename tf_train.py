@@ -34,7 +34,7 @@ from tf_model.checkpoint import (
     load_resume_state,
 )
 from tf_model.config import PicoGPTConfig
-from tf_model.trainer import Trainer, TrainError, estimate_loss
+from tf_model.trainer import Trainer, TrainError, cpu_has_bfloat16, estimate_loss
 
 _NOT_CONFIG = set(globals())
 # -----------------------------------------------------------------------------
@@ -72,7 +72,7 @@ min_lr = 3e-4  # usually learning_rate / 10
 # system
 seed = 1337  # model initialisation and batch sampling; the same seed gives the same run
 xla = "auto"  # XLA-compile the train step: "on", "off", or "auto" (on for GPU; plain tf.function measured faster on CPU)
-mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16' or 'float32'
+mixed_precision = "auto"  # 'auto' (float16 on GPU, float32 on CPU), 'float16', 'bfloat16' (fast on CPUs with AVX-512 BF16 or AMX) or 'float32'
 # quantization-aware fine-tuning (docs/export.md): init_from=DIR of a trained model, or resume
 qat = False  # train through the int8 step model's rounding (fake quantization, tf_model/qat.py)
 qat_ranges = "percentile"  # how the int8 activation ranges are chosen (tf_model/quant_ranges.py)
@@ -119,14 +119,14 @@ def check_settings(cfg):
             "finished float run (model.keras + model_config.pkl), or --init_from=resume to "
             "continue an interrupted QAT run"
         )
-    if cfg["qat"] and cfg["mixed_precision"] == "float16":
+    if cfg["qat"] and cfg["mixed_precision"] in ("float16", "bfloat16"):
         raise TrainError(
-            "--qat=True needs float32: int8 steps of small ranges are below float16's "
-            "resolution. Use --mixed_precision=auto or float32."
+            f"--qat=True needs float32: int8 steps of small ranges are below "
+            f"{cfg['mixed_precision']}'s resolution. Use --mixed_precision=auto or float32."
         )
     choices = {
         "xla": ("auto", "on", "off"),
-        "mixed_precision": ("auto", "float16", "float32"),
+        "mixed_precision": ("auto", "float16", "bfloat16", "float32"),
         "qat_ranges": POLICIES,
     }
     for key, allowed in choices.items():
@@ -267,6 +267,7 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
     previous set as it was and no temp file behind. model_config.pkl records the digest of the
     model.keras saved with it, and the loader checks it."""
     from tf_model.fileio import sha256_file, staged_files
+    from tf_model.model import float32_twin
 
     out = cfg["out_dir"]
     paths = {name: os.path.join(out, name) for name in SAVED_SET}
@@ -283,7 +284,7 @@ def save_checkpoint(cfg, trainer, data_dir, iter_num, best_val_loss, data_rng_st
         with staged_files() as stage:
             if save_model:
                 model_tmp = stage.path(paths[MODEL_FILE])
-                trainer.model.save(model_tmp)
+                float32_twin(trainer.model).save(model_tmp)  # loads as a float32 model
                 manifest = {**model_config, "model_sha256": sha256_file(model_tmp)}
                 stage.write(paths[CONFIG_FILE], pickle.dumps(manifest))
             state = {**model_config, **trainer.state(), "data_rng_state": data_rng_state}
@@ -375,16 +376,21 @@ def main(argv):
 
     keras.utils.set_random_seed(cfg["seed"])
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    use_float16 = cfg["mixed_precision"] == "float16" or (
-        cfg["mixed_precision"] == "auto" and has_gpu and not cfg["qat"]
-    )
+    precision = cfg["mixed_precision"]
+    if precision == "auto":
+        precision = "float16" if has_gpu and not cfg["qat"] else "float32"
+    if precision == "bfloat16" and not has_gpu and not cpu_has_bfloat16():
+        print(
+            "note: --mixed_precision=bfloat16 on a CPU without AVX-512 BF16 or AMX: its bfloat16 "
+            "matmuls are emulated and likely slower than float32 (--mixed_precision=auto)"
+        )
     use_xla = cfg["xla"] == "on" or (cfg["xla"] == "auto" and has_gpu)
     quant_ranges = None
     if resume is not None:
         quant_ranges = resume.get("quant_ranges")
     elif cfg["qat"]:
         quant_ranges = initial_quant_ranges(cfg, init.model, data)
-    trainer = Trainer(cfg, model_config, use_float16, use_xla, quant_ranges)
+    trainer = Trainer(cfg, model_config, precision, use_xla, quant_ranges)
     iter_num, best_val_loss = 0, float("inf")
     if init is not None:
         for variable, value in zip(trainer.model.weights, init.model.weights):
@@ -403,7 +409,7 @@ def main(argv):
     start_iter = iter_num
     print(
         f"PicoGPT {count_params(trainer.model):,} parameters | {model_config} | "
-        f"{'float16 mixed' if use_float16 else 'float32'} on {'GPU' if has_gpu else 'CPU'} | XLA {'on' if use_xla else 'off'}"
+        f"{precision if precision == 'float32' else precision + ' mixed'} on {'GPU' if has_gpu else 'CPU'} | XLA {'on' if use_xla else 'off'}"
     )
 
     eval_rng = np.random.default_rng(cfg["seed"] + 1)

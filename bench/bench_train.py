@@ -48,7 +48,7 @@ class TrainStepTimer:
 
         cfg = {**tf_train.DEFAULTS, "batch_size": batch_size, "block_size": block_size}
         self.trainer = tf_train.Trainer(
-            cfg, PicoGPTConfig(block_size=block_size), use_float16=False, use_xla=xla
+            cfg, PicoGPTConfig(block_size=block_size), precision="float32", use_xla=xla
         )
         rng = np.random.default_rng(0)
         self.x = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)

@@ -333,3 +333,36 @@ def test_config_errors_exit_cleanly(corpus_dir, tmp_path):
     r = train(corpus_dir, tmp_path, "--batch_size=0")
     assert r.returncode == 2 and "--batch_size must be >= 1, got 0" in r.stderr
     assert_no_traceback(r.stderr)
+
+
+def test_bfloat16_run_learns_and_saves_a_float32_model(corpus_dir, tmp_path, capsys, monkeypatch):
+    """--mixed_precision=bfloat16: the loss falls like float32's, and model.keras loads as a
+    float32 model whose logits are those of its weights in float32 (what sampling and export use).
+    On a CPU without native bfloat16 the run says it will likely be slower (here: pretended)."""
+    import keras
+    import numpy as np
+
+    import tf_train
+    from tf_model import PicoGPT
+    from tf_model.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(tf_train, "cpu_has_bfloat16", lambda: False)
+    out_dir = tmp_path / "bf16"
+    args = [f"--data_dir={corpus_dir}", f"--out_dir={out_dir}", *TINY_MODEL_ARGS, *SCHEDULE]
+    try:
+        status = tf_train.main([*args, "--max_iters=60", "--eval_interval=60", "--eval_iters=4",
+                                "--mixed_precision=bfloat16"])  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = capsys.readouterr().out
+    assert status == 0 and "bfloat16 mixed on CPU" in out
+    assert "note: --mixed_precision=bfloat16 on a CPU without AVX-512 BF16 or AMX" in out
+    rows = read_metrics(out_dir)
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"]) - 0.8, rows
+    ckpt = load_checkpoint(str(out_dir))
+    assert ckpt.model.dtype_policy.name == "float32"
+    assert all(layer.dtype_policy.name == "float32" for layer in ckpt.model._flatten_layers())
+    reference = PicoGPT(ckpt.config)
+    reference.set_weights(ckpt.model.get_weights())
+    x = np.arange(32, dtype=np.int32)[None] % ckpt.config.vocab_size
+    np.testing.assert_array_equal(ckpt.model(x).numpy(), reference(x).numpy())

@@ -206,7 +206,7 @@ def test_a_failed_save_keeps_the_previous_set(used_dir, monkeypatch, failing):
     names = sorted(os.listdir(d))
     info = pickle.loads(before["model_config.pkl"])
     cfg = {**tf_train.DEFAULTS, **info["train_config"], "out_dir": str(d)}
-    trainer = tf_train.Trainer(cfg, PicoGPTConfig(**info["model_args"]), False, False)
+    trainer = tf_train.Trainer(cfg, PicoGPTConfig(**info["model_args"]), "float32", False)
     stage_path = StagedFiles.path
 
     def path(self, final_path):

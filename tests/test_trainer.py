@@ -18,13 +18,16 @@ def batch(seed=0):
     return x, np.roll(x, -1, axis=1)
 
 
-@pytest.mark.parametrize("use_xla, use_float16", [(False, False), (True, False), (False, True)])
-def test_train_step_lowers_the_loss(use_xla, use_float16):
+@pytest.mark.parametrize(
+    "use_xla, precision",
+    [(False, "float32"), (True, "float32"), (False, "float16"), (False, "bfloat16")],
+)
+def test_train_step_lowers_the_loss(use_xla, precision):
     import keras
 
     try:
         trainer = tf_train.Trainer(
-            {**tf_train.DEFAULTS, "learning_rate": 1e-2}, TINY, use_float16, use_xla
+            {**tf_train.DEFAULTS, "learning_rate": 1e-2}, TINY, precision, use_xla
         )
         x, y = batch()
         losses = [float(trainer.train_step(x, y)) for _ in range(15)]
@@ -36,7 +39,7 @@ def test_train_step_lowers_the_loss(use_xla, use_float16):
 
 def test_weight_decay_skips_layernorm_scales():
     trainer = tf_train.Trainer(
-        {**tf_train.DEFAULTS, "learning_rate": 0.1, "weight_decay": 0.5}, TINY, False, False
+        {**tf_train.DEFAULTS, "learning_rate": 0.1, "weight_decay": 0.5}, TINY, "float32", False
     )
     variables = trainer.model.trainable_variables
     before = {v.path: v.numpy().copy() for v in variables}
@@ -52,27 +55,27 @@ def test_weight_decay_skips_layernorm_scales():
 
 def test_gradient_clipping_and_betas_are_configured():
     cfg = {**tf_train.DEFAULTS, "grad_clip": 0.5, "beta1": 0.8, "beta2": 0.95}
-    trainer = tf_train.Trainer(cfg, TINY, False, False)
+    trainer = tf_train.Trainer(cfg, TINY, "float32", False)
     opt = trainer.optimizer
     assert (opt.global_clipnorm, opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.8, 0.95, 1e-8)
     assert (
-        tf_train.Trainer({**cfg, "grad_clip": 0.0}, TINY, False, False).optimizer.global_clipnorm
+        tf_train.Trainer({**cfg, "grad_clip": 0.0}, TINY, "float32", False).optimizer.global_clipnorm
         is None
     )
 
 
 def test_state_round_trip_restores_weights_and_optimizer():
-    a = tf_train.Trainer(tf_train.DEFAULTS, TINY, False, False)
+    a = tf_train.Trainer(tf_train.DEFAULTS, TINY, "float32", False)
     x, y = batch()
     for _ in range(3):
         a.train_step(x, y)
-    b = tf_train.Trainer(tf_train.DEFAULTS, TINY, False, False)
+    b = tf_train.Trainer(tf_train.DEFAULTS, TINY, "float32", False)
     b.load_state(a.state())
     np.testing.assert_array_equal(float(a.eval_step(x, y)), float(b.eval_step(x, y)))
     for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
     other = tf_train.Trainer(
-        tf_train.DEFAULTS, PicoGPTConfig(**{**TINY.to_dict(), "n_layer": 2}), False, False
+        tf_train.DEFAULTS, PicoGPTConfig(**{**TINY.to_dict(), "n_layer": 2}), "float32", False
     )
     with pytest.raises(tf_train.TrainError, match="does not match"):
         other.load_state(a.state())
@@ -93,8 +96,59 @@ def test_estimate_loss_uses_its_own_rng(corpus_dir):
 
     data = CharDataset(str(corpus_dir), 16, 4, seed=1)
     config = PicoGPTConfig(**{**TINY.to_dict(), "vocab_size": data.meta["vocab_size"]})
-    trainer = tf_train.Trainer(tf_train.DEFAULTS, config, False, False)
+    trainer = tf_train.Trainer(tf_train.DEFAULTS, config, "float32", False)
     state = data.get_rng_state()
     losses = tf_train.estimate_loss(trainer, data, 3, np.random.default_rng(0))
     assert set(losses) == {"train", "val"} and all(np.isfinite(list(losses.values())))
     assert data.get_rng_state() == state  # evaluation must not shift the training batch stream
+
+
+def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    """mixed_bfloat16: matmuls in bfloat16, variables float32, a loss near float32's, and a
+    saved model that loads as a float32 model (sampling and export stay in float32)."""
+    import keras
+
+    from tf_model import PicoGPT
+    from tf_model.model import float32_twin
+
+    x, y = batch()
+    try:
+        trainer = tf_train.Trainer(tf_train.DEFAULTS, TINY, "bfloat16", False)
+        block = trainer.model.blocks[0]
+        assert block.attn.compute_dtype == "bfloat16" and block.mlp.compute_dtype == "bfloat16"
+        assert all(v.dtype == "float32" for v in trainer.model.weights)
+        assert trainer.optimizer.__class__.__name__ == "AdamW"  # no loss scaling
+        bf16_loss = float(trainer.eval_step(x, y))
+        trainer.train_step(x, y)
+        trainer.model.save(tmp_path / "mixed.keras")  # a mixed-policy file, as older runs saved
+        float32_twin(trainer.model).save(tmp_path / "model.keras")  # what tf_train.py saves
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    float_model = tf_train.Trainer(tf_train.DEFAULTS, TINY, "float32", False)
+    float_model.model.set_weights(trainer.model.get_weights())
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert isinstance(loaded, PicoGPT)
+    assert all(layer.compute_dtype == "float32" for layer in loaded.blocks)
+    np.testing.assert_array_equal(loaded(x).numpy(), float_model.model(x).numpy())
+    mixed = keras.models.load_model(tmp_path / "mixed.keras", compile=False)
+    assert mixed.dtype_policy.name == "mixed_bfloat16"  # it would read its weights as bfloat16
+    np.testing.assert_array_equal(float32_twin(mixed)(x).numpy(), float_model.model(x).numpy())
+    # before the step: same weights, float32 loss within bfloat16's rounding of it
+    fresh = tf_train.Trainer(tf_train.DEFAULTS, TINY, "float32", False)
+    fresh.model.set_weights(trainer.model.get_weights())
+    assert abs(float(fresh.eval_step(x, y)) - bf16_loss) < 0.1
+
+
+def test_unknown_precision_and_cpu_bfloat16_flags(tmp_path):
+    from tf_model.trainer import cpu_has_bfloat16
+
+    with pytest.raises(ValueError, match=r"precision must be one of .*got 'bf16'"):
+        tf_train.Trainer(tf_train.DEFAULTS, TINY, "bf16", False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert not cpu_has_bfloat16(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n")
+    assert cpu_has_bfloat16(str(cpuinfo))
+    cpuinfo.write_text("flags\t\t: amx_tile amx_bf16\n")
+    assert cpu_has_bfloat16(str(cpuinfo))
+    assert cpu_has_bfloat16(str(tmp_path / "no-such-file"))  # not Linux: nothing guessed

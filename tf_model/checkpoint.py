@@ -183,7 +183,11 @@ def load_checkpoint(model_dir, data_dir=None) -> Checkpoint:
             f"{keras_path} and {config_path} disagree (model.keras value, model_config.pkl value): "
             f"{diff}. Both files must come from the same tf_train.py run."
         )
-    return Checkpoint(model_dir, model, config, meta, data_dir, info)
+    from .model import float32_twin
+
+    # float32 even if the file kept a mixed policy (saved by a mixed-precision run before
+    # tf_train.py stored float32 twins): sampling and evaluation must not round the weights
+    return Checkpoint(model_dir, float32_twin(model), config, meta, data_dir, info)
 
 
 def recorded_data_dir(info, config_path):

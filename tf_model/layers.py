@@ -66,7 +66,9 @@ def dropout_mask(shape, seed, threshold, scale):
 @tf.function(jit_compile=True)
 def keep_and_scale(x, seed, threshold, scale):
     """x * scale where random_keep(x's shape), else 0: one fused pass, no mask in memory."""
-    return tf.where(random_keep(tf.shape(x), seed, threshold), x * scale, tf.zeros_like(x))
+    wide = tf.cast(x, tf.float32)
+    kept = tf.where(random_keep(tf.shape(x), seed, threshold), wide * tf.cast(scale, tf.float32), 0.0)
+    return tf.cast(kept, x.dtype)
 
 
 def dropout(x, seed, threshold, scale):
@@ -175,9 +177,11 @@ class LayerNormNoBias(keras.layers.Layer):
 def softmax_and_dropout(scores, causal, seed, offset, threshold, scale):
     """(att, dropped) of (B, T, T) scores: att = softmax over keys with the non-causal scores
     masked, dropped = att with dropout (random_keep at `offset`); one fused XLA kernel."""
-    att = tf.nn.softmax(tf.where(causal, scores, tf.cast(MASK_VALUE, scores.dtype)), axis=-1)
+    wide = tf.cast(scores, tf.float32)
+    att = tf.nn.softmax(tf.where(causal, wide, tf.constant(MASK_VALUE, tf.float32)), axis=-1)
     keep = random_keep(tf.shape(att), seed, threshold, offset)
-    return att, tf.where(keep, att * scale, tf.zeros_like(att))
+    dropped = tf.where(keep, att * tf.cast(scale, tf.float32), tf.zeros_like(att))
+    return att, tf.cast(dropped, scores.dtype)
 
 
 @tf.function(jit_compile=True)
@@ -185,8 +189,9 @@ def softmax_and_dropout_grad(d_dropped, att, row_dot, seed, offset, threshold, s
     """The scores' gradient given the dropped weights' one: softmax_and_dropout backward, with
     the same mask drawn again: att * (d_att - row_dot), d_att = d_dropped where kept * scale."""
     keep = random_keep(tf.shape(att), seed, threshold, offset)
-    d_att = tf.where(keep, d_dropped * scale, tf.zeros_like(d_dropped))
-    return att * (d_att - row_dot)
+    f32 = lambda t: tf.cast(t, tf.float32)
+    d_att = tf.where(keep, f32(d_dropped) * f32(scale), tf.zeros_like(f32(d_dropped)))
+    return tf.cast(f32(att) * (d_att - f32(row_dot)), d_dropped.dtype)
 
 
 def causal_self_attention(x, w_attn, w_proj, n_head, dropout=None):

@@ -57,5 +57,26 @@ class PicoGPT(keras.Model):
         return cls(**config)
 
 
+def float32_twin(model):
+    """`model` itself if it computes in float32, else a float32 PicoGPT holding its weights.
+
+    A model built under a mixed policy (mixed_bfloat16 / mixed_float16 training) reads its
+    float32 variables as 16-bit inside every call, and a .keras file keeps that policy: what is
+    saved, sampled or evaluated goes through this, so it computes in float32 whatever the
+    training precision was."""
+    if model.dtype_policy.name == "float32" and all(
+        layer.dtype_policy.name == "float32" for layer in model._flatten_layers()
+    ):
+        return model
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # the sublayers take the global policy
+    try:
+        twin = PicoGPT(model.config, name=model.name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def count_params(model):
     return sum(int(math.prod(w.shape)) for w in model.trainable_weights)

@@ -1,12 +1,32 @@
 """The compiled train step of tf_train.py: model, AdamW, loss (and QAT's agreement terms).
 
-    trainer = Trainer(cfg, PicoGPTConfig(...), use_float16=False, use_xla=False)
+    trainer = Trainer(cfg, PicoGPTConfig(...), precision="float32", use_xla=False)
     loss = trainer.train_step(x, y)          # (B, T) int32 inputs and targets
     losses = estimate_loss(trainer, data, eval_iters=200, rng=rng)
 
 `cfg` is tf_train.py's settings dict (learning rate, betas, clipping, qat_* weights). The
 Trainer knows nothing about files or progress bars; tf_train.py drives it and saves its state.
+
+`precision` is the compute dtype of the layers: "float32"; "float16" (Keras' mixed_float16 with
+dynamic loss scaling, for GPUs); or "bfloat16" (mixed_bfloat16: float16's 8-bit exponent, so no
+loss scaling, for CPUs with AVX-512 BF16 or AMX, where oneDNN runs bfloat16 matmuls at twice the
+float32 rate). Either mixed policy keeps the variables, LayerNorm statistics, the attention
+softmax and the loss in float32.
 """
+
+PRECISIONS = ("float32", "float16", "bfloat16")
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for native bf16 math
+
+
+def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), from Linux's
+    cpuinfo flags; True where there is no such file to read, so nothing is guessed there."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return True
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
 class TrainError(Exception):
@@ -29,15 +49,18 @@ def build_optimizer(cfg, keras):
 class Trainer:
     """Owns the model, optimizer and compiled steps; knows nothing about files or progress bars."""
 
-    def __init__(self, cfg, model_config, use_float16, use_xla, quant_ranges=None):
+    def __init__(self, cfg, model_config, precision, use_xla, quant_ranges=None):
         import keras
         import tensorflow as tf
 
         from tf_model import PicoGPT
 
         self.tf = tf
-        if use_float16:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        keras.mixed_precision.set_global_policy(
+            "float32" if precision == "float32" else f"mixed_{precision}"
+        )
         self.model = PicoGPT(model_config)
         self.fake_quant = None  # QAT: the int8 step model's rounding around self.model's weights
         self.consistency = self.margin = 0.0
@@ -47,7 +70,7 @@ class Trainer:
             self.fake_quant = FakeQuantPicoGPT(self.model, quant_ranges)
             self.consistency, self.margin = cfg["qat_consistency"], cfg["qat_margin"]
         optimizer = build_optimizer(cfg, keras)
-        if use_float16:
+        if precision == "float16":  # float16's small exponent range needs the loss scaled
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         self.optimizer = optimizer
         self.optimizer.build(self.model.trainable_variables)
