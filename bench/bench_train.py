@@ -6,13 +6,16 @@ optionally against a PyTorch eager implementation of the same model, interleaved
     uv run python bench/bench_train.py --iters 30 --xla off
     uv run python bench/bench_train.py --xla off --rounds 5 --torch_python ../torchenv/bin/python
     uv run python bench/bench_train.py --xla off --profile 10    # where a step's time goes, by op
+    uv run python bench/bench_train.py --xla off --precision both  # float32 and mixed bfloat16
 
 Each round times --iters steps of every setting, one setting after the other, so a machine
 shared with other jobs slows them alike; the table gives the median over all rounds, the best
 step, the CPU time per step (all threads; it moves less than wall time when the machine is
 busy), and the load average. With --torch_python (a python that can import torch; see
 bench_train_torch.py for a venv outside the project) every round also runs bench_train_torch.py,
-and the table gives each setting's speed-up over PyTorch eager. Target (issue #12): >= 2.5x.
+and the table gives each setting's speed-up over PyTorch eager (float32). Target (issue #12):
+>= 2.5x. --precision bfloat16 times tf_train.py's --mixed_precision=bfloat16; the default,
+auto, times it beside float32 on CPUs with AVX-512 BF16 or AMX, and float32 alone elsewhere.
 Prints `N ms/iter` last, for the fastest TensorFlow setting.
 
 --profile N traces N steps of each setting with TensorFlow's profiler (after the timed rounds)
@@ -38,9 +41,9 @@ TARGET_SPEEDUP = 2.5  # issue #12: >= 2.5x the PyTorch eager throughput on the s
 
 
 class TrainStepTimer:
-    """One compiled train step (default model, float32) and the times of the steps it ran."""
+    """One compiled train step (default model) and the times of the steps it ran."""
 
-    def __init__(self, xla, batch_size, block_size):
+    def __init__(self, xla, precision, batch_size, block_size):
         import numpy as np
 
         import tf_train
@@ -48,7 +51,7 @@ class TrainStepTimer:
 
         cfg = {**tf_train.DEFAULTS, "batch_size": batch_size, "block_size": block_size}
         self.trainer = tf_train.Trainer(
-            cfg, PicoGPTConfig(block_size=block_size), precision="float32", use_xla=xla
+            cfg, PicoGPTConfig(block_size=block_size), precision=precision, use_xla=xla
         )
         rng = np.random.default_rng(0)
         self.x = rng.integers(0, 65, size=(batch_size, block_size), dtype=np.int32)
@@ -132,6 +135,10 @@ def print_profile(name, op_types, top=20):
         print(f"| {op_type} | {count:.0f} | {ms:.2f} | {100 * ms / total:.1f}% |")
 
 
+def setting_name(xla, precision):
+    return f"XLA {'on' if xla else 'off'}, {precision if precision == 'float32' else 'mixed ' + precision}"
+
+
 def median(values):
     return sorted(values)[len(values) // 2]
 
@@ -144,6 +151,12 @@ def main():
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per round")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of every setting in turn")
     parser.add_argument("--xla", choices=["on", "off", "both"], default="both")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16", "both"],
+        default="auto",
+        help="compute dtype (auto: both where the CPU has native bfloat16, else float32)",
+    )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--block_size", type=int, default=128)
     parser.add_argument(
@@ -176,8 +189,17 @@ def main():
     import_keras()  # TensorFlow's C++ start-up log stays off the table
 
     load_before = os.getloadavg()[0]
-    settings = {"on": [True], "off": [False], "both": [True, False]}[args.xla]
-    timers = {xla: TrainStepTimer(xla, args.batch_size, args.block_size) for xla in settings}
+    from tf_model.trainer import cpu_has_bfloat16
+
+    if args.precision == "auto":
+        args.precision = "both" if cpu_has_bfloat16() else "float32"
+    xlas = {"on": [True], "off": [False], "both": [True, False]}[args.xla]
+    precisions = {"both": ["float32", "bfloat16"]}.get(args.precision, [args.precision])
+    timers = {
+        (xla, precision): TrainStepTimer(xla, precision, args.batch_size, args.block_size)
+        for xla in xlas
+        for precision in precisions
+    }
     torch_rounds = []  # (median s, best s, CPU s) per round
     for _ in range(args.rounds):
         for timer in timers.values():
@@ -201,11 +223,11 @@ def main():
         f"| vs PyTorch eager (target {TARGET_SPEEDUP:g}x) |"
     )
     print("|---|---|---|---|---|---|---|")
-    for xla, t in timers.items():
+    for setting, t in timers.items():
         wall_s = median(t.wall)
         speedup = "" if torch_s is None else f"{torch_s / wall_s:.2f}x"
         print(
-            f"| TensorFlow, XLA {'on' if xla else 'off'} | {t.compile_s:.1f} | {wall_s * 1000:.1f} "
+            f"| TensorFlow, {setting_name(*setting)} | {t.compile_s:.1f} | {wall_s * 1000:.1f} "
             f"| {min(t.wall) * 1000:.1f} | {median(t.cpu) * 1000:.1f} | {tokens / wall_s:,.0f} "
             f"| {speedup} |"
         )
@@ -217,21 +239,23 @@ def main():
         )
     if args.rounds > 1:
         per_round = {
-            f"XLA {'on' if xla else 'off'}": [
+            setting_name(*setting): [
                 median(t.wall[i * args.iters : (i + 1) * args.iters]) for i in range(args.rounds)
             ]
-            for xla, t in timers.items()
+            for setting, t in timers.items()
         }
         if torch_rounds:
             per_round["PyTorch"] = [r[0] for r in torch_rounds]
         print("\nmedian ms/iter of each round (how noisy the machine was):")
         for name, values in per_round.items():
             print(f"  {name}: {', '.join(f'{v * 1000:.0f}' for v in values)}")
-    for xla, t in timers.items():
+    for (xla, precision), t in timers.items():
         if args.profile:
-            logdir = tempfile.mkdtemp(prefix=f"bench_train-profile-xla-{'on' if xla else 'off'}-")
+            logdir = tempfile.mkdtemp(
+                prefix=f"bench_train-profile-xla-{'on' if xla else 'off'}-{precision}-"
+            )
             op_types = profile_op_types(t.trainer, t.x, t.y, args.profile, logdir)
-            print_profile(f"TensorFlow, XLA {'on' if xla else 'off'}", op_types)
+            print_profile(f"TensorFlow, {setting_name(xla, precision)}", op_types)
             print(f"trace (TensorBoard's profile plugin reads it): {logdir}")
     fastest = min(median(t.wall) for t in timers.values())
     print(f"\n{fastest * 1000:.0f} ms/iter")

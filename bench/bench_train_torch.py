@@ -111,9 +111,12 @@ def build_model(torch, config):
     return PicoGPT()
 
 
-def measure(torch, model, optimizer, grad_clip, x, y, iters, warmup):
+def measure(torch, model, optimizer, grad_clip, x, y, iters, warmup, precision):
     def step():
-        loss = model(x, y)
+        # bfloat16: autocast's matmuls in bfloat16, softmax and the loss in float32, like
+        # tf_train.py's --mixed_precision=bfloat16
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -148,6 +151,12 @@ def main():
         type=int,
         default=os.cpu_count(),
         help="intra-op threads (TensorFlow uses one per core too)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="float32 (bench_train.py's yardstick) or autocast bfloat16",
     )
     args = parser.parse_args()
     for name in ("iters", "batch_size", "block_size", "threads"):
@@ -191,7 +200,7 @@ def main():
     x = torch.randint(0, config.vocab_size, (args.batch_size, args.block_size))
     y = torch.randint(0, config.vocab_size, (args.batch_size, args.block_size))
     first, median_s, best_s, cpu_s = measure(
-        torch, model, optimizer, cfg["grad_clip"], x, y, args.iters, args.warmup
+        torch, model, optimizer, cfg["grad_clip"], x, y, args.iters, args.warmup, args.precision
     )
 
     tokens = args.batch_size * args.block_size
@@ -199,7 +208,7 @@ def main():
         f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
     )
     print(
-        f"PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads, {n_params:,} "
+        f"PyTorch {torch.__version__} eager, {args.precision}, {torch.get_num_threads()} threads, {n_params:,} "
         f"parameters, first loss {first:.3f} (ln {config.vocab_size} = "
         f"{math.log(config.vocab_size):.3f})"
     )

@@ -17,10 +17,14 @@ def test_profile_prints_the_op_types_of_a_traced_step():
         "--batch_size=2",
         "--block_size=16",
         "--profile=1",
+        "--precision=both",
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    trace_dir = re.search(r"^trace .*: (\S+)$", r.stdout, re.MULTILINE).group(1)
-    shutil.rmtree(trace_dir)  # a fresh temporary directory per run
+    for trace_dir in re.findall(r"^trace .*: (\S+)$", r.stdout, re.MULTILINE):
+        shutil.rmtree(trace_dir)  # a fresh temporary directory per run
+    assert re.search(r"^\| TensorFlow, XLA off, float32 \|", r.stdout, re.MULTILINE)
+    assert re.search(r"^\| TensorFlow, XLA off, mixed bfloat16 \|", r.stdout, re.MULTILINE)
+    assert "TensorFlow, XLA off, mixed bfloat16: op time" in r.stdout
     table = r.stdout.split("op time", 1)[1]
     rows = dict(re.findall(r"^\| (\S[^|]*?) \| \d+ \| ([\d.]+) \|", table, re.MULTILINE))
     assert "XLA kernel" in rows  # dropout, attention, LayerNorm backward, AdamW
