@@ -26,6 +26,7 @@ typedef struct sw_tile {
   const int8_t *weights; /* NULL: not programmed */
 #if PG_SIMD_DISPATCH
   const uint8_t *cells; /* the emulated cells in the tile memory, or NULL */
+  int narrow;           /* no weight is -128 (pg_weights_narrow): matvec_narrow may run */
 #endif
   int32_t rows, cols, stride;
 } sw_tile;
@@ -97,6 +98,7 @@ cim_hal_status cim_hal_program(cim_hal *hal, int32_t tile, const int8_t *weights
   t->stride = stride;
 #if PG_SIMD_DISPATCH
   t->cells = NULL;
+  t->narrow = pg_weights_narrow(weights, cols, rows, stride);
   if (tile_memory != NULL && cim_hal_tile_memory_bytes(hal, rows, cols) > 0) {
     pg_cells_pack(weights, rows, cols, stride, (uint8_t *)tile_memory);
     t->cells = (const uint8_t *)tile_memory;
@@ -120,6 +122,8 @@ cim_hal_status cim_hal_matvec(cim_hal *hal, int32_t tile, const int8_t *x, int32
 #if PG_SIMD_DISPATCH
   if (t->cells != NULL && pg_simd.cells_matvec != NULL) {
     pg_simd.cells_matvec(t->cells, t->rows, t->cols, x, out);
+  } else if (t->narrow && pg_simd.matvec_narrow != NULL) {
+    pg_simd.matvec_narrow(t->weights, t->cols, t->rows, t->stride, x, out);
   } else {
     pg_matvec(t->weights, t->cols, t->rows, t->stride, x, 0, out);
   }

@@ -218,6 +218,62 @@ PG_TARGET_AVX2 void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
   }
 }
 
+/* ---- AVX2 over narrow weights: 32 byte products per vpmaddubsw ------------------------------
+ * vpmaddubsw multiplies unsigned by signed bytes and adds pairs into saturating int16 lanes.
+ * Given weights in [-127, 127] and x_offset 0 (the macro tiles), |x| <= 128 is the unsigned
+ * operand and w * sign(x) the signed one (vpsignb: no overflow, since w != -128), so a pair
+ * sum is at most 2 * 128 * 127 = 32,512 and never saturates. vpmaddwd against ones widens
+ * the pairs: four operations per 32 products, where widening to int16 takes six. */
+
+int pg_weights_narrow(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride) {
+  for (int32_t n = 0; n < n_out; ++n) {
+    const int8_t *row = w + (intptr_t)n * stride;
+    for (int32_t k = 0; k < n_in; ++k) {
+      if (row[k] == -128) return 0;
+    }
+  }
+  return 1;
+}
+
+/* 32 products of one row summed into 8 int32 lanes: |x| (xabs) against w * sign(x). */
+PG_TARGET_AVX2 static inline __m256i narrow_products(const int8_t *w, __m256i xv, __m256i xabs) {
+  const __m256i signed_w = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)w), xv);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(xabs, signed_w), _mm256_set1_epi16(1));
+}
+
+PG_TARGET_AVX2 void pg_matvec_narrow_avx2(const int8_t *w, int32_t n_out, int32_t n_in,
+                                          int32_t stride, const int8_t *x, int32_t *out) {
+  if (n_in % 32) { /* a partial 32-byte slice: the widening kernel reads tails safely */
+    pg_matvec_avx2(w, n_out, n_in, stride, x, 0, out);
+    return;
+  }
+  const intptr_t s = stride;
+  int32_t n = 0;
+  for (; n + 8 <= n_out; n += 8) { /* eight rows share each load of x and its |x| */
+    const int8_t *wn = w + (intptr_t)n * stride;
+    __m256i a[8];
+    for (int r = 0; r < 8; ++r) a[r] = _mm256_setzero_si256();
+    for (int32_t k = 0; k < n_in; k += 32) {
+      const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + k));
+      const __m256i xabs = _mm256_abs_epi8(xv);
+      for (int r = 0; r < 8; ++r) {
+        a[r] = _mm256_add_epi32(a[r], narrow_products(wn + r * s + k, xv, xabs));
+      }
+    }
+    _mm256_storeu_si256((__m256i *)(out + n),
+                        pg_avx2_transpose_add8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]));
+  }
+  for (; n < n_out; ++n) {
+    const int8_t *wn = w + (intptr_t)n * stride;
+    __m256i a = _mm256_setzero_si256();
+    for (int32_t k = 0; k < n_in; k += 32) {
+      const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + k));
+      a = _mm256_add_epi32(a, narrow_products(wn + k, xv, _mm256_abs_epi8(xv)));
+    }
+    out[n] = hsum8(a);
+  }
+}
+
 /* ---- AVX-512 VNNI: vpdpbusd, four byte products summed into each int32 lane -----------------
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned by flipping
  * its sign bit (adding 128):

@@ -29,6 +29,16 @@ void pg_matvec_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride
 void pg_matvec_avx512vnni(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                           const int8_t *x, int32_t x_offset, int32_t *out);
 #endif
+#if PG_SIMD_DISPATCH
+/* 1 if no weight of the (n_out x n_in, row stride `stride`) matrix is -128: TFLite's int8
+ * weights are symmetric, [-127, 127], and the software CIM HAL checks each tile once, when it
+ * programs it. */
+int pg_weights_narrow(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride);
+/* pg_matvec with x_offset 0 over such weights: AVX2 multiplies 32 bytes per instruction
+ * then (matvec.c). The kernel tables (simd.h) hold it as matvec_narrow for AVX2 only. */
+void pg_matvec_narrow_avx2(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                           const int8_t *x, int32_t *out);
+#endif
 static inline void pg_matvec(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                              const int8_t *x, int32_t x_offset, int32_t *out) {
 #if PG_SIMD_DISPATCH

@@ -15,15 +15,16 @@ static const char *const kPathNames[PICOGPT_SIMD_COUNT] = {"scalar", "avx2", "av
 
 static const pg_simd_kernels kKernels[PICOGPT_SIMD_COUNT] = {
     {pg_matvec_scalar, pg_requantize_scalar, pg_binary_scalar, pg_softmax_row_scalar, NULL,
-     pg_row_sums_scalar, NULL},
+     pg_row_sums_scalar, NULL, NULL},
     {pg_matvec_avx2, pg_requantize_avx2, pg_binary_avx2, pg_softmax_row_avx2, NULL,
-     pg_row_sums_avx2, NULL},
+     pg_row_sums_avx2, NULL, pg_matvec_narrow_avx2},
+    /* VNNI's own product is faster than the narrow one: four byte products per lane */
     {pg_matvec_avx512vnni, pg_requantize_avx512, pg_binary_avx512, pg_softmax_row_avx512,
-     pg_cells_matvec_avx512vnni, pg_row_sums_avx512, pg_matvec_sums_avx512vnni},
+     pg_cells_matvec_avx512vnni, pg_row_sums_avx512, pg_matvec_sums_avx512vnni, NULL},
 };
 
 pg_simd_kernels pg_simd = {pg_matvec_scalar, pg_requantize_scalar, pg_binary_scalar,
-                           pg_softmax_row_scalar, NULL, pg_row_sums_scalar, NULL};
+                           pg_softmax_row_scalar, NULL, pg_row_sums_scalar, NULL, NULL};
 static picogpt_simd g_active = PICOGPT_SIMD_SCALAR;
 static picogpt_simd g_best = PICOGPT_SIMD_SCALAR;
 

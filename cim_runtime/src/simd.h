@@ -46,6 +46,9 @@ typedef struct pg_simd_kernels {
   /* matvec with the rows' sums given (matvec.h); NULL: this path gains nothing from them. */
   void (*matvec_sums)(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
                       const int8_t *x, int32_t x_offset, const int32_t *row_sums, int32_t *out);
+  /* matvec with x_offset 0 over weights in [-127, 127] (matvec.h); NULL: matvec serves. */
+  void (*matvec_narrow)(const int8_t *w, int32_t n_out, int32_t n_in, int32_t stride,
+                        const int8_t *x, int32_t *out);
 } pg_simd_kernels;
 
 #if PG_SIMD_DISPATCH

@@ -202,6 +202,31 @@ static void check_hal_protocol(const uint8_t *model, size_t size) {
             strcmp(cim_hal_status_name((cim_hal_status)99), "CIM_HAL_ERR_UNKNOWN") == 0,
         "status names");
 
+  /* Extremes on every path: |x| = 128 against weights of +-127 (the largest pairs of AVX2's
+   * narrow product), and the same tile with one weight of -128, which must not take it. */
+  static int8_t extreme[16 * 128];
+  int8_t x_extreme[128];
+  for (int i = 0; i < 16 * 128; ++i) extreme[i] = (int8_t)(i % 5 == 1 ? -127 : 127);
+  for (int i = 0; i < 128; ++i) x_extreme[i] = (int8_t)(i % 7 == 3 ? 127 : -128);
+  for (int with_min = 0; with_min < 2; ++with_min) {
+    extreme[5 * 128 + 77] = (int8_t)(with_min ? -128 : 127);
+    CHECK(cim_hal_program(hal, 0, extreme, 128, 16, 128, NULL) == CIM_HAL_OK, "program extremes");
+    for (int p = 0; p < PICOGPT_SIMD_COUNT; ++p) {
+      if (!picogpt_simd_supported((picogpt_simd)p)) continue;
+      picogpt_simd_select((picogpt_simd)p);
+      int32_t got[16];
+      int wrong = cim_hal_matvec(hal, 0, x_extreme, 128, got, 16) != CIM_HAL_OK;
+      for (int o = 0; o < 16; ++o) {
+        int32_t want = 0;
+        for (int i = 0; i < 128; ++i) want += extreme[o * 128 + i] * x_extreme[i];
+        wrong += got[o] != want;
+      }
+      CHECK(wrong == 0, "%s: extreme tile%s: %d outputs wrong", picogpt_simd_name((picogpt_simd)p),
+            with_min ? " with a -128 weight" : "", wrong);
+    }
+  }
+  picogpt_simd_select(picogpt_simd_best());
+
   /* Through the runtime: a device the mapper rejects, then a protocol violation at a step
    * (the HAL forgets its tiles, as a driver reset would). */
   picogpt_status st = init_on(&g_rt, g_arena, model, size, 32, 100, 128, 0);

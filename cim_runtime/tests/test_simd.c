@@ -231,6 +231,61 @@ static void test_cells(void) {
   }
 }
 
+/* The narrow product (matvec.h: x_offset 0, weights in [-127, 127]) against the definition,
+ * with exact-size operands: rows around a block of 8, inputs that are and are not whole
+ * 32-byte slices, and the extremes where a vpmaddubsw pair is largest (|x| = 128, |w| = 127).
+ * Only AVX2 has one (VNNI's own product is faster); elsewhere the table says NULL. And
+ * pg_weights_narrow: a -128 anywhere in the matrix, never in the padding past n_in. */
+static void test_matvec_narrow(void) {
+#if PG_SIMD_DISPATCH
+  enum { MAX_ROWS = 40, MAX_COLS = 300 };
+  static int8_t w[MAX_ROWS * (MAX_COLS + 5)], x[MAX_COLS];
+  static int32_t out[MAX_ROWS];
+  void (*kernel)(const int8_t *, int32_t, int32_t, int32_t, const int8_t *, int32_t *) =
+      pg_simd.matvec_narrow;
+  CHECK((kernel != NULL) == (picogpt_simd_active() == PICOGPT_SIMD_AVX2), "%s: narrow kernel %s",
+        g_path, kernel ? "present" : "missing");
+  int8_t m[3 * 10];
+  memset(m, 5, sizeof m);
+  m[9] = -128; /* padding of row 0 (n_in 8, stride 10) */
+  CHECK(pg_weights_narrow(m, 3, 8, 10), "pg_weights_narrow: a -128 in the padding counted");
+  m[27] = -128; /* row 2, input 7 */
+  CHECK(!pg_weights_narrow(m, 3, 8, 10), "pg_weights_narrow: a -128 in the last row missed");
+  if (kernel == NULL) return;
+  static const int32_t col_choices[] = {32, 64, 96, 128, 256, 31, 33, 100};
+  for (int iter = 0; iter < 400; ++iter) {
+    const int32_t rows = iter % 5 == 0 ? rnd_range(1, 9) : rnd_range(1, MAX_ROWS);
+    const int32_t cols = iter % 4 == 3 ? rnd_range(1, MAX_COLS) : col_choices[iter % 8];
+    const int32_t stride = cols + (iter % 3 == 0 ? rnd_range(0, 5) : 0);
+    const int mode = iter % 6; /* 0-2 random weights, 3: all 127, 4: all -127, 5: alternating */
+    for (int32_t i = 0; i < rows * stride; ++i) {
+      const int8_t r = (int8_t)rnd();
+      w[i] = mode == 3 ? 127 : mode == 4 ? -127 : mode == 5 ? (i & 1 ? 127 : -127)
+                                                          : (r == -128 ? -127 : r);
+    }
+    fill_i8(x, cols, iter % 7 == 0 ? 1 : iter % 7 == 1 ? 2 : 0);
+    const size_t w_bytes = (size_t)(rows - 1) * (size_t)stride + (size_t)cols;
+    int8_t *w_exact = (int8_t *)malloc(w_bytes), *x_exact = (int8_t *)malloc((size_t)cols);
+    if (w_exact == NULL || x_exact == NULL) abort();
+    memcpy(w_exact, w, w_bytes);
+    memcpy(x_exact, x, (size_t)cols);
+    CHECK(pg_weights_narrow(w_exact, rows, cols, stride), "pg_weights_narrow: no -128 here");
+    kernel(w_exact, rows, cols, stride, x_exact, out);
+    free(w_exact);
+    free(x_exact);
+    int bad = -1;
+    int32_t want = 0;
+    for (int32_t r = 0; r < rows && bad < 0; ++r) {
+      want = 0;
+      for (int32_t c = 0; c < cols; ++c) want += w[r * stride + c] * x[c];
+      if (out[r] != want) bad = r;
+    }
+    CHECK(bad < 0, "%s: narrow matvec %dx%d stride %d mode %d: row %d got %d want %d", g_path,
+          (int)rows, (int)cols, (int)stride, mode, bad, bad >= 0 ? (int)out[bad] : 0, (int)want);
+  }
+#endif
+}
+
 static void test_requantize(void) {
   enum { N = 77 };
   static int32_t acc[N], offset[N], mult[N];
@@ -499,6 +554,7 @@ int main(void) {
     test_matvec();
     test_matvec_edges();
     test_cells();
+    test_matvec_narrow();
     test_requantize();
     test_binary();
     test_softmax_rows();
