@@ -130,7 +130,8 @@ void pg_cells_pack(const int8_t *w, int32_t rows, int32_t cols, int32_t stride, 
 
 /* ---- AVX2: int8 widened to int16, pairs multiplied with vpmaddwd ---------------------------
  * |w| <= 128 and |x + x_offset| <= 255, so a pair sum is at most 65,280: exact in the int32
- * lanes (no saturating vpmaddubsw tricks). */
+ * lanes, for any weights and offsets (the narrow product below needs weights above -128 and
+ * no offset). */
 #if PG_SIMD_DISPATCH
 
 PG_TARGET_AVX2 static inline __m256i load16_i16(const int8_t *p) {
