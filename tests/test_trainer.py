@@ -20,7 +20,7 @@ def batch(seed=0):
 
 @pytest.mark.parametrize(
     "use_xla, precision",
-    [(False, "float32"), (True, "float32"), (False, "float16"), (False, "bfloat16")],
+    [(False, "float32"), (True, "float32"), (False, "float16"), (False, "bfloat16"), (True, "bfloat16")],
 )
 def test_train_step_lowers_the_loss(use_xla, precision):
     import keras
