@@ -303,7 +303,9 @@ def test_qat_bad_settings(small_trained_dir, tmp_path, shakespeare_dir):
     args = ["--qat=True", f"--init_from={small_trained_dir}", f"--out_dir={tmp_path}/out"]
     for precision in ("float16", "bfloat16"):
         with pytest.raises(tf_train.TrainError, match=f"needs float32.*below {precision}'s"):
-            tf_train.main([f"--data_dir={shakespeare_dir}", *args, f"--mixed_precision={precision}"])
+            tf_train.main(
+                [f"--data_dir={shakespeare_dir}", *args, f"--mixed_precision={precision}"]
+            )
     resumable = tmp_path / "float_run"
     shutil.copytree(small_trained_dir, resumable)
     r = train(shakespeare_dir, "--init_from=resume", "--qat=True", f"--out_dir={resumable}")

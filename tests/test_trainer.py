@@ -20,7 +20,13 @@ def batch(seed=0):
 
 @pytest.mark.parametrize(
     "use_xla, precision",
-    [(False, "float32"), (True, "float32"), (False, "float16"), (False, "bfloat16"), (True, "bfloat16")],
+    [
+        (False, "float32"),
+        (True, "float32"),
+        (False, "float16"),
+        (False, "bfloat16"),
+        (True, "bfloat16"),
+    ],
 )
 def test_train_step_lowers_the_loss(use_xla, precision):
     import keras
@@ -59,7 +65,9 @@ def test_gradient_clipping_and_betas_are_configured():
     opt = trainer.optimizer
     assert (opt.global_clipnorm, opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.8, 0.95, 1e-8)
     assert (
-        tf_train.Trainer({**cfg, "grad_clip": 0.0}, TINY, "float32", False).optimizer.global_clipnorm
+        tf_train.Trainer(
+            {**cfg, "grad_clip": 0.0}, TINY, "float32", False
+        ).optimizer.global_clipnorm
         is None
     )
 

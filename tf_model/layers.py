@@ -67,7 +67,9 @@ def dropout_mask(shape, seed, threshold, scale):
 def keep_and_scale(x, seed, threshold, scale):
     """x * scale where random_keep(x's shape), else 0: one fused pass, no mask in memory."""
     wide = tf.cast(x, tf.float32)
-    kept = tf.where(random_keep(tf.shape(x), seed, threshold), wide * tf.cast(scale, tf.float32), 0.0)
+    kept = tf.where(
+        random_keep(tf.shape(x), seed, threshold), wide * tf.cast(scale, tf.float32), 0.0
+    )
     return tf.cast(kept, x.dtype)
 
 
@@ -234,9 +236,10 @@ def causal_self_attention(x, w_attn, w_proj, n_head, dropout=None):
             )  # 3 x (B, T, hs)
             q = q * scale  # scale q, not the 2x larger (T, T) scores
             scores = tf.matmul(q, k, transpose_b=True)  # (B, T, T)
-            if dropout is None:
-                att = tf.nn.softmax(tf.where(causal, scores, tf.cast(MASK_VALUE, x.dtype)), -1)
-                dropped = att
+            if dropout is None:  # the softmax in float32 under mixed precision, as the kernels
+                wide = tf.cast(scores, tf.float32)
+                att = tf.nn.softmax(tf.where(causal, wide, tf.constant(MASK_VALUE, tf.float32)), -1)
+                dropped = tf.cast(att, x.dtype)
             else:
                 att, dropped = softmax_and_dropout(scores, causal, seed, offsets[h], *dropout[1:])
             ys.append(tf.matmul(dropped, v))  # (B, T, hs)
@@ -257,8 +260,9 @@ def causal_self_attention(x, w_attn, w_proj, n_head, dropout=None):
                 # softmax backward: att * (d_att - sum_j d_att_ij att_ij); the row sum equals
                 # dy_i . y_i because y = dropped @ v
                 row_dot = tf.reduce_sum(dy * y_h, axis=-1, keepdims=True)  # (B, T, 1)
-                if dropout is None:
-                    d_scores = att * (d_dropped - row_dot)  # (B, T, T); 0 where masked (att is 0)
+                if dropout is None:  # (B, T, T); 0 where masked (att is 0)
+                    d_att = tf.cast(d_dropped, tf.float32) - tf.cast(row_dot, tf.float32)
+                    d_scores = tf.cast(att * d_att, x.dtype)
                 else:
                     d_scores = softmax_and_dropout_grad(
                         d_dropped, att, row_dot, seed, offsets[h], *dropout[1:]

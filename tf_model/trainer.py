@@ -8,7 +8,7 @@
 Trainer knows nothing about files or progress bars; tf_train.py drives it and saves its state.
 
 `precision` is the compute dtype of the layers: "float32"; "float16" (Keras' mixed_float16 with
-dynamic loss scaling, for GPUs); or "bfloat16" (mixed_bfloat16: float16's 8-bit exponent, so no
+dynamic loss scaling, for GPUs); or "bfloat16" (mixed_bfloat16: float32's 8-bit exponent, so no
 loss scaling, for CPUs with AVX-512 BF16 or AMX, where oneDNN runs bfloat16 matmuls at twice the
 float32 rate). Either mixed policy keeps the variables, LayerNorm statistics, the attention
 softmax and the loss in float32.
@@ -23,7 +23,9 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
     cpuinfo flags; True where there is no such file to read, so nothing is guessed there."""
     try:
         with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
     except OSError:
         return True
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)

@@ -350,8 +350,9 @@ def mask(rng):
         fn = chain(tf.constant(positions, dtype=tf.int32))
         specs = [((1, 2, 1, T), tf.float32), ((1, 2, 1, 1), tf.float32), ((1,), tf.int32)]
         model = convert(fn, specs, rng)
-        cases.append((f"masked_concat_softmax_{name}", model,
-                      run_tflm(model, rng, input_fn=chain_inputs)))
+        cases.append(
+            (f"masked_concat_softmax_{name}", model, run_tflm(model, rng, input_fn=chain_inputs))
+        )
     return cases
 
 
