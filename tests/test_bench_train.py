@@ -35,7 +35,11 @@ def test_profile_prints_the_op_types_of_a_traced_step():
 
 @pytest.mark.parametrize(
     "arg, message",
-    [("--profile=-1", "--profile must be >= 0"), ("--iters=0", "--iters must be >= 1")],
+    [
+        ("--profile=-1", "--profile must be >= 0"),
+        ("--iters=0", "--iters must be >= 1"),
+        ("--precision=fp8", "argument --precision: invalid choice: 'fp8'"),
+    ],
 )
 def test_bad_arguments_are_named(arg, message):
     r = run_script("bench/bench_train.py", arg)

@@ -86,6 +86,13 @@ def test_no_arguments_prints_usage_instead_of_training():
         ),
         ("--qat=True", "--qat=True fine-tunes a trained model: pass --init_from=DIR"),
         ("--qat_ranges=x", "--qat_ranges must be one of ('minmax', 'percentile', 'mse')"),
+        (
+            "--mixed_precision=bf16",
+            (
+                "--mixed_precision must be one of ('auto', 'float16', 'bfloat16', 'float32'), "
+                "got 'bf16'"
+            ),
+        ),
         ("--qat_margin=-1", "--qat_margin must be a finite number >= 0, got -1.0"),
         ("--qat_consistency=1e999", "--qat_consistency must be a finite number >= 0, got inf"),
         ("--qat_calibration_windows=0", "--qat_calibration_windows must be >= 1, got 0"),
