@@ -9,7 +9,9 @@ machine is shared, so single runs are noisy) and the best single step. Every bac
 token sequence with the cache protocol of docs/model_signature.md: LiteRT (XNNPACK, one
 thread) and TFLite Micro get token, pos and the full caches set before every invoke (TFLite
 Micro reuses input memory, so an app must do that), then the new K/V rows are written back;
-the C runtime keeps the cache in place (build/host-release/.../picogpt_bench). Prints a table.
+the C runtime keeps the cache in place (build/host-release/.../picogpt_bench) and runs the
+best SIMD path this CPU has (PICOGPT_SIMD=avx2 in the environment forces another; the
+table's label names it). Prints a table.
 Benchmark, not a test: numbers depend on the machine and its load.
 """
 
@@ -55,10 +57,12 @@ def time_python_backend(model, backend, steps):
 
 
 def time_c_runtime(model, steps, bench):
-    out = subprocess.run(
-        [bench, model, "--steps", str(steps)], capture_output=True, text=True, check=True
-    ).stdout
-    fields = dict(re.findall(r"(\w+) ([\w.]+)", out))
+    proc = subprocess.run(
+        [bench, model, "--steps", str(steps)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:  # e.g. a PICOGPT_SIMD this CPU lacks: the binary says which
+        sys.exit(f"{bench} failed ({proc.returncode}):\n{proc.stderr.strip()}")
+    fields = dict(re.findall(r"(\w+) ([\w.]+)", proc.stdout))
     return float(fields["mean_ms"]), float(fields["min_ms"]), fields
 
 

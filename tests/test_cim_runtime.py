@@ -20,7 +20,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT, cpu_has_avx512_vnni
+from conftest import ROOT, assert_no_traceback, cpu_has_avx512_vnni, run_script
 
 BUILD = os.path.join(ROOT, "build", "host-test")
 
@@ -203,6 +203,44 @@ def test_bench_rejects_bad_model_files_with_a_message(built, tmp_path):
     ):
         code, out = run([bench, path, "--steps", "1"], timeout=60)
         assert_clean_error(code, out, 1, message)
+
+
+def test_runtime_bench_scripts_print_their_tables(built):
+    """bench/bench_simd.py and bench/bench_runtime.py drive picogpt_bench (here the test build's,
+    a few steps): a row per SIMD path this CPU runs and per backend, the path named; a
+    PICOGPT_SIMD the binary refuses is its one-line message and exit status 1, no traceback."""
+    bench = os.path.join(built, "cim_runtime", "apps", "picogpt_bench")
+    common = ["--bench", bench, "--steps", "8", "--repeats", "1"]
+    proc = run_script("bench/bench_simd.py", *common, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    timed = re.findall(
+        r"^\| (\w+) \| (on|off) \| [\d,]+ \| [\d.]+ \| [\d.]+ \|", proc.stdout, re.MULTILINE
+    )
+    want = [("scalar", "off"), ("avx2", "off"), ("avx512vnni", "off"), ("avx512vnni", "on")]
+    # the paths this CPU runs, in order: scalar everywhere, all four rows with VNNI
+    assert timed and timed == want[: len(timed)], proc.stdout
+    assert len(timed) == 4 or not cpu_has_avx512_vnni(), proc.stdout
+    assert re.search(
+        r"^best path \w+ \(tile memory (on|off)\): [\d.]+ us/token", proc.stdout, re.MULTILINE
+    )
+
+    proc = run_script(
+        "bench/bench_runtime.py", *common, env={"PICOGPT_SIMD": "scalar"}, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for label in (
+        "cim_runtime (C, -O3, SIMD path scalar)",
+        "LiteRT (XNNPACK, 1 thread)",
+        "TFLite Micro interpreter",
+    ):
+        assert re.search(
+            rf"^\| {re.escape(label)} \| [\d.]+ \| [\d.]+ \| [\d.]+x \|$", proc.stdout, re.MULTILINE
+        ), (label, proc.stdout)
+
+    proc = run_script("bench/bench_runtime.py", *common, env={"PICOGPT_SIMD": "sse"}, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "PICOGPT_SIMD=sse: unknown SIMD path" in proc.stderr
+    assert_no_traceback(proc.stderr)
 
 
 def test_cli_cim_report_and_device_options(built):
