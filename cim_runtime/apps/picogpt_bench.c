@@ -32,6 +32,14 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* 1 for "on", 0 for "off"; otherwise -1 after printing what the option expects. */
+static int on_off(const char *argv0, const char *option, const char *value) {
+  if (!strcmp(value, "on")) return 1;
+  if (!strcmp(value, "off")) return 0;
+  fprintf(stderr, "%s: %s %s: expected on or off\n", argv0, option, value);
+  return -1;
+}
+
 int main(int argc, char **argv) {
   static const char usage[] =
       "usage: %s MODEL.tflite [--steps N] [--simd auto|scalar|avx2|avx512vnni] "
@@ -55,17 +63,9 @@ int main(int argc, char **argv) {
     } else if (i + 1 < argc && !strcmp(argv[i], "--simd")) {
       simd = argv[i + 1];
     } else if (i + 1 < argc && !strcmp(argv[i], "--simd_tables")) {
-      simd_tables = !strcmp(argv[i + 1], "on") ? 1 : !strcmp(argv[i + 1], "off") ? 0 : -1;
-      if (simd_tables < 0) {
-        fprintf(stderr, "%s: --simd_tables %s: expected on or off\n", argv[0], argv[i + 1]);
-        return 2;
-      }
+      if ((simd_tables = on_off(argv[0], argv[i], argv[i + 1])) < 0) return 2;
     } else if (i + 1 < argc && !strcmp(argv[i], "--tile_memory")) {
-      tile_memory = !strcmp(argv[i + 1], "on") ? 1 : !strcmp(argv[i + 1], "off") ? 0 : -1;
-      if (tile_memory < 0) {
-        fprintf(stderr, "%s: --tile_memory %s: expected on or off\n", argv[0], argv[i + 1]);
-        return 2;
-      }
+      if ((tile_memory = on_off(argv[0], argv[i], argv[i + 1])) < 0) return 2;
     } else {
       fprintf(stderr, "%s: unexpected argument %s\n", argv[0], argv[i]);
       fprintf(stderr, usage, argv[0]);
